@@ -1,0 +1,308 @@
+"""Typed configuration, built once from config.yaml and validated.
+
+The dataclasses below hold every default (one source of truth); ``config.schema.yaml``
+beside this file checks types and ranges and is also what the Snakefile validates against.
+Imports neither torch nor mlflow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from i2sb.tasks import task_spec
+
+SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, misspelt or out of range; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DemoDataConfig:
+    classes: int = 4  # how many photo "classes" the demo image folder has
+    train_per_class: int = 48  # seeded random crops per class for train/
+    val_per_class: int = 8  # ... and for val/
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    kind: str = "demo"  # demo | imagefolder | paired
+    root: str = ""  # image folder with train/ and val/ (imagefolder, paired); "" = <run dir>/photos
+    image_size: int = 64
+    eval_subset: str = "auto"  # auto (per task table) | full | 10k
+    max_eval_images: int = 0  # evaluate on the first N images of the evaluation set (0 = all)
+    num_workers: int = 0
+    demo: DemoDataConfig = field(default_factory=DemoDataConfig)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    preset: str = "small"  # tiny (32 px) | small (64 px) | adm256 (the paper's)
+    adm_init: bool = False  # start from ADM's 256x256 unconditional checkpoint
+    use_checkpoint: bool = False  # activation checkpointing (less memory, ~30% slower)
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    interval: int = 1000  # N, the number of discrete steps
+    t0: float = 1e-4
+    T: float = 1.0
+    beta_max: float | None = None  # None: from the task table (0.3 or 1.0)
+    ot_ode: bool | None = None  # None: from the task table
+    cond_x1: bool = False  # also feed x1 to the network (image-to-image translation)
+
+
+@dataclass(frozen=True)
+class TrainResources:
+    gpus: int = 0  # GPUs per node (0 = CPU)
+    nodes: int = 1
+    cpus_per_task: int = 2
+    mem_mb: int = 8000
+    runtime_min: int = 60
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    iterations: int = 300
+    batch_size: int = 16  # global batch = world size x microbatch x accumulation
+    microbatch: int = 8
+    lr: float = 5e-5
+    lr_step: int = 1000
+    lr_gamma: float = 0.99
+    weight_decay: float = 0.0
+    ema_decay: float = 0.99
+    grad_clip: float | None = None
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    seed: int = 42
+    checkpoint_every: int = 100
+    validate_every: int = 100
+    log_every: int = 10
+    tensorboard: bool = False
+    resources: TrainResources = field(default_factory=TrainResources)
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    batch_size: int = 8
+    precision: str = "fp32"  # fp32 | fp16 | bf16
+    clip_denoise: bool = False
+    save_degraded: bool = True
+    log_count: int = 10
+    seed: int = 0
+    gpus: int = 0
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    fid: bool = True
+    classifier_accuracy: bool = True
+    require_external_metrics: bool = False  # fail (not just report) when FID/CA weights are missing
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    cache_dir: str = ""  # "" = $I2SB_CACHE or ~/.cache/i2sb
+    adm_checkpoint: str = ""  # pre-placed 256x256_diffusion_uncond.pt
+    fid_reference: str = ""  # pre-placed VIRTUAL_imagenet256_labeled.npz
+    freeform_masks: str = ""  # pre-placed imagenet_freeform_masks.npz
+    subset_fn: str = ""  # pre-placed val_faster_imagefolder_10k_fn.txt
+    subset_label: str = ""  # pre-placed val_faster_imagefolder_10k_label.txt
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    uri: str = "sqlite:///results/mlflow.db"
+    artifact_root: str = "results/mlartifacts"
+    experiment: str = ""  # "" = the benchmark name
+
+
+@dataclass(frozen=True)
+class Config:
+    benchmark: str = "demo"
+    results_dir: str = "results"
+    tasks: tuple[str, ...] = ("sr4x-pool", "jpeg-10", "inpaint-center")
+    nfe: tuple[int, ...] = (5, 20)
+    partitions: int = 2
+    data: DataConfig = field(default_factory=DataConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    bridge: BridgeConfig = field(default_factory=BridgeConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    downloads: DownloadConfig = field(default_factory=DownloadConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.results_dir) / self.benchmark
+
+    def beta_max(self, task: str) -> float:
+        return (
+            self.bridge.beta_max if self.bridge.beta_max is not None else task_spec(task).beta_max
+        )
+
+    def ot_ode(self, task: str) -> bool:
+        return self.bridge.ot_ode if self.bridge.ot_ode is not None else task_spec(task).ot_ode
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_plain(self)
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclass -> JSON-ready dict (tuples become lists)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list | tuple):
+        return [to_plain(v) for v in obj]
+    return obj
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"config key {where or '<root>'!r}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {_join(where, unknown[0])!r}; valid keys here: {', '.join(sorted(known))}"
+        )
+    kwargs = {}
+    for name, value in values.items():
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            value = _build(kind, value, _join(where, name))
+        elif typing.get_origin(kind) is tuple and isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _schema_errors(values: dict[str, Any]) -> list[str]:
+    import jsonschema
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    messages = []
+    for error in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path)):
+        key = ".".join(str(p) for p in error.absolute_path) or "<root>"
+        if error.validator == "additionalProperties":
+            messages.append(f"config key {key!r}: {error.message}")
+        else:
+            expected = error.schema.get("description") or _expected(error)
+            messages.append(f"config key {key!r}: got {error.instance!r}, expected {expected}")
+    return messages
+
+
+def _expected(error: Any) -> str:
+    schema = error.schema
+    if error.validator == "enum":
+        return "one of " + ", ".join(map(repr, schema["enum"]))
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum"):
+        return f"{error.validator} {schema[error.validator]}"
+    if error.validator == "type":
+        return f"type {schema['type']}"
+    return error.message
+
+
+def config_from_dict(values: dict[str, Any] | None, source: str = "<dict>") -> Config:
+    """Validate a (partial) config mapping and fill in every default."""
+    values = values or {}
+    errors = _schema_errors(values)
+    if errors:
+        raise ConfigError(f"invalid configuration in {source}:\n  " + "\n  ".join(errors))
+    cfg = _build(Config, values, "")
+    _check_consistency(cfg, source)
+    return cfg
+
+
+def _check_consistency(cfg: Config, source: str) -> None:
+    for task in cfg.tasks:
+        try:
+            task_spec(task)
+        except KeyError as err:
+            raise ConfigError(f"config key 'tasks' in {source}: {err.args[0]}") from None
+    for nfe in cfg.nfe:
+        if not 0 < nfe < cfg.bridge.interval:
+            raise ConfigError(
+                f"config key 'nfe' in {source}: {nfe} is outside [1, bridge.interval - 1 = "
+                f"{cfg.bridge.interval - 1}]"
+            )
+    train = cfg.train
+    if train.batch_size % train.microbatch:
+        raise ConfigError(
+            f"config key 'train.batch_size' in {source}: {train.batch_size} is not a multiple of "
+            f"train.microbatch = {train.microbatch}"
+        )
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Read a YAML config file (plus optional nested overrides) into a :class:`Config`."""
+    path = Path(path)
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"config file {path}: expected a mapping at the top, got {type(values).__name__}"
+        )
+    return config_from_dict(_deep_merge(values, overrides or {}), source=str(path))
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as JSON (atomically); ``config_from_dict`` reads it back exactly."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def field_paths(cls: type = Config, prefix: str = "") -> list[str]:
+    """Every leaf key as a dotted path (used to check that config.yaml documents them all)."""
+    paths = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            paths += field_paths(kind, _join(prefix, f.name))
+        else:
+            paths.append(_join(prefix, f.name))
+    return paths
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "config_from_dict",
+    "load_config",
+    "save_config",
+    "field_paths",
+]

@@ -1,0 +1,77 @@
+"""The benchmark's task table: the one place that says how each restoration task is set up.
+
+Imports neither torch nor mlflow, so the Snakefile can read it and a dry run stays instant.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+EVAL_FULL = "full"  # the whole validation set (50k images on ImageNet)
+EVAL_10K = "10k"  # the 10k subset suggested by Palette (NVlabs/I2SB dataset/*_10k_*.txt)
+
+FID_REF_TRAIN = "adm_train"  # ADM's VIRTUAL_imagenet256_labeled.npz (training-set batch)
+FID_REF_VAL = "val"  # statistics of the full validation set, computed once and cached
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """How a task is trained and evaluated (spec §1, §5, §7)."""
+
+    name: str
+    family: str  # "jpeg" | "superres" | "blur" | "inpaint"
+    beta_max: float
+    ot_ode: bool
+    eval_set: str
+    fid_reference: str
+
+    @property
+    def has_mask(self) -> bool:
+        return self.family == "inpaint"
+
+
+def _spec(name: str, family: str) -> TaskSpec:
+    restoring = family in ("blur", "inpaint")
+    superres = family == "superres"
+    return TaskSpec(
+        name=name,
+        family=family,
+        beta_max=1.0 if restoring else 0.3,
+        ot_ode=restoring,
+        eval_set=EVAL_FULL if superres else EVAL_10K,
+        fid_reference=FID_REF_TRAIN if superres else FID_REF_VAL,
+    )
+
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        _spec("jpeg-5", "jpeg"),
+        _spec("jpeg-10", "jpeg"),
+        _spec("sr4x-pool", "superres"),
+        _spec("sr4x-bicubic", "superres"),
+        _spec("blur-uni", "blur"),
+        _spec("blur-gauss", "blur"),
+        _spec("inpaint-center", "inpaint"),
+        _spec("inpaint-freeform1020", "inpaint"),
+        _spec("inpaint-freeform2030", "inpaint"),
+    )
+}
+
+BENCHMARK_TASKS: tuple[str, ...] = tuple(TASKS)
+PAIRED_TASK = "paired"  # user data given as (clean, degraded) pairs: no corruption operator
+_JPEG_ANY = re.compile(r"^jpeg-(\d{1,3})$")
+
+
+def task_spec(name: str) -> TaskSpec:
+    """Look a task up by exact name; ``jpeg-<q>`` for any quality 1..100 is accepted too."""
+    if name in TASKS:
+        return TASKS[name]
+    match = _JPEG_ANY.match(name)
+    if match and 1 <= int(match.group(1)) <= 100:
+        return _spec(name, "jpeg")
+    if name == PAIRED_TASK:
+        return TaskSpec(PAIRED_TASK, "paired", 0.3, False, EVAL_FULL, FID_REF_VAL)
+    valid = ", ".join([*TASKS, "jpeg-<q> (q in 1..100)", PAIRED_TASK])
+    raise KeyError(f"unknown task {name!r}; valid tasks: {valid}")

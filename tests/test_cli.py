@@ -1,0 +1,23 @@
+import subprocess
+import sys
+
+from i2sb.cli import main
+
+
+def test_help_lists_subcommands(capsys):
+    try:
+        main(["--help"])
+    except SystemExit as exit_:
+        assert exit_.code == 0
+    out = capsys.readouterr().out
+    assert "config" in out
+
+
+def test_config_command_reports_a_bad_key_without_traceback(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("train:\n  lr: fast\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "i2sb", "config", str(bad)], capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    assert "train.lr" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,79 @@
+"""Config: defaults, validation errors that name the key, and JSON round trip."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from i2sb.config import Config, ConfigError, config_from_dict, field_paths, load_config, save_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_shipped_config_is_valid_and_documents_every_key():
+    cfg = load_config(ROOT / "config" / "config.yaml")
+    assert cfg.data.kind == "demo"
+    raw = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            path = f"{prefix}.{k}" if prefix else k
+            yield from leaves(v, path) if isinstance(v, dict) else [path]
+
+    assert sorted(leaves(raw)) == sorted(field_paths())
+
+
+def test_empty_config_gives_all_defaults():
+    assert config_from_dict({}) == Config()
+
+
+@pytest.mark.parametrize(
+    "values, pattern",
+    [
+        ({"train": {"lr": "fast"}}, r"train\.lr.*'fast'.*number"),
+        ({"train": {"iterations": 0}}, r"train\.iterations.*minimum 1"),
+        ({"network": {"preset": "huge"}}, r"network\.preset.*'huge'.*tiny"),
+        ({"sample": {"precison": "fp16"}}, r"sample.*precison"),
+        ({"tasks": ["jpeg-5", "denoise"]}, r"tasks.*'denoise'.*valid tasks"),
+        ({"nfe": [1000]}, r"nfe.*1000.*\[1, bridge.interval - 1 = 999\]"),
+        (
+            {"train": {"batch_size": 10, "microbatch": 4}},
+            r"train\.batch_size.*multiple.*microbatch",
+        ),
+        ({"data": {"image_size": 60}}, r"data\.image_size.*multiple of 8"),
+    ],
+)
+def test_bad_values_name_the_key_and_what_was_expected(values, pattern):
+    with pytest.raises(ConfigError, match=re.compile(pattern, re.S)):
+        config_from_dict(values)
+
+
+def test_unknown_top_level_key_is_named():
+    with pytest.raises(ConfigError, match="tasksx"):
+        config_from_dict({"tasksx": []})
+
+
+def test_missing_file_and_bad_yaml_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml is not valid YAML"):
+        load_config(bad)
+
+
+def test_round_trip_through_json(tmp_path):
+    cfg = config_from_dict({"tasks": ["jpeg-5"], "nfe": [3, 7], "bridge": {"beta_max": 0.5}})
+    save_config(cfg, tmp_path / "config.json")
+    again = config_from_dict(json.loads((tmp_path / "config.json").read_text()))
+    assert again == cfg
+
+
+def test_task_table_fills_beta_max_and_ot_ode_unless_overridden():
+    cfg = Config()
+    assert (cfg.beta_max("jpeg-5"), cfg.ot_ode("jpeg-5")) == (0.3, False)
+    assert (cfg.beta_max("inpaint-center"), cfg.ot_ode("inpaint-center")) == (1.0, True)
+    forced = config_from_dict({"bridge": {"beta_max": 0.7, "ot_ode": False}})
+    assert (forced.beta_max("blur-uni"), forced.ot_ode("blur-uni")) == (0.7, False)
