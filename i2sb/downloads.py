@@ -1,0 +1,163 @@
+"""External files (checkpoints, reference statistics, masks, subset lists): find, fetch, verify.
+
+Resolution order for a file: an explicit path (config key), then its environment variable,
+then the cache folder (``downloads.cache_dir``, else ``$I2SB_CACHE``, else ``~/.cache/i2sb``),
+and only then a download. Downloads go to a temporary file, are checked against the SHA-256,
+then renamed. Where the SHA-256 was not published and could not be measured offline, the
+digest of the first download is recorded beside the file and every later use is checked
+against it (trust on first use); this is stated in ``Resource.sha256_note``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from i2sb.atomic import atomic_path, write_text
+
+
+class DownloadError(RuntimeError):
+    """A needed external file is neither pre-placed nor downloadable; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str
+    url: str
+    filename: str
+    env: str  # environment variable that may point at a pre-placed copy
+    config_key: str  # config key that may point at a pre-placed copy
+    sha256: str | None = None
+    sha256_note: str = ""
+
+
+_TOFU = "SHA-256 not published; pinned on first download (a .sha256 file beside it)"
+
+RESOURCES: dict[str, Resource] = {
+    r.name: r
+    for r in (
+        Resource(
+            "adm_checkpoint",
+            "https://openaipublic.blob.core.windows.net/diffusion/jul-2021/256x256_diffusion_uncond.pt",
+            "256x256_diffusion_uncond.pt",
+            "I2SB_ADM_CHECKPOINT",
+            "downloads.adm_checkpoint",
+            sha256_note=_TOFU,
+        ),
+        Resource(
+            "fid_reference",
+            "https://openaipublic.blob.core.windows.net/diffusion/jul-2021/ref_batches/imagenet/256/"
+            "VIRTUAL_imagenet256_labeled.npz",
+            "VIRTUAL_imagenet256_labeled.npz",
+            "I2SB_FID_REFERENCE",
+            "downloads.fid_reference",
+            sha256_note=_TOFU,
+        ),
+        Resource(
+            "freeform_masks",
+            "https://drive.google.com/uc?export=download&id=1-5YRGsekjiRKQWqo0BV5RVQu0bagc12w",
+            "imagenet_freeform_masks.npz",
+            "I2SB_FREEFORM_MASKS",
+            "downloads.freeform_masks",
+            sha256_note=_TOFU,
+        ),
+        Resource(
+            "subset_fn",
+            "https://raw.githubusercontent.com/NVlabs/I2SB/master/dataset/val_faster_imagefolder_10k_fn.txt",
+            "val_faster_imagefolder_10k_fn.txt",
+            "I2SB_SUBSET_FN",
+            "downloads.subset_fn",
+            sha256_note=_TOFU,
+        ),
+        Resource(
+            "subset_label",
+            "https://raw.githubusercontent.com/NVlabs/I2SB/master/dataset/val_faster_imagefolder_10k_label.txt",
+            "val_faster_imagefolder_10k_label.txt",
+            "I2SB_SUBSET_LABEL",
+            "downloads.subset_label",
+            sha256_note=_TOFU,
+        ),
+    )
+}
+
+
+def cache_dir(configured: str = "") -> Path:
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get("I2SB_CACHE", "~/.cache/i2sb")).expanduser()
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify(resource: Resource, path: Path) -> None:
+    expected = resource.sha256
+    pin = path.with_name(path.name + ".sha256")
+    if expected is None and pin.exists():
+        expected = pin.read_text().split()[0]
+    if expected is None:
+        return
+    actual = sha256_of(path)
+    if actual != expected:
+        raise DownloadError(
+            f"{path}: SHA-256 {actual} does not match the expected {expected} for {resource.name}; "
+            "delete the file (and its .sha256) to download it again"
+        )
+
+
+def locate(name: str, explicit: str = "", cache: str = "") -> Path | None:
+    """Where a pre-placed or cached copy is, or None; an explicit path that is missing is an error."""
+    resource = RESOURCES[name]
+    for source, value in (
+        (resource.config_key, explicit),
+        (resource.env, os.environ.get(resource.env, "")),
+    ):
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_file():
+                raise DownloadError(f"{source} points at {path}, which is not a file")
+            return path
+    cached = cache_dir(cache) / resource.filename
+    return cached if cached.is_file() else None
+
+
+def fetch(name: str, explicit: str = "", cache: str = "", timeout: float = 60.0) -> Path:
+    """Return a verified local copy of resource ``name``, downloading it if needed."""
+    if name not in RESOURCES:
+        raise KeyError(f"unknown resource {name!r}; known: {', '.join(RESOURCES)}")
+    resource = RESOURCES[name]
+    found = locate(name, explicit, cache)
+    if found is not None:
+        _verify(resource, found)
+        return found
+    target = cache_dir(cache) / resource.filename
+    try:
+        with (
+            urllib.request.urlopen(resource.url, timeout=timeout) as response,
+            atomic_path(target) as tmp,
+        ):
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+            digest = sha256_of(tmp)
+            if resource.sha256 is not None and digest != resource.sha256:
+                raise DownloadError(
+                    f"download of {resource.url} has SHA-256 {digest}, expected {resource.sha256}"
+                )
+    except (urllib.error.URLError, TimeoutError, OSError) as err:
+        raise DownloadError(
+            f"cannot download {resource.name} from {resource.url} ({err}). Offline? Place the file at "
+            f"{target}, or point {resource.config_key} (config) or ${resource.env} at a copy."
+        ) from None
+    if resource.sha256 is None:
+        write_text(target.with_name(target.name + ".sha256"), f"{digest}  {resource.filename}\n")
+    return target

@@ -1,0 +1,88 @@
+"""External files: pre-placed copies, a real HTTP download on loopback, SHA-256 checks, offline errors."""
+
+import hashlib
+import http.server
+import threading
+
+import pytest
+
+from i2sb import downloads
+from i2sb.downloads import DownloadError, Resource, fetch
+
+
+@pytest.fixture
+def server(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "weights.bin").write_bytes(b"real bytes")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(root), **k)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def register(monkeypatch, url, sha256=None):
+    resource = Resource("thing", url, "weights.bin", "I2SB_TEST_THING", "downloads.thing", sha256)
+    monkeypatch.setitem(downloads.RESOURCES, "thing", resource)
+    return resource
+
+
+def test_download_verifies_and_caches(monkeypatch, tmp_path, server):
+    good = hashlib.sha256(b"real bytes").hexdigest()
+    register(monkeypatch, f"{server}/weights.bin", good)
+    path = fetch("thing", cache=str(tmp_path / "cache"))
+    assert path.read_bytes() == b"real bytes" and path.parent == tmp_path / "cache"
+    assert fetch("thing", cache=str(tmp_path / "cache")) == path  # cached: no second download
+
+
+def test_wrong_sha_is_refused_and_leaves_no_file(monkeypatch, tmp_path, server):
+    register(monkeypatch, f"{server}/weights.bin", "0" * 64)
+    with pytest.raises(DownloadError, match="expected 0000"):
+        fetch("thing", cache=str(tmp_path / "cache"))
+    assert not any((tmp_path / "cache").glob("*weights*"))
+
+
+def test_unpublished_sha_is_pinned_on_first_download(monkeypatch, tmp_path, server):
+    register(monkeypatch, f"{server}/weights.bin")
+    path = fetch("thing", cache=str(tmp_path))
+    assert (
+        (tmp_path / "weights.bin.sha256")
+        .read_text()
+        .startswith(hashlib.sha256(b"real bytes").hexdigest())
+    )
+    path.write_bytes(b"tampered")
+    with pytest.raises(DownloadError, match="does not match"):
+        fetch("thing", cache=str(tmp_path))
+
+
+def test_offline_error_says_where_to_place_the_file(monkeypatch, tmp_path):
+    register(monkeypatch, "http://127.0.0.1:9/nothing-listens-here")
+    with pytest.raises(DownloadError, match=r"downloads\.thing.*\$I2SB_TEST_THING"):
+        fetch("thing", cache=str(tmp_path), timeout=5)
+
+
+def test_preplaced_file_by_config_key_or_environment(monkeypatch, tmp_path):
+    register(monkeypatch, "http://127.0.0.1:9/unused")
+    placed = tmp_path / "mine.bin"
+    placed.write_bytes(b"x")
+    assert fetch("thing", explicit=str(placed), cache=str(tmp_path / "c")) == placed
+    monkeypatch.setenv("I2SB_TEST_THING", str(placed))
+    assert fetch("thing", cache=str(tmp_path / "c")) == placed
+    monkeypatch.setenv("I2SB_TEST_THING", str(tmp_path / "missing.bin"))
+    with pytest.raises(DownloadError, match="I2SB_TEST_THING points at .*missing.bin"):
+        fetch("thing", cache=str(tmp_path / "c"))
+
+
+def test_every_known_resource_has_url_env_and_key():
+    for resource in downloads.RESOURCES.values():
+        assert resource.url.startswith("https://")
+        assert resource.env.startswith("I2SB_") and resource.config_key.startswith("downloads.")
