@@ -135,6 +135,21 @@ class Bridge:
             x_prev = x_prev + var.sqrt().to(x_n.device) * torch.randn_like(x_prev)
         return x_prev
 
+    def pred_x0_fn(
+        self,
+        net: Callable[..., torch.Tensor],
+        cond: torch.Tensor | None = None,
+        clip_denoise: bool = False,
+    ) -> Callable[[torch.Tensor, int], torch.Tensor]:
+        """Wrap a network ``net(x_t, steps (B,), cond=...) -> label estimate`` for :meth:`sample`."""
+
+        def predict(xt: torch.Tensor, step: int) -> torch.Tensor:
+            steps = torch.full((xt.shape[0],), step, device=xt.device, dtype=torch.long)
+            out = net(xt, steps, cond=cond)
+            return self.compute_pred_x0(steps, xt, out.float(), clip_denoise=clip_denoise)
+
+        return predict
+
     def sample(
         self,
         steps: Sequence[int],

@@ -204,3 +204,18 @@ def test_bridge_closed_forms_hold_for_any_schedule(interval, beta_max):
         / (b.std_fwd.double() ** 2 + b.std_bwd.double() ** 2)
     )
     torch.testing.assert_close(b.std_sb.double() ** 2, var, rtol=1e-5, atol=1e-9)
+
+
+def test_pred_x0_fn_passes_per_sample_steps_and_cond(bridge):
+    calls = []
+
+    def net(xt, steps, cond=None):
+        calls.append((steps.tolist(), cond))
+        return torch.ones_like(xt)
+
+    cond = torch.zeros(2, 1, 2, 2)
+    predict = bridge.pred_x0_fn(net, cond=cond)
+    xt = torch.zeros(2, 1, 2, 2)
+    out = predict(xt, 7)
+    assert calls[0][0] == [7, 7] and calls[0][1] is cond
+    torch.testing.assert_close(out, -bridge.std_fwd[7].expand_as(xt))
