@@ -1,0 +1,146 @@
+"""Import one evaluated (task, variant, NFE) into MLflow: the workflow's only step that writes there.
+
+Compute nodes write plain files (docs/CONTRACTS.md); this step reads them and records one run per
+``<benchmark>/<task>/<variant>/nfe<K>``, so no tracking server is needed during training and no two
+processes write one sqlite file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from i2sb.atomic import write_json
+from i2sb.tracking.grid import write_sample_grid
+from i2sb.tracking.inputs import (
+    flatten,
+    git_commit,
+    read_eval_metrics,
+    read_json,
+    read_samples_summary,
+    read_training_curve,
+)
+from i2sb.tracking.store import RunRecord, get_or_create_experiment, store_lock, upsert_run
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+EVAL_STEP = 0  # scalar results are logged at step 0; the training curve uses training steps
+
+
+def run_key(benchmark: str, task: str, variant: str, nfe: int) -> str:
+    return f"{benchmark}/{task}/{variant}/nfe{nfe}"
+
+
+def build_record(
+    metrics_json: Path,
+    train_dir: Path,
+    samples: Path,
+    config: dict[str, Any],
+    variant: str,
+    data_index: Path | None = None,
+) -> RunRecord:
+    """What the run of one evaluation should hold, read from the pipeline's files."""
+    result = read_eval_metrics(metrics_json)
+    summary = read_samples_summary(samples, data_index)
+    for field, value in (("task", result.task), ("nfe", result.nfe)):
+        if summary.meta.get(field) != value:
+            raise ValueError(
+                f"samples file {samples} is for {field}={summary.meta.get(field)!r} but "
+                f"{metrics_json} is for {field}={value!r}"
+            )
+    benchmark = config.get("benchmark")
+    if not isinstance(benchmark, str) or not benchmark:
+        raise ValueError("resolved config: missing string key 'benchmark'")
+    commit, why = git_commit(REPO_DIR)
+    params = {f"config.{k}": v for k, v in flatten(config).items()}
+    params |= {
+        "benchmark": benchmark,
+        "task": result.task,
+        "nfe": str(result.nfe),
+        "variant": variant,
+        "num_images": str(summary.num_images),
+        "git_commit": commit,
+        "data_fingerprint": summary.fingerprint,
+        "data_fingerprint_covers": summary.fingerprint_covers,
+        "checkpoint": str(summary.meta.get("checkpoint")),
+        "mask_source": str(summary.meta.get("mask_source")),
+        "sampling_precision": str(summary.meta.get("precision")),
+        "fid_reference": str(result.fid_reference),
+    }
+    tags = {f"{name}_unavailable_reason": reason for name, reason in result.reasons.items()}
+    if why:
+        tags["git_commit_unknown_reason"] = why
+    metrics = {name: {EVAL_STEP: value} for name, value in result.values.items()}
+    curve_file = Path(train_dir) / "metrics.jsonl"
+    if curve_file.is_file():
+        metrics |= read_training_curve(curve_file)
+    else:
+        tags["train_curve_unavailable_reason"] = f"{curve_file} does not exist"
+    return RunRecord(
+        key=run_key(benchmark, result.task, variant, result.nfe),
+        kind="eval",
+        name=f"{result.task} {variant} nfe{result.nfe}",
+        params=params,
+        tags=tags,
+        metrics=metrics,
+    )
+
+
+def track(
+    metrics_json: str | Path,
+    train_dir: str | Path,
+    samples: str | Path,
+    config_json: str | Path,
+    *,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    variant: str = "i2sb",
+    artifact_root: str | None = None,
+    data_index: str | Path | None = None,
+    marker: str | Path | None = None,
+) -> dict[str, Any]:
+    """Record one evaluation as an MLflow run (created, or updated in place on a rerun).
+
+    URI, experiment and artifact root default to the config's ``tracking`` section (experiment
+    "" = the benchmark name). Returns, and writes to ``marker``, {"run_id", "experiment_id", "key", ...}.
+    """
+    metrics_json, train_dir, samples = Path(metrics_json), Path(train_dir), Path(samples)
+    config = read_json(config_json, "resolved config")
+    settings = config.get("tracking") or {}
+    uri = tracking_uri or settings.get("uri") or "sqlite:///results/mlflow.db"
+    record = build_record(metrics_json, train_dir, samples, config, variant, data_index)
+    name = experiment or settings.get("experiment") or config["benchmark"]
+    root = artifact_root or settings.get("artifact_root") or "results/mlartifacts"
+    artifacts = [(metrics_json, "eval"), (Path(config_json), "config")]
+    artifacts += [(p, "train") for p in [train_dir / "options.json"] if p.is_file()]
+    artifacts += [(p, "samples") for p in [samples.parent / "trajectory.png"] if p.is_file()]
+    with store_lock(uri), tempfile.TemporaryDirectory() as tmp:
+        grid = Path(tmp) / "sample_grid.png"
+        columns = write_sample_grid(samples, grid)
+        record.tags["sample_grid_columns"] = " | ".join(columns)
+        run_id, experiment_id, replaced = _write_run(
+            uri, name, root, record, [*artifacts, (grid, "samples")]
+        )
+    out = {"run_id": run_id, "experiment_id": experiment_id, "key": record.key}
+    out |= {"experiment": name, "tracking_uri": uri, "replaced_run_id": replaced}
+    if marker is not None:
+        write_json(marker, out)
+    return out
+
+
+def _write_run(
+    uri: str, experiment: str, artifact_root: str, record: RunRecord, artifacts: list
+) -> tuple[str, str, str | None]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = get_or_create_experiment(client, experiment, uri, artifact_root)
+    run_id, replaced = upsert_run(client, experiment_id, record)
+    try:
+        for path, folder in artifacts:
+            client.log_artifact(run_id, str(path), artifact_path=folder)
+    except Exception:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id, status="FINISHED")
+    return run_id, experiment_id, replaced

@@ -1,0 +1,148 @@
+"""`i2sb track` against a real MLflow sqlite store: one run per key, updated in place on a rerun."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pytest
+from PIL import Image
+from test_tracking_data import make_run
+
+from i2sb.cli import main
+from i2sb.tracking import track
+from i2sb.tracking.grid import PAD, write_sample_grid
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One sqlite store for the module (creating one costs ~3 s); tests use their own experiments."""
+    root = tmp_path_factory.mktemp("mlflow")
+    return {"uri": f"sqlite:///{root}/mlflow.db", "artifacts": str(root / "art")}
+
+
+def _track(store, args, experiment, **kw):
+    return track(
+        **args,
+        tracking_uri=store["uri"],
+        experiment=experiment,
+        artifact_root=store["artifacts"],
+        **kw,
+    )
+
+
+def _runs(store, experiment_id):
+    return mlflow.MlflowClient(store["uri"]).search_runs([experiment_id])
+
+
+def test_a_run_holds_params_metrics_reasons_and_artifacts(store, tmp_path):
+    args = make_run(tmp_path / "bench", task="inpaint-center", nfe=3)
+    (args["samples"].parent / "trajectory.png").write_bytes(b"\x89PNG fake but present")
+    out = _track(store, args, "contents", marker=tmp_path / "marker.json")
+    assert json.loads((tmp_path / "marker.json").read_text())["run_id"] == out["run_id"]
+    assert out["key"] == "bench/inpaint-center/i2sb/nfe3"
+    (run,) = _runs(store, out["experiment_id"])
+    params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
+    assert params["config.train.lr"] == "5e-05" and params["task"] == "inpaint-center"
+    assert params["nfe"] == "3" and params["mask_source"] == "center"
+    assert len(params["data_fingerprint"]) == 64 and params["git_commit"]
+    assert metrics["psnr"] == 21.5 and metrics["sampling_images_per_s"] == 5.0
+    assert "fid" not in metrics and "ca" not in metrics
+    assert tags["fid_unavailable_reason"] == "Inception weights unavailable offline"
+    assert tags["i2sb.key"] == out["key"]
+    client = mlflow.MlflowClient(store["uri"])
+    listed = {
+        a.path
+        for d in ("eval", "config", "train", "samples")
+        for a in client.list_artifacts(run.info.run_id, d)
+    }
+    assert listed == {
+        "eval/metrics.json",
+        "config/config.json",
+        "train/options.json",
+        "samples/sample_grid.png",
+        "samples/trajectory.png",
+    }
+    location = client.get_experiment(out["experiment_id"]).artifact_location
+    assert location.startswith(f"file://{store['artifacts']}/contents")
+
+
+def test_tracking_twice_leaves_one_run_without_duplicate_steps(store, tmp_path):
+    args = make_run(tmp_path / "bench")
+    first = _track(store, args, "twice")
+    second = _track(store, args, "twice")
+    assert second["run_id"] == first["run_id"] and second["replaced_run_id"] is None
+    (run,) = _runs(store, first["experiment_id"])
+    history = mlflow.MlflowClient(store["uri"]).get_metric_history(run.info.run_id, "train_loss")
+    steps = [m.step for m in history]
+    assert sorted(steps) == [10, 20, 30, 40, 50]
+    assert run.info.status == "FINISHED"
+
+
+def test_a_metric_that_becomes_available_is_added_and_its_reason_removed(store, tmp_path):
+    first = _track(store, make_run(tmp_path / "bench"), "fid-later")
+    second = _track(store, make_run(tmp_path / "bench", fid=42.0), "fid-later")
+    assert second["run_id"] == first["run_id"]
+    (run,) = _runs(store, first["experiment_id"])
+    assert run.data.metrics["fid"] == 42.0
+    assert "fid_unavailable_reason" not in run.data.tags
+
+
+def test_a_changed_result_replaces_the_run(store, tmp_path):
+    first = _track(store, make_run(tmp_path / "bench", psnr=20.0), "changed")
+    second = _track(store, make_run(tmp_path / "bench", psnr=25.0), "changed")
+    assert second["replaced_run_id"] == first["run_id"] != second["run_id"]
+    (run,) = _runs(store, first["experiment_id"])
+    assert run.data.metrics["psnr"] == 25.0
+    assert run.data.tags["i2sb.replaces"] == first["run_id"]
+
+
+def test_each_nfe_and_variant_has_its_own_run(store, tmp_path):
+    one = _track(store, make_run(tmp_path / "bench", nfe=2), "keys")
+    two = _track(store, make_run(tmp_path / "bench", nfe=4), "keys")
+    other = _track(store, make_run(tmp_path / "bench", nfe=4), "keys", variant="ablation")
+    assert len({one["run_id"], two["run_id"], other["run_id"]}) == 3
+    assert other["key"] == "bench/sr4x-pool/ablation/nfe4"
+
+
+def test_samples_of_another_task_are_refused(store, tmp_path):
+    args = make_run(tmp_path / "bench", task="jpeg-5")
+    args["samples"] = make_run(tmp_path / "other", task="jpeg-10")["samples"]
+    with pytest.raises(ValueError, match="is for task='jpeg-10'"):
+        _track(store, args, "mismatch")
+
+
+def test_cli_reports_a_missing_file_without_traceback(store, tmp_path, capsys):
+    args = make_run(tmp_path / "bench")
+    code = main(
+        [
+            "track",
+            "--metrics",
+            str(tmp_path / "nope.json"),
+            "--train-dir",
+            str(args["train_dir"]),
+            "--samples",
+            str(args["samples"]),
+            "--config",
+            str(args["config_json"]),
+            "--tracking-uri",
+            store["uri"],
+        ]
+    )
+    assert code == 1
+    assert "nope.json does not exist" in capsys.readouterr().err
+
+
+def test_sample_grid_rows_are_clean_degraded_restored(tmp_path):
+    args = make_run(tmp_path / "bench")
+    columns = write_sample_grid(args["samples"], tmp_path / "grid.png")
+    assert columns == ["clean", "degraded", "recon"]
+    grid = np.asarray(Image.open(tmp_path / "grid.png"))
+    size, arrays = 8, np.load(args["samples"])
+    assert grid.shape == (8 * (size + PAD) + PAD, 3 * (size + PAD) + PAD, 3)
+    for col, key in enumerate(columns):
+        left = PAD + col * (size + PAD)
+        top = PAD + 7 * (size + PAD)  # the eighth image, last row
+        tile = grid[top : top + size, left : left + size]
+        np.testing.assert_array_equal(tile, arrays[key][7].transpose(1, 2, 0))
