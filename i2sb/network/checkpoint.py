@@ -1,0 +1,168 @@
+"""Checkpoint I/O for network weights: the ADM initialisation and I2SB runs (spec sections 3-4).
+
+Everything is read with ``torch.load(weights_only=True)`` and options pickles through a
+restricted unpickler: a checkpoint file cannot run code. ``latest.pt`` follows the published
+layout {"net", "ema", "optimizer", "sched"} so the reference code and ours read each other's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from i2sb.atomic import atomic_path
+from i2sb.network.presets import build_i2sb_net, preset_kwargs
+from i2sb.network.safe_pickle import load_options_pickle
+from i2sb.network.unet import UNet, create_unet
+from i2sb.network.wrapper import I2SBNet
+
+CHECKPOINT_KEYS = ("net", "ema", "optimizer", "sched")
+OUR_OPTION_KEYS = ("preset", "cond_x1", "interval", "t0", "T")
+PUBLISHED_OPTION_KEYS = ("cond_x1", "interval", "t0", "T")
+
+
+def _torch_load(path: Path) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types; the message names the cause
+        raise RuntimeError(f"cannot load checkpoint {path}: {err}") from None
+
+
+def _load_strict(module: nn.Module, state: dict, source: Path) -> None:
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise RuntimeError(f"{source} does not fit the network: {err}") from None
+
+
+def load_adm_checkpoint(path: str | Path, cond_x1: bool = False, preset: str = "adm256") -> UNet:
+    """The UNet initialised from an ADM checkpoint, after I2SB's surgery (spec section 3).
+
+    Keeps the first 3 of ADM's 6 output channels (its learned-sigma half is dropped); with
+    ``cond_x1`` the input conv takes 6 channels: the first 3 get ADM's weights, the other 3
+    keep their fresh random initialisation.
+    """
+    path = Path(path)
+    state = _torch_load(path)
+    kwargs = preset_kwargs(preset)
+    unet = create_unet(**{**kwargs, "use_fp16": False, "in_channels": 6 if cond_x1 else 3})
+    for key in ("out.2.weight", "out.2.bias", "input_blocks.0.0.weight"):
+        if key not in state:
+            raise KeyError(f"{path} has no {key!r}: not an ADM UNet state_dict")
+    if state["out.2.weight"].shape[0] not in (3, 6):
+        raise ValueError(f"{path}: out.2.weight has {state['out.2.weight'].shape[0]} outputs")
+    state["out.2.weight"] = state["out.2.weight"][:3]
+    state["out.2.bias"] = state["out.2.bias"][:3]
+    if cond_x1:
+        fresh = unet.input_blocks[0][0].weight.detach()
+        state["input_blocks.0.0.weight"] = torch.cat(
+            [state["input_blocks.0.0.weight"], fresh[:, 3:]], 1
+        )
+    _load_strict(unet, state, path)
+    return unet
+
+
+def apply_ema(net: nn.Module, ema: dict, source: str | Path = "ema state") -> None:
+    """Copy torch_ema's ``shadow_params`` (a list in ``net.parameters()`` order) into ``net``."""
+    shadow = ema.get("shadow_params") if isinstance(ema, dict) else None
+    params = list(net.parameters())
+    if not isinstance(shadow, list | tuple):
+        raise KeyError(f"{source}: EMA state has no 'shadow_params' list")
+    if len(shadow) != len(params):
+        raise ValueError(
+            f"{source}: EMA holds {len(shadow)} tensors, the network has {len(params)} parameters"
+        )
+    with torch.no_grad():
+        for index, (param, value) in enumerate(zip(params, shadow)):
+            if value.shape != param.shape:
+                raise ValueError(
+                    f"{source}: EMA tensor {index} has shape {tuple(value.shape)}, "
+                    f"the parameter has {tuple(param.shape)}"
+                )
+            param.copy_(value)
+
+
+def read_run_options(folder: Path) -> tuple[dict[str, Any], bool]:
+    """(options, ours): options.json (ours, preferred) or the published options.pkl."""
+    json_path, pkl_path = folder / "options.json", folder / "options.pkl"
+    if json_path.is_file():
+        try:
+            return json.loads(json_path.read_text()), True
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{json_path} is not valid JSON: {err}") from None
+    if pkl_path.is_file():
+        return load_options_pickle(pkl_path), False
+    raise FileNotFoundError(f"{folder} has neither options.json nor options.pkl")
+
+
+def _network_for(options: dict[str, Any], ours: bool, source: Path) -> I2SBNet:
+    required = OUR_OPTION_KEYS if ours else PUBLISHED_OPTION_KEYS
+    missing = [key for key in required if key not in options]
+    if missing:
+        raise KeyError(f"{source}: options lack {missing} needed to rebuild the network")
+    # Published runs always used the ADM 256 UNet (the reference's Image256Net).
+    preset = options["preset"] if ours else "adm256"
+    return build_i2sb_net(
+        preset,
+        int(options["interval"]),
+        float(options["t0"]),
+        float(options["T"]),
+        cond_x1=bool(options["cond_x1"]),
+    )
+
+
+def load_i2sb_checkpoint(path: str | Path) -> tuple[I2SBNet, dict[str, Any]]:
+    """(network with the EMA weights applied, options) from a run folder or its latest.pt.
+
+    The folder is in the published layout (latest.pt + options.pkl) or ours (latest.pt +
+    options.json, preferred when both exist). The network is in eval mode, on the CPU.
+    """
+    path = Path(path)
+    folder, ckpt_path = (path.parent, path) if path.is_file() else (path, path / "latest.pt")
+    options, ours = read_run_options(folder)
+    net = _network_for(options, ours, folder)
+    checkpoint = _torch_load(ckpt_path)
+    missing = [key for key in ("net", "ema") if key not in checkpoint]
+    if missing:
+        raise KeyError(f"{ckpt_path} lacks {missing}; expected keys {list(CHECKPOINT_KEYS)}")
+    _load_strict(net, checkpoint["net"], ckpt_path)
+    apply_ema(net, checkpoint["ema"], ckpt_path)
+    return net.eval(), options
+
+
+def save_i2sb_checkpoint(
+    path: str | Path,
+    net: nn.Module,
+    ema_state: dict,
+    optimizer_state: dict,
+    sched_state: dict | None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write latest.pt in the published layout, atomically; ``extra`` adds our own keys.
+
+    ``ema_state`` is torch_ema's ``state_dict()`` (shadow params in ``net.parameters()``
+    order); it is checked against ``net`` so a mismatched EMA never reaches disk.
+    """
+    extra = dict(extra or {})
+    clash = set(extra) & set(CHECKPOINT_KEYS)
+    if clash:
+        raise ValueError(f"extra keys {sorted(clash)} would overwrite the published layout")
+    shadow = ema_state.get("shadow_params") if isinstance(ema_state, dict) else None
+    count = sum(1 for _ in net.parameters())
+    if not isinstance(shadow, list | tuple) or len(shadow) != count:
+        raise ValueError(f"ema_state must hold 'shadow_params': a list of {count} tensors")
+    payload = {
+        "net": net.state_dict(),
+        "ema": ema_state,
+        "optimizer": optimizer_state,
+        "sched": sched_state,
+        **extra,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)

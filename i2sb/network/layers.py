@@ -1,0 +1,176 @@
+"""Building blocks of the ADM UNet: normalisation, time embedding, resampling, residual blocks.
+
+Attribute names and registration order mirror guided-diffusion's ``unet.py``/``nn.py`` because
+they decide the ``state_dict`` keys and the ``parameters()`` order that published checkpoints
+(and their EMA shadow lists) rely on. Comments mark the places where the layout is kept only
+for that compatibility.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+
+class GroupNorm32(nn.GroupNorm):
+    """GroupNorm computed in float32 whatever the input dtype (fp16/bf16 sampling stays stable)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return F.group_norm(x.float(), self.num_groups, weight, bias, self.eps).to(x.dtype)
+
+
+def normalization(channels: int) -> GroupNorm32:
+    """ADM normalises with 32 groups, so every feature width must be a multiple of 32."""
+    if channels % 32:
+        raise ValueError(f"GroupNorm(32) needs a channel count divisible by 32, got {channels}")
+    return GroupNorm32(32, channels)
+
+
+def zero_module(module: nn.Module) -> nn.Module:
+    """Zero a layer's parameters: residual branches start as the identity (ADM's init)."""
+    for param in module.parameters():
+        param.detach().zero_()
+    return module
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of (possibly fractional) times t: (B,) -> (B, dim), cosines first.
+
+    The cos-then-sin order and the frequency grid exp(-ln(max_period) * i / half) are those
+    the ADM weights were trained with.
+    """
+    half = dim // 2
+    exponent = torch.arange(half, dtype=torch.float32, device=t.device) / half
+    freqs = torch.exp(-math.log(max_period) * exponent)
+    args = t.float()[:, None] * freqs[None]
+    embedding = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        embedding = torch.cat([embedding, torch.zeros_like(embedding[:, :1])], dim=-1)
+    return embedding
+
+
+class TakesEmbedding(nn.Module):
+    """Marker: ``forward(x, emb)`` also receives the time embedding."""
+
+
+class EmbedSequential(nn.Sequential):
+    """A Sequential that hands the time embedding to the children that take it."""
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        for layer in self:
+            x = layer(x, emb) if isinstance(layer, TakesEmbedding) else layer(x)
+        return x
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour x2, then an optional 3x3 conv (parameter name ``conv``)."""
+
+    def __init__(self, channels: int, use_conv: bool, out_channels: int | None = None):
+        super().__init__()
+        self.channels = channels
+        if use_conv:
+            self.conv = nn.Conv2d(channels, out_channels or channels, 3, padding=1)
+        self.use_conv = use_conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2, mode="nearest")
+        return self.conv(x) if self.use_conv else x
+
+
+class Downsample(nn.Module):
+    """Strided 3x3 conv, or 2x2 average pooling (parameter name ``op`` either way)."""
+
+    def __init__(self, channels: int, use_conv: bool, out_channels: int | None = None):
+        super().__init__()
+        out_channels = out_channels or channels
+        if use_conv:
+            self.op: nn.Module = nn.Conv2d(channels, out_channels, 3, stride=2, padding=1)
+        elif out_channels != channels:
+            raise ValueError("Downsample without a conv cannot change the channel count")
+        else:
+            self.op = nn.AvgPool2d(kernel_size=2, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.op(x)
+
+
+def maybe_checkpoint(module: nn.Module, fn, *args: torch.Tensor) -> torch.Tensor:
+    """Call ``fn`` with activation checkpointing when the module asks for it and grads flow."""
+    if module.use_checkpoint and torch.is_grad_enabled():
+        return checkpoint(fn, *args, use_reentrant=False)
+    return fn(*args)
+
+
+class ResBlock(TakesEmbedding):
+    """Residual block conditioned on the time embedding, optionally resampling by 2.
+
+    With ``use_scale_shift_norm`` the embedding gives (scale, shift) applied after the second
+    GroupNorm (FiLM); otherwise it is added before it. ``up``/``down`` resample both the
+    branch (between its norm+SiLU and its conv) and the skip path, as ADM does.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        emb_channels: int,
+        dropout: float,
+        out_channels: int | None = None,
+        use_scale_shift_norm: bool = False,
+        use_checkpoint: bool = False,
+        up: bool = False,
+        down: bool = False,
+    ):
+        super().__init__()
+        out_channels = out_channels or channels
+        self.use_checkpoint = use_checkpoint
+        self.use_scale_shift_norm = use_scale_shift_norm
+        # Registration order (in_layers, emb_layers, out_layers, skip_connection) fixes the
+        # parameters() order that EMA shadow lists in published checkpoints follow.
+        self.in_layers = nn.Sequential(
+            normalization(channels), nn.SiLU(), nn.Conv2d(channels, out_channels, 3, padding=1)
+        )
+        self.updown = up or down
+        if up:
+            self.h_upd: nn.Module = Upsample(channels, False)
+            self.x_upd: nn.Module = Upsample(channels, False)
+        elif down:
+            self.h_upd, self.x_upd = Downsample(channels, False), Downsample(channels, False)
+        else:
+            self.h_upd = self.x_upd = nn.Identity()
+        film = 2 * out_channels if use_scale_shift_norm else out_channels
+        self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb_channels, film))
+        self.out_layers = nn.Sequential(
+            normalization(out_channels),
+            nn.SiLU(),
+            nn.Dropout(p=dropout),
+            zero_module(nn.Conv2d(out_channels, out_channels, 3, padding=1)),
+        )
+        if out_channels == channels:
+            self.skip_connection: nn.Module = nn.Identity()
+        else:
+            self.skip_connection = nn.Conv2d(channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        return maybe_checkpoint(self, self._forward, x, emb)
+
+    def _forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        if self.updown:
+            h = self.in_layers[:-1](x)
+            h = self.in_layers[-1](self.h_upd(h))
+            x = self.x_upd(x)
+        else:
+            h = self.in_layers(x)
+        emb_out = self.emb_layers(emb).to(h.dtype)[..., None, None]
+        if self.use_scale_shift_norm:
+            scale, shift = emb_out.chunk(2, dim=1)
+            h = self.out_layers[0](h) * (1 + scale) + shift
+            h = self.out_layers[1:](h)
+        else:
+            h = self.out_layers(h + emb_out)
+        return self.skip_connection(x) + h
