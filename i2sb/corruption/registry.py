@@ -1,0 +1,74 @@
+"""Name -> operator: the one place that knows which class builds which task's degradation.
+
+Names are looked up exactly (``i2sb.tasks.task_spec``); adding a corruption means one entry here
+and one module beside this one, nothing in the trainer or sampler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from i2sb.corruption.base import Corruption
+from i2sb.corruption.blur import Blur, gaussian_taps, uniform_taps
+from i2sb.corruption.inpaint import CenterInpainting, FreeformInpainting, open_mask_bank
+from i2sb.corruption.jpeg import JPEG
+from i2sb.corruption.superres import BicubicSuperResolution, PoolSuperResolution
+from i2sb.tasks import task_spec
+
+Builder = Callable[..., Corruption]
+
+
+FREEFORM_RANGES: dict[str, tuple[float, float]] = {
+    "inpaint-freeform1020": (0.1, 0.2),
+    "inpaint-freeform2030": (0.2, 0.3),
+}
+FREEFORM_OPTIONS = ("mask_source", "masks_path", "cache_dir", "seed")
+
+
+def _freeform(name: str, image_size: int, device: torch.device, **options: Any) -> Corruption:
+    bank = open_mask_bank(FREEFORM_RANGES[name], **options)
+    return FreeformInpainting(name, image_size, bank, device)
+
+
+BUILDERS: dict[str, Builder] = {
+    "sr4x-pool": PoolSuperResolution,
+    "sr4x-bicubic": BicubicSuperResolution,
+    "blur-uni": lambda name, size, device: Blur(name, size, uniform_taps(), device),
+    "blur-gauss": lambda name, size, device: Blur(name, size, gaussian_taps(), device),
+    "inpaint-center": CenterInpainting,
+    "inpaint-freeform1020": _freeform,
+    "inpaint-freeform2030": _freeform,
+}
+CORRUPTION_NAMES: tuple[str, ...] = ("jpeg-5", "jpeg-10", *BUILDERS)
+
+
+def build_corruption(
+    name: str, image_size: int, device: str | torch.device = "cpu", **options: Any
+) -> Corruption:
+    """Build the degradation of task ``name`` (any of CORRUPTION_NAMES, or jpeg-<q>, q in 1..100).
+
+    ``options`` (free-form inpainting only): mask_source ("auto" | "published" | "generated"),
+    masks_path, cache_dir, seed.
+    """
+    try:
+        family = task_spec(name).family
+    except KeyError:
+        family = None
+    if family not in ("jpeg", "superres", "blur", "inpaint"):
+        valid = ", ".join([*CORRUPTION_NAMES, "jpeg-<q> (q in 1..100)"])
+        raise KeyError(f"unknown corruption {name!r}; valid names: {valid}")
+    accepted = FREEFORM_OPTIONS if name in FREEFORM_RANGES else ()
+    unexpected = sorted(set(options) - set(accepted))
+    if unexpected:
+        raise ValueError(
+            f"{name} takes no option(s) {unexpected}; accepted: {list(accepted) or 'none'}"
+        )
+    if not isinstance(image_size, int) or image_size <= 0:
+        raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
+    device = torch.device(device)
+    if family == "jpeg":
+        return JPEG(name, image_size, int(name.split("-")[1]), device)
+    return BUILDERS[name](name, image_size, device, **options)
