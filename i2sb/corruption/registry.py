@@ -50,8 +50,9 @@ def build_corruption(
 ) -> Corruption:
     """Build the degradation of task ``name`` (any of CORRUPTION_NAMES, or jpeg-<q>, q in 1..100).
 
-    ``options`` (free-form inpainting only): mask_source ("auto" | "published" | "generated"),
-    masks_path, cache_dir, seed.
+    ``options``: mask_source ("auto" | "published" | "generated"), masks_path, cache_dir, seed.
+    Only free-form inpainting uses them; the others accept and ignore them (as they ignore
+    ``indices``), so callers can pass one set of options whatever the task.
     """
     try:
         family = task_spec(name).family
@@ -60,15 +61,14 @@ def build_corruption(
     if family not in ("jpeg", "superres", "blur", "inpaint"):
         valid = ", ".join([*CORRUPTION_NAMES, "jpeg-<q> (q in 1..100)"])
         raise KeyError(f"unknown corruption {name!r}; valid names: {valid}")
-    accepted = FREEFORM_OPTIONS if name in FREEFORM_RANGES else ()
-    unexpected = sorted(set(options) - set(accepted))
+    unexpected = sorted(set(options) - set(FREEFORM_OPTIONS))
     if unexpected:
-        raise ValueError(
-            f"{name} takes no option(s) {unexpected}; accepted: {list(accepted) or 'none'}"
-        )
+        raise ValueError(f"unknown option(s) {unexpected} for {name}; accepted: {FREEFORM_OPTIONS}")
     if not isinstance(image_size, int) or image_size <= 0:
         raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
     device = torch.device(device)
     if family == "jpeg":
         return JPEG(name, image_size, int(name.split("-")[1]), device)
-    return BUILDERS[name](name, image_size, device, **options)
+    if name in FREEFORM_RANGES:
+        return BUILDERS[name](name, image_size, device, **options)
+    return BUILDERS[name](name, image_size, device)

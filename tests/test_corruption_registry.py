@@ -1,0 +1,60 @@
+"""Looking operators up by name, and the errors a user sees for a bad name, size or input."""
+
+import pytest
+import torch
+
+from i2sb.corruption import CORRUPTION_NAMES, build_corruption
+from i2sb.tasks import BENCHMARK_TASKS
+
+
+def test_every_benchmark_task_has_an_operator():
+    assert set(CORRUPTION_NAMES) == set(BENCHMARK_TASKS)
+    for task in BENCHMARK_TASKS:
+        assert build_corruption(task, 64, mask_source="generated").name == task
+
+
+def test_any_jpeg_quality_is_accepted():
+    assert build_corruption("jpeg-37", 64).quality == 37
+    for bad in ("jpeg-0", "jpeg-101"):
+        with pytest.raises(KeyError, match="valid names: jpeg-5, jpeg-10, sr4x-pool"):
+            build_corruption(bad, 64)
+
+
+@pytest.mark.parametrize("name", ["sr4x", "blur", "paired", "inpaint-freeform3040"])
+def test_unknown_names_list_the_valid_ones(name):
+    with pytest.raises(KeyError, match="inpaint-freeform2030, jpeg-<q>"):
+        build_corruption(name, 64)
+
+
+@pytest.mark.parametrize(
+    ("task", "size", "message"),
+    [
+        ("sr4x-pool", 30, "multiple of 4"),
+        ("jpeg-10", 40, "multiple of 16"),
+        ("blur-uni", 8, "smaller than the kernel"),
+    ],
+)
+def test_sizes_an_operator_cannot_handle_are_rejected(task, size, message):
+    with pytest.raises(ValueError, match=message):
+        build_corruption(task, size)
+
+
+def test_mask_options_matter_only_for_freeform_and_unknown_ones_are_rejected():
+    assert build_corruption("sr4x-bicubic", 64, seed=1).mask_source is None
+    assert build_corruption("inpaint-center", 64, mask_source="published").mask_source is None
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['sed'\]"):
+        build_corruption("inpaint-center", 64, sed=1)
+
+
+def test_input_of_the_wrong_shape_is_rejected():
+    operator = build_corruption("blur-gauss", 64)
+    with pytest.raises(ValueError, match=r"expected x0 of shape \(B, 3, 64, 64\)"):
+        operator(torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="floating-point"):
+        operator(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
+
+
+def test_other_operators_ignore_indices():
+    x0 = torch.rand(2, 3, 64, 64) * 2 - 1
+    operator = build_corruption("jpeg-10", 64)
+    assert torch.equal(operator(x0)[0], operator(x0, torch.tensor([3, 8]))[0])
