@@ -66,6 +66,9 @@ def test_a_run_holds_params_metrics_reasons_and_artifacts(store, tmp_path):
     }
     location = client.get_experiment(out["experiment_id"]).artifact_location
     assert location.startswith(f"file://{store['artifacts']}/contents")
+    assert client.get_experiment(out["experiment_id"]).tags["mlflow.experimentKind"] == (
+        "custom_model_development"
+    )
 
 
 def test_tracking_twice_leaves_one_run_without_duplicate_steps(store, tmp_path):

@@ -77,7 +77,9 @@ def get_or_create_experiment(client, name: str, uri: str, artifact_root: str | N
     if artifact_root and not is_remote(uri):
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
         location = (Path(artifact_root).resolve() / safe).as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    # Without this tag MLflow 3's UI opens the experiment on its GenAI (traces) pages.
+    kind = {"mlflow.experimentKind": "custom_model_development"}
+    return client.create_experiment(name, artifact_location=location, tags=kind)
 
 
 def find_run(client, experiment_id: str, key: str):
