@@ -11,7 +11,7 @@ from PIL import Image
 from test_tracking_data import make_run
 
 from i2sb.cli import main
-from i2sb.tracking import track
+from i2sb.tracking import build_record, track
 from i2sb.tracking.grid import PAD, write_sample_grid
 
 
@@ -149,3 +149,16 @@ def test_sample_grid_rows_are_clean_degraded_restored(tmp_path):
         top = PAD + 7 * (size + PAD)  # the eighth image, last row
         tile = grid[top : top + size, left : left + size]
         np.testing.assert_array_equal(tile, arrays[key][7].transpose(1, 2, 0))
+
+
+def test_the_fingerprint_covers_the_runs_lmdb_index_when_there_is_one(tmp_path):
+    args = make_run(tmp_path / "bench")
+    config = json.loads(args["config_json"].read_text()) | {"results_dir": str(tmp_path)}
+    inputs = (args["metrics_json"], args["train_dir"], args["samples"], config, "i2sb")
+    without = build_record(*inputs).params
+    index = tmp_path / "bench" / "data" / "val_faster_imagefolder.index.json"
+    index.parent.mkdir(parents=True)
+    index.write_text('{"entries": []}')
+    with_index = build_record(*inputs).params
+    assert with_index["data_fingerprint"] != without["data_fingerprint"]
+    assert with_index["data_fingerprint_covers"].endswith("+ val_faster_imagefolder.index.json")

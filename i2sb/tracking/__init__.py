@@ -31,6 +31,15 @@ def run_key(benchmark: str, task: str, variant: str, nfe: int) -> str:
     return f"{benchmark}/{task}/{variant}/nfe{nfe}"
 
 
+def _default_data_index(config: dict[str, Any]) -> Path | None:
+    """The run's LMDB index of the validation split, when the pipeline built one (spec §6)."""
+    from i2sb.data.layout import lmdb_layout
+
+    run_dir = Path(config.get("results_dir", "results")) / str(config.get("benchmark"))
+    index = lmdb_layout(run_dir / "data", "val").index
+    return index if index.is_file() else None
+
+
 def build_record(
     metrics_json: Path,
     train_dir: Path,
@@ -41,7 +50,7 @@ def build_record(
 ) -> RunRecord:
     """What the run of one evaluation should hold, read from the pipeline's files."""
     result = read_eval_metrics(metrics_json)
-    summary = read_samples_summary(samples, data_index)
+    summary = read_samples_summary(samples, data_index or _default_data_index(config))
     for field, value in (("task", result.task), ("nfe", result.nfe)):
         if summary.meta.get(field) != value:
             raise ValueError(
