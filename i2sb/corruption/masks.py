@@ -86,7 +86,7 @@ class PublishedMasks:
 class GeneratedMasks:
     """Brush-stroke masks drawn offline, hole ratio uniform in [low, high].
 
-    Mask i depends on (seed, i) only: a target ratio is drawn uniformly in the range, thick
+    Mask i depends on (seed, i) only (for a given range and size): a target ratio is drawn uniformly in the range, thick
     polyline strokes with round joints are painted until the hole reaches it, and a segment that
     would push the hole above ``high`` is shortened (and finally skipped, which is only allowed
     once the hole is already >= ``low``), so every mask lands inside the range.
@@ -113,7 +113,10 @@ class GeneratedMasks:
         """(size, size) uint8 mask number ``index``."""
         if index < 0:
             raise ValueError(f"mask index must be >= 0, got {index}")
-        rng = np.random.default_rng([self.seed, index])
+        # The range joins the seed so the two tasks' mask sets are independent, not nested.
+        rng = np.random.default_rng(
+            [self.seed, index, round(self.low * 100), round(self.high * 100)]
+        )
         target = rng.uniform(self.low, self.high) * size * size
         canvas = Image.new("L", (size, size), 0)
         covered, full = 0, False
