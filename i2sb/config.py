@@ -41,6 +41,8 @@ class DataConfig:
     eval_subset: str = "auto"  # auto (per task table) | full | 10k
     max_eval_images: int = 0  # evaluate on the first N images of the evaluation set (0 = all)
     num_workers: int = 0
+    mask_source: str = "auto"  # free-form masks: auto | published | generated
+    mask_seed: int = 0  # seed of generated free-form masks (mask i depends on (seed, i) only)
     demo: DemoDataConfig = field(default_factory=DemoDataConfig)
 
 
@@ -85,6 +87,8 @@ class TrainConfig:
     seed: int = 42
     checkpoint_every: int = 100
     validate_every: int = 100
+    validate_nfe: int = 20  # sampler steps of the periodic validation
+    validate_images: int = 8
     log_every: int = 10
     tensorboard: bool = False
     resources: TrainResources = field(default_factory=TrainResources)

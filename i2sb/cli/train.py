@@ -1,0 +1,46 @@
+"""`i2sb train`: train one task (single process, torchrun, or srun)."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train I2SB on one task (resumes from OUT/latest.pt if present)",
+        description=(
+            "Train I2SB on one task. One process: `i2sb train --task sr4x-pool --out DIR`. "
+            "Several GPUs on one node: `torchrun --nproc_per_node=4 -m i2sb train ...`. "
+            "Slurm: `srun i2sb train ...` (rank and master from SLURM_* variables). "
+            "An existing OUT/latest.pt is resumed exactly (weights, EMA, optimizer, scheduler, RNG)."
+        ),
+    )
+    parser.add_argument(
+        "--config", default="config/config.yaml", help="YAML config (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--task", required=True, help="task name, e.g. sr4x-pool, jpeg-10, inpaint-center, paired"
+    )
+    parser.add_argument(
+        "--out", required=True, help="run folder: latest.pt, options.json, metrics.jsonl"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. train.lr=1e-4",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from i2sb.cli.overrides import parse_overrides
+    from i2sb.config import load_config
+    from i2sb.train import train
+
+    cfg = load_config(args.config, parse_overrides(args.set))
+    summary = train(cfg, args.task, args.out, progress=not args.no_progress).summary
+    print(
+        f"trained {args.task}: {summary['iterations']} iterations, {summary['images_per_s']:.1f} images/s"
+    )
+    return 0

@@ -1,0 +1,244 @@
+"""The training loop: microbatch accumulation under DDP, EMA, StepLR, atomic resumable checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from i2sb.atomic import write_json
+from i2sb.bridge import Bridge, bridge_for_task, fill_hole_with_noise, log_steps_for, nfe_steps
+from i2sb.config import Config
+from i2sb.distributed import DistContext, barrier, init_distributed, mean_across_ranks
+from i2sb.train.batches import BatchPlan, microbatch_loader
+from i2sb.train.ema import EMA
+from i2sb.train.logbook import MetricsLog, psnr, save_grid
+from i2sb.train.objective import boundary_pair, bridge_loss
+from i2sb.train.setup import TrainParts, build_parts, training_options
+
+
+@dataclass
+class TrainResult:
+    summary: dict
+    net: torch.nn.Module  # the trained network (raw weights; EMA in ema)
+    ema: EMA
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last checkpoint on disk is the last good one."""
+
+
+@dataclass
+class _State:
+    parts: TrainParts
+    bridge: Bridge
+    ema: EMA
+    optimizer: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.StepLR
+    iteration: int = 0
+
+
+def train(
+    cfg: Config,
+    task: str,
+    out_dir: str | Path,
+    *,
+    train_set=None,
+    val_set=None,
+    ctx: DistContext | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train (or resume training of) one task; the summary is also written to summary.json."""
+    ctx = ctx or init_distributed()
+    out_dir = Path(out_dir)
+    torch.manual_seed(cfg.train.seed)  # same initial weights on every rank
+    parts = build_parts(cfg, task, ctx.device, train_set, val_set)
+    state = _new_state(cfg, task, parts, ctx)
+    checkpoint = out_dir / "latest.pt"
+    if checkpoint.exists():
+        _restore(state, checkpoint, ctx)
+    if ctx.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(out_dir / "options.json", training_options(cfg, task, parts, ctx.world_size))
+    summary = _loop(cfg, state, out_dir, ctx, progress)
+    if ctx.is_main:
+        write_json(out_dir / "summary.json", summary)
+    barrier(ctx)
+    return TrainResult(summary, parts.net, state.ema)
+
+
+def _new_state(cfg: Config, task: str, parts: TrainParts, ctx: DistContext) -> _State:
+    net = parts.net
+    ema = EMA(net.parameters(), cfg.train.ema_decay)
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
+    )
+    sched = torch.optim.lr_scheduler.StepLR(
+        optimizer, step_size=cfg.train.lr_step, gamma=cfg.train.lr_gamma
+    )
+    bridge = bridge_for_task(cfg.bridge.interval, cfg.beta_max(task), ctx.device)
+    return _State(parts, bridge, ema, optimizer, sched)
+
+
+def _restore(state: _State, path: Path, ctx: DistContext) -> None:
+    saved = torch.load(path, map_location=ctx.device, weights_only=True)
+    state.parts.net.load_state_dict(saved["net"])
+    state.ema.load_state_dict(saved["ema"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    state.sched.load_state_dict(saved["sched"])
+    state.iteration = int(saved["iteration"])
+    torch.set_rng_state(saved["rng"]["torch"].cpu())
+
+
+def _save(state: _State, path: Path, cfg: Config) -> None:
+    from i2sb.network import save_i2sb_checkpoint
+
+    extra = {"iteration": state.iteration, "rng": {"torch": torch.get_rng_state()}}
+    save_i2sb_checkpoint(
+        path,
+        state.parts.net,
+        state.ema.state_dict(),
+        state.optimizer.state_dict(),
+        state.sched.state_dict(),
+        extra,
+    )
+
+
+def _loop(cfg: Config, state: _State, out_dir: Path, ctx: DistContext, progress: bool) -> dict:
+    tcfg, parts = cfg.train, state.parts
+    plan = BatchPlan(
+        len(parts.train_set), tcfg.batch_size, tcfg.microbatch, ctx.world_size, tcfg.seed
+    )
+    model = DistributedDataParallel(parts.net) if ctx.distributed else parts.net
+    loader = microbatch_loader(
+        parts.train_set,
+        plan,
+        ctx.rank,
+        state.iteration,
+        tcfg.iterations,
+        cfg.data.num_workers,
+        pin_memory=ctx.device.type == "cuda",
+    )
+    log = MetricsLog(out_dir / "metrics.jsonl", state.iteration) if ctx.is_main else None
+    batches = iter(loader)
+    start_iteration, started = state.iteration, time.perf_counter()
+    window_start, window_iters = started, 0
+    bar = tqdm(
+        total=tcfg.iterations,
+        initial=state.iteration,
+        disable=not (progress and ctx.is_main),
+        desc="train",
+    )
+    model.train()
+    while state.iteration < tcfg.iterations:
+        loss = _iteration(cfg, state, model, batches, plan, ctx)
+        state.iteration += 1
+        window_iters += 1
+        bar.update(1)
+        done = state.iteration == tcfg.iterations
+        if log is not None and (state.iteration % tcfg.log_every == 0 or done):
+            elapsed = time.perf_counter() - window_start
+            log.write(
+                step=state.iteration,
+                loss=loss,
+                lr=state.optimizer.param_groups[0]["lr"],
+                it_per_s=window_iters / elapsed,
+                images_per_s=window_iters * tcfg.batch_size / elapsed,
+                time=time.time(),
+            )
+            bar.set_postfix(loss=f"{loss:.4f}")
+            window_start, window_iters = time.perf_counter(), 0
+        if state.iteration % tcfg.checkpoint_every == 0 or done:
+            if ctx.is_main:
+                _save(state, out_dir / "latest.pt", cfg)
+            barrier(ctx)
+        if ctx.is_main and (state.iteration % tcfg.validate_every == 0 or done):
+            log.write(step=state.iteration, **_validate(cfg, state, out_dir), time=time.time())
+    bar.close()
+    seconds = time.perf_counter() - started
+    trained = state.iteration - start_iteration
+    if log is not None:
+        log.close()
+    return {
+        "iterations": state.iteration,
+        "resumed_from": start_iteration,
+        "seconds": seconds,
+        "images_per_s": trained * tcfg.batch_size / seconds if seconds > 0 else None,
+        "world_size": ctx.world_size,
+    }
+
+
+def _iteration(
+    cfg: Config, state: _State, model, batches, plan: BatchPlan, ctx: DistContext
+) -> float:
+    tcfg, parts = cfg.train, state.parts
+    state.optimizer.zero_grad(set_to_none=True)
+    total = torch.zeros((), device=ctx.device)
+    autocast = torch.bfloat16 if tcfg.precision == "bf16" else None
+    for micro in range(plan.accumulation):
+        batch = next(batches)
+        last = micro == plan.accumulation - 1
+        # Skip the gradient all-reduce on all but the last microbatch.
+        sync = contextlib.nullcontext() if last or not ctx.distributed else model.no_sync()
+        devices = [ctx.device] if ctx.device.type == "cuda" else []
+        with sync, torch.random.fork_rng(devices=devices):
+            torch.manual_seed(plan.slot_seed(state.iteration, micro, ctx.rank))
+            x0, x1, mask = boundary_pair(batch, parts.corruption, ctx.device)
+            loss = (
+                bridge_loss(
+                    model,
+                    state.bridge,
+                    x0,
+                    x1,
+                    mask,
+                    ot_ode=parts.ot_ode,
+                    cond_x1=parts.cond_x1,
+                    autocast_dtype=autocast,
+                )
+                / plan.accumulation
+            )
+            loss.backward()
+        total += loss.detach()
+    mean_loss = float(mean_across_ranks(total, ctx))
+    if not math.isfinite(mean_loss):
+        raise TrainingDiverged(
+            f"training loss is {mean_loss} at iteration {state.iteration + 1}; stopped before the optimizer "
+            "step. The last checkpoint (latest.pt) is the last good state: lower train.lr or set train.grad_clip"
+        )
+    if tcfg.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(parts.net.parameters(), tcfg.grad_clip)
+    state.optimizer.step()
+    state.ema.update()
+    state.sched.step()
+    return mean_loss
+
+
+@torch.no_grad()
+def _validate(cfg: Config, state: _State, out_dir: Path) -> dict:
+    """Restore a fixed validation batch with the EMA weights; PSNR and a PNG grid."""
+    parts, net = state.parts, state.parts.net
+    x0, x1, mask = parts.validation_batch()
+    steps = nfe_steps(cfg.bridge.interval, min(cfg.train.validate_nfe, cfg.bridge.interval - 1))
+    net.eval()
+    with state.ema.average_parameters(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.train.seed)
+        x1_noised = fill_hole_with_noise(x1, mask)
+        predict = state.bridge.pred_x0_fn(net, cond=x1_noised if parts.cond_x1 else None)
+        xs, _ = state.bridge.sample(
+            steps,
+            predict,
+            x1_noised,
+            mask=mask,
+            ot_ode=parts.ot_ode,
+            log_steps=log_steps_for(steps, 1),
+        )
+    net.train()
+    restored = xs[:, 0].to(x0.device)
+    save_grid(out_dir / "validation" / f"val_{state.iteration:07d}.png", [x0, x1, restored])
+    return {"val_psnr": psnr(restored, x0), "val_psnr_degraded": psnr(x1, x0)}

@@ -1,0 +1,138 @@
+"""Everything a training run needs, built from the config: network, corruption, datasets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from i2sb.config import Config
+from i2sb.tasks import PAIRED_TASK, task_spec
+
+
+@dataclass
+class TrainParts:
+    net: torch.nn.Module
+    corruption: object | None  # None for paired data
+    train_set: object
+    val_set: object
+    ot_ode: bool
+    cond_x1: bool
+    preset: str
+    image_size: int
+    validate_images: int
+    device: torch.device
+    _val_cache: tuple | None = field(default=None, repr=False)
+
+    @property
+    def mask_source(self) -> str | None:
+        return getattr(self.corruption, "mask_source", None)
+
+    @torch.no_grad()
+    def validation_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The first ``validate_images`` validation images and their (fixed) degradations."""
+        if self._val_cache is None:
+            count = min(self.validate_images, len(self.val_set))
+            items = [self.val_set[i] for i in range(count)]
+            x0 = torch.stack([item[0] for item in items]).to(self.device)
+            if self.corruption is None:
+                x1, mask = torch.stack([item[1] for item in items]).to(self.device), None
+            else:
+                x1, mask = self.corruption(x0, indices=torch.arange(count))
+            self._val_cache = (x0, x1, mask)
+        return self._val_cache
+
+
+def datasets_from_config(cfg: Config) -> tuple[object, object]:
+    """(train, val) datasets of the configured data (LMDB when converted, else the image folder)."""
+    from i2sb.data.build import build_dataset, data_root
+
+    size, kind = cfg.data.image_size, cfg.data.kind
+    return (
+        build_dataset(kind, data_root(cfg, "train"), "train", size, train=True),
+        build_dataset(kind, data_root(cfg, "val"), "val", size, train=False),
+    )
+
+
+def build_network(cfg: Config) -> torch.nn.Module:
+    """From scratch for a preset, or ADM's weights (spec §3 surgery) when network.adm_init is set."""
+    from i2sb.bridge import noise_levels
+    from i2sb.network import I2SBNet, build_i2sb_net, load_adm_checkpoint
+
+    b = cfg.bridge
+    if not cfg.network.adm_init:
+        return build_i2sb_net(
+            cfg.network.preset, b.interval, b.t0, b.T, b.cond_x1, cfg.network.use_checkpoint
+        )
+    if cfg.network.preset != "adm256":
+        raise ValueError(
+            f"network.adm_init needs network.preset: adm256, got {cfg.network.preset!r}"
+        )
+    from i2sb.downloads import fetch
+
+    path = fetch("adm_checkpoint", cfg.downloads.adm_checkpoint, cfg.downloads.cache_dir)
+    unet = load_adm_checkpoint(path, cond_x1=b.cond_x1)
+    return I2SBNet(unet, noise_levels(b.interval, b.t0, b.T), cond_x1=b.cond_x1)
+
+
+def build_parts(
+    cfg: Config, task: str, device: torch.device, train_set=None, val_set=None
+) -> TrainParts:
+    spec = task_spec(task)
+    if (task == PAIRED_TASK) != (cfg.data.kind == "paired"):
+        raise ValueError(
+            f"task {task!r} does not fit data.kind={cfg.data.kind!r}: paired data trains task 'paired'"
+        )
+    if train_set is None or val_set is None:
+        train_set, val_set = datasets_from_config(cfg)
+    corruption = None
+    if task != PAIRED_TASK:
+        from i2sb.corruption import build_corruption
+
+        corruption = build_corruption(
+            spec.name, cfg.data.image_size, device=device, **corruption_options(cfg, task)
+        )
+    return TrainParts(
+        net=build_network(cfg).to(device),
+        corruption=corruption,
+        train_set=train_set,
+        val_set=val_set,
+        ot_ode=cfg.ot_ode(task),
+        cond_x1=cfg.bridge.cond_x1,
+        preset=cfg.network.preset,
+        image_size=cfg.data.image_size,
+        validate_images=cfg.train.validate_images,
+        device=device,
+    )
+
+
+def corruption_options(cfg: Config, task: str) -> dict:
+    """Options of the free-form inpainting masks (the only operators that take any)."""
+    from i2sb.corruption.registry import FREEFORM_RANGES
+
+    if task not in FREEFORM_RANGES:
+        return {}
+    return {
+        "mask_source": cfg.data.mask_source,
+        "masks_path": cfg.downloads.freeform_masks,
+        "cache_dir": cfg.downloads.cache_dir,
+        "seed": cfg.data.mask_seed,
+    }
+
+
+def training_options(cfg: Config, task: str, parts: TrainParts, world_size: int) -> dict:
+    """options.json: what sampling needs to rebuild the run, plus the whole resolved config."""
+    return {
+        "task": task,
+        "preset": parts.preset,
+        "image_size": parts.image_size,
+        "cond_x1": parts.cond_x1,
+        "interval": cfg.bridge.interval,
+        "t0": cfg.bridge.t0,
+        "T": cfg.bridge.T,
+        "beta_max": cfg.beta_max(task),
+        "ot_ode": parts.ot_ode,
+        "world_size": world_size,
+        "mask_source": parts.mask_source,
+        "config": cfg.to_dict(),
+    }

@@ -1,0 +1,203 @@
+"""Training: DDP with 2 gloo processes equals microbatch accumulation; exact resume; NaN stops cleanly."""
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from i2sb.config import config_from_dict
+from i2sb.distributed import DistContext, close_distributed, first_host, init_distributed
+from i2sb.train import TrainingDiverged, train
+
+SIZE = 32
+
+
+class Images:
+    """A tiny deterministic image set: (x0 in [-1, 1], label), optionally poisoned with NaN."""
+
+    def __init__(self, count=16, seed=0, poison=False):
+        generator = torch.Generator().manual_seed(seed)
+        base = torch.rand(count, 3, SIZE // 8, SIZE // 8, generator=generator) * 2 - 1
+        self.images = torch.nn.functional.interpolate(
+            base, size=SIZE, mode="bilinear", align_corners=False
+        )
+        if poison:
+            self.images[:] = float("nan")
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i], 0
+
+
+def tiny_config(**train):
+    values = {
+        "tasks": ["sr4x-pool"],
+        "data": {"image_size": SIZE},
+        "network": {"preset": "tiny"},
+        "bridge": {"interval": 100},
+        "nfe": [5],
+        "train": {
+            "iterations": 3,
+            "batch_size": 8,
+            "microbatch": 4,
+            "lr": 1e-3,
+            "checkpoint_every": 1,
+            "validate_every": 1000,
+            "validate_nfe": 3,
+            "validate_images": 2,
+            "log_every": 1,
+            **train,
+        },
+    }
+    return config_from_dict(values)
+
+
+def flat_params(net):
+    return torch.cat([p.detach().flatten() for p in net.parameters()])
+
+
+def _ddp_worker(rank, port, out_dir, result_path):
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2"
+    )
+    torch.set_num_threads(1)
+    ctx = init_distributed("cpu")
+    try:
+        result = train(
+            tiny_config(),
+            "sr4x-pool",
+            out_dir,
+            train_set=Images(),
+            val_set=Images(4, 1),
+            ctx=ctx,
+            progress=False,
+        )
+        torch.save(flat_params(result.net), f"{result_path}.{rank}")
+    finally:
+        close_distributed()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_gloo_ranks_equal_one_process_with_accumulation(tmp_path):
+    result_path = str(tmp_path / "params")
+    mp.start_processes(
+        _ddp_worker,
+        args=(free_port(), str(tmp_path / "ddp"), result_path),
+        nprocs=2,
+        start_method="spawn",
+    )
+    rank0, rank1 = torch.load(result_path + ".0"), torch.load(result_path + ".1")
+    torch.testing.assert_close(rank0, rank1, atol=0, rtol=0)
+
+    single = train(
+        tiny_config(),
+        "sr4x-pool",
+        tmp_path / "single",
+        train_set=Images(),
+        val_set=Images(4, 1),
+        ctx=DistContext(),
+        progress=False,
+    )
+    assert single.summary["world_size"] == 1
+    # Equal up to float summation order, which Adam amplifies only where a gradient is ~0:
+    # every weight within 10% of the largest possible Adam move (3 steps x lr), almost all exact.
+    difference = (flat_params(single.net) - rank0).abs()
+    assert difference.max() < 0.1 * 3 * 1e-3
+    assert (difference < 1e-6).float().mean() > 0.99
+    # and training really moved the weights
+    fresh = train(
+        tiny_config(iterations=1),
+        "sr4x-pool",
+        tmp_path / "one",
+        train_set=Images(),
+        val_set=Images(4, 1),
+        ctx=DistContext(),
+        progress=False,
+    )
+    assert not torch.allclose(flat_params(fresh.net), rank0)
+
+
+def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path):
+    kwargs = dict(train_set=Images(), val_set=Images(4, 1), ctx=DistContext(), progress=False)
+    straight = train(tiny_config(iterations=6), "inpaint-center", tmp_path / "a", **kwargs)
+    first = train(tiny_config(iterations=3), "inpaint-center", tmp_path / "b", **kwargs)
+    assert first.summary["iterations"] == 3
+    resumed = train(tiny_config(iterations=6), "inpaint-center", tmp_path / "b", **kwargs)
+    assert resumed.summary["resumed_from"] == 3
+    torch.testing.assert_close(flat_params(resumed.net), flat_params(straight.net), atol=0, rtol=0)
+    for a, b in zip(resumed.ema.shadow_params, straight.ema.shadow_params):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    steps = [
+        line
+        for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+        if '"loss"' in line
+    ]
+    assert len(steps) == 6  # no duplicated rows after the resume
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    kwargs = dict(val_set=Images(4, 1), ctx=DistContext(), progress=False)
+    train(tiny_config(iterations=2), "sr4x-pool", tmp_path, train_set=Images(), **kwargs)
+    with pytest.raises(TrainingDiverged, match="loss is nan at iteration 3"):
+        train(
+            tiny_config(iterations=5),
+            "sr4x-pool",
+            tmp_path,
+            train_set=Images(poison=True),
+            **kwargs,
+        )
+    saved = torch.load(tmp_path / "latest.pt", weights_only=True)
+    assert saved["iteration"] == 2
+    assert all(torch.isfinite(t).all() for t in saved["net"].values())
+
+
+def test_checkpoint_has_the_published_layout_and_options(tmp_path):
+    train(
+        tiny_config(iterations=2),
+        "jpeg-10",
+        tmp_path,
+        train_set=Images(),
+        val_set=Images(4, 1),
+        ctx=DistContext(),
+        progress=False,
+    )
+    saved = torch.load(tmp_path / "latest.pt", weights_only=True)
+    assert {"net", "ema", "optimizer", "sched"} <= set(saved)
+    assert all(key.startswith("diffusion_model.") for key in saved["net"])
+    assert set(saved["ema"]) >= {"decay", "num_updates", "shadow_params"}
+    import json
+
+    options = json.loads((tmp_path / "options.json").read_text())
+    assert (
+        options["task"] == "jpeg-10" and options["beta_max"] == 0.3 and options["ot_ode"] is False
+    )
+
+
+def test_bad_batch_split_is_a_clear_error(tmp_path):
+    with pytest.raises(
+        ValueError, match="train.batch_size=9 is not a multiple of world size x train.microbatch"
+    ):
+        train(
+            tiny_config(microbatch=3, batch_size=9),
+            "sr4x-pool",
+            tmp_path,
+            train_set=Images(),
+            val_set=Images(4, 1),
+            ctx=DistContext(world_size=2),
+            progress=False,
+        )
+
+
+def test_first_host_of_a_slurm_nodelist():
+    assert first_host("gpu[03-05,07],cpu1") == "gpu03"
+    assert first_host("node7") == "node7"
+    assert first_host("a-b[1,2]") == "a-b1"
