@@ -31,7 +31,7 @@ def test_generated_hole_ratios_stay_in_the_task_range(low, high):
     bank = GeneratedMasks((low, high), seed=0)
     ratios = np.array([bank.mask(i, 256).mean() for i in range(1000)])
     assert ratios.min() >= low and ratios.max() <= high
-    # Spread over the whole range, not piled at one end (measured means: 0.153 and 0.253).
+    # Spread over the whole range, not piled at one end (measured means: 0.154 and 0.252).
     assert np.quantile(ratios, 0.1) < low + 0.03 and np.quantile(ratios, 0.9) > high - 0.03
 
 
