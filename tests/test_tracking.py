@@ -8,7 +8,7 @@ import mlflow
 import numpy as np
 import pytest
 from PIL import Image
-from test_tracking_data import make_run
+from test_tracking_data import make_run, write_samples
 
 from i2sb.cli import main
 from i2sb.tracking import build_record, track
@@ -162,3 +162,9 @@ def test_the_fingerprint_covers_the_runs_lmdb_index_when_there_is_one(tmp_path):
     with_index = build_record(*inputs).params
     assert with_index["data_fingerprint"] != without["data_fingerprint"]
     assert with_index["data_fingerprint_covers"].endswith("+ val_faster_imagefolder.index.json")
+
+
+def test_sample_grid_without_degraded_images_has_two_columns(tmp_path):
+    write_samples(tmp_path / "s.npz", "jpeg-5", 2, n=3, degraded=False)
+    assert write_sample_grid(tmp_path / "s.npz", tmp_path / "grid.png") == ["clean", "recon"]
+    assert np.asarray(Image.open(tmp_path / "grid.png")).shape == (3 * 10 + PAD, 2 * 10 + PAD, 3)
