@@ -23,14 +23,19 @@ ATTENTION_IMPLS = ("sdpa", "plain")
 def split_heads(
     qkv: torch.Tensor, num_heads: int, new_order: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """qkv: (B, 3*C, T) -> q, k, v each (B, heads, T, C // heads)."""
+    """qkv: (B, 3*C, T) -> q, k, v each (B, heads, T, C // heads).
+
+    The channel axis is moved last first, so each head's features are contiguous: the fused
+    SDPA kernels need that, and fall back to the slow math path otherwise.
+    """
     batch, width, length = qkv.shape
     head_dim = width // (3 * num_heads)
+    tokens = qkv.transpose(1, 2).contiguous()  # (B, T, 3C), one copy
     if new_order:
-        q, k, v = (t.reshape(batch, num_heads, head_dim, length) for t in qkv.chunk(3, dim=1))
+        q, k, v = tokens.reshape(batch, length, 3, num_heads, head_dim).unbind(dim=2)
     else:
-        q, k, v = qkv.reshape(batch, num_heads, 3 * head_dim, length).split(head_dim, dim=2)
-    return q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2)
+        q, k, v = tokens.reshape(batch, length, num_heads, 3 * head_dim).split(head_dim, dim=-1)
+    return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
 
 
 def plain_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
