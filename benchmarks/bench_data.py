@@ -26,6 +26,17 @@ from i2sb.data.lmdb_dataset import LMDBImageDataset
 from i2sb.data.transforms import build_transform
 
 
+def as_jpeg(src: Path, out: Path) -> Path:
+    """The same folder re-encoded as JPEG (quality 90), like ImageNet's files."""
+    from PIL import Image
+
+    for path in sorted(src.rglob("*.png")):
+        target = out / path.relative_to(src).with_suffix(".jpg")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.open(path).save(target, "JPEG", quality=90)
+    return out
+
+
 def baseline_convert(src: Path, out: Path, decode: bool) -> float:
     """One process, one write transaction per image; returns images/s."""
     samples = scan_image_folder(src).samples
@@ -65,15 +76,18 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=8)
     parser.add_argument("--per-class", type=int, default=250)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--jpeg", action="store_true", help="JPEG files instead of PNG")
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         photos = make_demo_images(root / "photos", args.classes, args.per_class, 1, args.size, 0)
-        src = photos / "train"
+        src = as_jpeg(photos / "train", root / "jpeg") if args.jpeg else photos / "train"
         count = args.classes * args.per_class
-        print(f"{count} PNG images of {args.size}x{args.size}, {os.cpu_count()} CPUs")
+        print(
+            f"{count} {'JPEG' if args.jpeg else 'PNG'} images of {args.size}x{args.size}, {os.cpu_count()} CPUs"
+        )
         base_raw = baseline_convert(src, root / "base_raw.lmdb", decode=False)
         base_dec = baseline_convert(src, root / "base_dec.lmdb", decode=True)
         ours = ours_convert(src, root / "data", args.workers)
