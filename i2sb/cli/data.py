@@ -57,12 +57,14 @@ def register(subparsers) -> None:
 
 
 def run_convert(args) -> int:
+    from i2sb.data.layout import lmdb_layout
     from i2sb.data.lmdb_convert import convert_folder
 
     report = convert_folder(args.src, args.split, args.out, args.workers, args.batch_images)
     print(
         f"{report.stored} images stored ({report.written} written now, {report.images_per_s:.0f} img/s); "
-        f"{len(report.skipped)} skipped, {len(report.ignored)} non-image files ignored"
+        f"{len(report.skipped)} skipped, {len(report.ignored)} non-image files ignored; "
+        f"report: {lmdb_layout(args.out, args.split).report}"
     )
     for item in report.skipped[:10]:
         print(f"  skipped {item['path']}: {item['reason']}")

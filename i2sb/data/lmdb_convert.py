@@ -86,6 +86,18 @@ def _stored_keys(env: lmdb.Environment) -> set[bytes]:
         return set(txn.cursor().iternext(keys=True, values=False))
 
 
+def _pending(env: lmdb.Environment, listing: FolderListing, report: ConversionReport) -> list[str]:
+    """Paths still to store: not yet in the LMDB (an interrupted run's keys are kept)."""
+    present, todo = _stored_keys(env), []
+    for path, _ in listing.samples:
+        key = path.encode("utf-8")
+        if len(key) > env.max_key_size():
+            report.skipped.append({"path": path, "reason": "path longer than the LMDB key limit"})
+        elif key not in present:
+            todo.append(path)
+    return todo
+
+
 def _write_all(
     env: lmdb.Environment,
     results: Iterable[tuple[str, bytes | None, str | None]],
@@ -163,6 +175,10 @@ def convert_folder(
     """
     from tqdm import tqdm
 
+    if batch_images < 1 or batch_bytes < 1:
+        raise ValueError(
+            f"batch_images and batch_bytes must be >= 1, got {batch_images}, {batch_bytes}"
+        )
     start = time.perf_counter()
     layout = lmdb_layout(out, split)
     source = os.fspath(src)
@@ -174,26 +190,10 @@ def convert_folder(
     release(layout.lmdb)  # py-lmdb allows one handle per path per process
     env = lmdb.open(os.fspath(layout.lmdb), map_size=map_size, readahead=False, meminit=False)
     try:
-        present = _stored_keys(env)
-        todo = []
-        for path, _ in listing.samples:
-            key = path.encode("utf-8")
-            if len(key) > env.max_key_size():
-                report.skipped.append(
-                    {"path": path, "reason": "path longer than the LMDB key limit"}
-                )
-            elif key not in present:
-                todo.append(path)
-        if workers is None:
-            workers = min(8, os.cpu_count() or 1)
-        bar = tqdm(
-            total=len(listing.samples),
-            initial=len(listing.samples) - len(todo),
-            desc=f"convert {split}",
-            unit="img",
-            disable=not progress,
-        )
-        results = _verified(todo, workers)
+        todo = _pending(env, listing, report)
+        bar = tqdm(total=len(listing.samples), initial=len(listing.samples) - len(todo),
+                   desc=f"convert {split}", unit="img", disable=not progress)  # fmt: skip
+        results = _verified(todo, min(8, os.cpu_count() or 1) if workers is None else workers)
         _write_all(env, _counted(results, bar), report, batch_images, batch_bytes)
         bar.close()
         env.sync()
