@@ -16,6 +16,7 @@ from i2sb.network import (
     build_i2sb_net,
     create_unet,
     load_adm_checkpoint,
+    load_adm_from_downloads,
     load_i2sb_checkpoint,
     save_i2sb_checkpoint,
 )
@@ -59,6 +60,13 @@ def test_adm_surgery_for_cond_x1_keeps_fresh_init_on_the_extra_channels(fake_adm
     assert torch.equal(weight[:, :3], adm["input_blocks.0.0.weight"])
     assert torch.equal(weight[:, 3:], fresh[:, 3:])
     assert weight[:, 3:].abs().sum() > 0  # random, not zeros
+
+
+def test_adm_checkpoint_is_taken_from_the_downloads_registry(fake_adm, tmp_path, monkeypatch):
+    path, adm = fake_adm
+    monkeypatch.delenv("I2SB_ADM_CHECKPOINT", raising=False)
+    unet = load_adm_from_downloads(explicit=str(path), cache=str(tmp_path), preset="tiny")
+    assert torch.equal(unet.state_dict()["out.2.weight"], adm["out.2.weight"][:3])
 
 
 def test_adm_loader_names_a_file_that_is_not_an_adm_unet(tmp_path):
@@ -113,6 +121,13 @@ def test_published_layout_round_trip_applies_ema_weights(tmp_path, monkeypatch):
         assert torch.equal(got, ema_value)
         assert not torch.equal(got, raw)
     torch.testing.assert_close(loaded.noise_levels, noise_levels(100))
+    # the loaded network computes what a network holding the EMA weights computes
+    reference = build_i2sb_net("tiny", 100, cond_x1=True)
+    with torch.no_grad():
+        for param, value in zip(reference.parameters(), shadow):
+            param.copy_(value)
+        x, steps = torch.randn(2, 3, 32, 32), torch.tensor([3, 97])
+        torch.testing.assert_close(loaded(x, steps, cond=x), reference(x, steps, cond=x))
 
 
 def test_our_layout_is_read_from_options_json_and_latest_pt_path(tmp_path):

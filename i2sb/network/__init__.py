@@ -4,6 +4,7 @@ from i2sb.network.attention import AttentionBlock, set_attention_impl
 from i2sb.network.checkpoint import (
     apply_ema,
     load_adm_checkpoint,
+    load_adm_from_downloads,
     load_i2sb_checkpoint,
     save_i2sb_checkpoint,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "build_i2sb_net",
     "create_unet",
     "load_adm_checkpoint",
+    "load_adm_from_downloads",
     "load_i2sb_checkpoint",
     "preset_kwargs",
     "save_i2sb_checkpoint",

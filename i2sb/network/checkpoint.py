@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from i2sb.atomic import atomic_path
+from i2sb.downloads import fetch
 from i2sb.network.presets import build_i2sb_net, preset_kwargs
 from i2sb.network.safe_pickle import load_options_pickle
 from i2sb.network.unet import UNet, create_unet
@@ -34,9 +35,9 @@ def _torch_load(path: Path) -> Any:
         raise RuntimeError(f"cannot load checkpoint {path}: {err}") from None
 
 
-def _load_strict(module: nn.Module, state: dict, source: Path) -> None:
+def _load_strict(module: nn.Module, state: dict, source: Path, assign: bool = False) -> None:
     try:
-        module.load_state_dict(state, strict=True)
+        module.load_state_dict(state, strict=True, assign=assign)
     except RuntimeError as err:
         raise RuntimeError(f"{source} does not fit the network: {err}") from None
 
@@ -66,6 +67,13 @@ def load_adm_checkpoint(path: str | Path, cond_x1: bool = False, preset: str = "
         )
     _load_strict(unet, state, path)
     return unet
+
+
+def load_adm_from_downloads(
+    cond_x1: bool = False, explicit: str = "", cache: str = "", preset: str = "adm256"
+) -> UNet:
+    """``load_adm_checkpoint`` on the file that ``i2sb.downloads`` provides (pre-placed or fetched)."""
+    return load_adm_checkpoint(fetch("adm_checkpoint", explicit, cache), cond_x1, preset)
 
 
 def apply_ema(net: nn.Module, ema: dict, source: str | Path = "ema state") -> None:
@@ -126,12 +134,15 @@ def load_i2sb_checkpoint(path: str | Path) -> tuple[I2SBNet, dict[str, Any]]:
     path = Path(path)
     folder, ckpt_path = (path.parent, path) if path.is_file() else (path, path / "latest.pt")
     options, ours = read_run_options(folder)
-    net = _network_for(options, ours, folder)
     checkpoint = _torch_load(ckpt_path)
     missing = [key for key in ("net", "ema") if key not in checkpoint]
     if missing:
         raise KeyError(f"{ckpt_path} lacks {missing}; expected keys {list(CHECKPOINT_KEYS)}")
-    _load_strict(net, checkpoint["net"], ckpt_path)
+    # Built on the meta device and given the checkpoint's tensors: no 2 GB random init for
+    # adm256 that would be overwritten at once.
+    with torch.device("meta"):
+        net = _network_for(options, ours, folder)
+    _load_strict(net, checkpoint["net"], ckpt_path, assign=True)
     apply_ema(net, checkpoint["ema"], ckpt_path)
     return net.eval(), options
 
