@@ -140,6 +140,22 @@ def test_official_pickle_is_read_only_on_opt_in(tmp_path):
     assert len(dataset) == 8 and dataset[7][1] == 1
 
 
+def test_an_official_lmdb_can_be_indexed_once_then_read_without_pickle(tmp_path, capsys):
+    from i2sb.cli import main
+
+    src = make_folder(tmp_path / "src")
+    convert_folder(src, "val", tmp_path / "data", workers=0, progress=False)
+    layout = lmdb_layout(tmp_path / "data", "val")
+    layout.index.unlink()
+    assert main(["data", "index", str(tmp_path / "data"), "--split", "val"]) == 1
+    assert "--trust-pickle" in capsys.readouterr().err
+    assert main(["data", "index", str(tmp_path / "data"), "--split", "val", "--trust-pickle"]) == 0
+    dataset = LMDBImageDataset(tmp_path / "data", "val")
+    assert (
+        dataset.samples == ImageFolderDataset(src).samples and layout.index.read_text() != expected
+    )
+
+
 def test_official_pt_is_what_the_reference_reader_expects(tmp_path):
     src = make_folder(tmp_path / "src")
     convert_folder(src, "train", tmp_path / "data", workers=0, progress=False)

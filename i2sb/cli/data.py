@@ -1,4 +1,4 @@
-"""`i2sb data convert | demo | subset`: build the official LMDB layout, the demo photos, evaluation lists."""
+"""`i2sb data convert | index | demo | subset`: build the official LMDB layout, the demo photos, evaluation lists."""
 
 from __future__ import annotations
 
@@ -46,6 +46,17 @@ def register(subparsers) -> None:
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(handler=run_demo)
 
+    index = commands.add_parser(
+        "index",
+        help="write our safe JSON index for an LMDB made by the reference code (reads its pickle once)",
+        description="DATA_DIR/<split>_faster_imagefolder.lmdb.pt is a pickle and can run code when "
+        "loaded: pass --trust-pickle to confirm you trust it. Afterwards readers need no pickle.",
+    )
+    index.add_argument("data_dir")
+    index.add_argument("--split", required=True, choices=("train", "val"))
+    index.add_argument("--trust-pickle", action="store_true", help="required: load the .lmdb.pt")
+    index.set_defaults(handler=run_index)
+
     subset = commands.add_parser(
         "subset",
         help="print the evaluation positions of a task for a config (checks the 10k subset matches)",
@@ -68,6 +79,18 @@ def run_convert(args) -> int:
     )
     for item in report.skipped[:10]:
         print(f"  skipped {item['path']}: {item['reason']}")
+    return 0
+
+
+def run_index(args) -> int:
+    from i2sb.data.index import index_official_lmdb
+
+    if not args.trust_pickle:
+        raise ValueError(
+            "--trust-pickle is required: the .lmdb.pt is a pickle and runs code when loaded"
+        )
+    count = index_official_lmdb(args.data_dir, args.split)
+    print(f"indexed {count} images of {args.data_dir} ({args.split})")
     return 0
 
 

@@ -20,7 +20,8 @@ import lmdb
 
 from i2sb.atomic import write_json
 from i2sb.data.folders import FolderListing, scan_image_folder
-from i2sb.data.layout import INDEX_FORMAT, INDEX_VERSION, LmdbLayout, lmdb_layout
+from i2sb.data.index import write_index
+from i2sb.data.layout import LmdbLayout, lmdb_layout
 from i2sb.data.lmdb_env import release
 
 DEFAULT_MAP_SIZE = 1 << 30  # grows by doubling on MapFullError
@@ -128,16 +129,8 @@ def _write_markers(layout: LmdbLayout, listing: FolderListing, report: Conversio
     report.stored = len(samples)
     write_json(layout.report, {**asdict(report), "images_per_s": report.images_per_s})
     write_official_pt(layout.official_pt, report.source, samples)
-    index = {
-        "format": INDEX_FORMAT,
-        "version": INDEX_VERSION,
-        "split": layout.split,
-        "source": report.source,
-        "classes": listing.classes,
-        "samples": [[path, label] for path, label in samples],
-        "skipped": report.skipped,
-    }
-    write_json(layout.index, index)  # last: its presence marks the conversion complete
+    # last: the index's presence marks the conversion complete
+    write_index(layout, report.source, listing.classes, samples, report.skipped)
 
 
 def write_official_pt(path: Path, source: str, samples: list[tuple[str, int]]) -> None:

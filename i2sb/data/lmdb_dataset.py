@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from i2sb.data.folders import LabelledImages, load_rgb
-from i2sb.data.layout import INDEX_FORMAT, lmdb_layout
+from i2sb.data.index import read_index, read_official_pt
+from i2sb.data.layout import lmdb_layout
 from i2sb.data.lmdb_env import open_readonly
-
-
-def _read_index(path: Path) -> tuple[list[str], list[tuple[str, int]]]:
-    try:
-        index = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: cannot read the LMDB index ({err})") from err
-    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
-        raise ValueError(f"{path}: not an i2sb LMDB index (expected format {INDEX_FORMAT!r})")
-    return list(index["classes"]), [(str(p), int(label)) for p, label in index["samples"]]
-
-
-def _read_official_pt(path: Path) -> tuple[list[str], list[tuple[str, int]]]:
-    import torch
-
-    # weights_only=False runs arbitrary code from the file: only reached on the caller's opt-in.
-    folder = torch.load(path, weights_only=False)
-    samples = getattr(folder, "imgs", None) or getattr(folder, "samples", None)
-    if samples is None:
-        raise ValueError(f"{path}: the pickled object has no 'imgs' or 'samples' list")
-    return list(getattr(folder, "classes", [])), [(str(p), int(label)) for p, label in samples]
 
 
 class LMDBImageDataset(LabelledImages):
@@ -57,13 +36,14 @@ class LMDBImageDataset(LabelledImages):
                 f"{layout.lmdb} does not exist; build it with `i2sb data convert --split {split}`"
             )
         if layout.index.is_file():
-            self.classes, self.samples = _read_index(layout.index)
+            self.classes, self.samples = read_index(layout.index)
         elif layout.official_pt.is_file() and allow_pickle:
-            self.classes, self.samples = _read_official_pt(layout.official_pt)
+            self.classes, self.samples = read_official_pt(layout.official_pt)
         elif layout.official_pt.is_file():
             raise ValueError(
                 f"{layout.index} is missing and {layout.official_pt} is a pickle (it can run code when "
-                "loaded); pass allow_pickle=True only if you trust it, or rerun `i2sb data convert`"
+                "loaded); if you trust it, pass allow_pickle=True or write our index once with "
+                f"`i2sb data index {data_dir} --split {split} --trust-pickle`"
             )
         else:
             raise FileNotFoundError(
