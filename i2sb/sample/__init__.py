@@ -1,0 +1,8 @@
+"""Sampling: partitioned evaluation runs, gathering their parts, restoring a user's images.
+
+- ``sampler``: a trained run ready to restore batches (EMA weights, precision, seeding, timing)
+- ``partitioned``: ``sample_partition`` writes one part file of an evaluation set
+- ``parts`` / ``gather``: the part-file format and ``gather_parts``
+- ``restore``: ``restore_images`` for image files
+- ``images``: uint8 conversion, PNG, trajectory strips and GIFs
+"""

@@ -1,0 +1,170 @@
+"""``sample_partition``: restore one contiguous partition of an evaluation set into a part file.
+
+The dataset and the evaluation positions are passed in (the CLI builds them with
+``i2sb.data.build.build_eval_set``), so the runner works with any indexable dataset whose items
+are ``(x0, label)`` (degraded by the run's task) or ``(x0, x1, label)`` (paired data).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from i2sb.data.partition import partition
+from i2sb.sample.images import save_trajectory_png, to_uint8
+from i2sb.sample.parts import Part, why_incomplete, write_part
+from i2sb.sample.sampler import Sampler
+
+TRAJECTORY_IMAGES = 4  # rows of trajectory.png
+
+
+@dataclass(frozen=True)
+class SampleSettings:
+    """How a partition is sampled; everything here except the batch size changes the images."""
+
+    nfe: int
+    batch_size: int = 8
+    clip_denoise: bool = False
+    seed: int = 0
+    save_degraded: bool = True
+    trajectory: bool = False  # trajectory.png beside partition 0's file
+    log_count: int = 10
+    corruption_options: dict[str, Any] = field(default_factory=dict)
+
+
+def _load_batch(dataset: Any, dataset_indices: Sequence[int]):
+    """(x0, x1 or None, labels) for dataset items ``(x0, label)`` or ``(x0, x1, label)``."""
+    items = [dataset[int(i)] for i in dataset_indices]
+    sizes = {len(item) for item in items}
+    if sizes not in ({2}, {3}):
+        raise ValueError(f"dataset items must be (x0, label) or (x0, x1, label), got sizes {sizes}")
+    x0 = torch.stack([item[0] for item in items])
+    x1 = torch.stack([item[1] for item in items]) if sizes == {3} else None
+    labels = np.array([int(item[-1]) for item in items], dtype=np.int64)
+    return x0, x1, labels
+
+
+def _degrade(sampler: Sampler, settings: SampleSettings):
+    """x0, positions -> (x1, mask) with the run's corruption; mask i follows evaluation position i."""
+    from i2sb.corruption import build_corruption
+
+    options = sampler.options
+    corruption = build_corruption(
+        options.task, options.image_size, sampler.device, **settings.corruption_options
+    )
+
+    def degrade(x0: torch.Tensor, positions: np.ndarray):
+        return corruption(x0.to(sampler.device), torch.from_numpy(positions))
+
+    return degrade, corruption.mask_source
+
+
+def _run(
+    sampler: Sampler,
+    dataset: Any,
+    eval_indices: Sequence[int],
+    positions: np.ndarray,
+    settings: SampleSettings,
+    out: Path,
+) -> Part:
+    degrade, mask_source = (
+        (None, None) if sampler.options.task == "paired" else _degrade(sampler, settings)
+    )
+    arrays: dict[str, list[np.ndarray]] = {"recon": [], "clean": [], "degraded": [], "labels": []}
+    seconds = evaluations = 0.0
+    batches = [
+        positions[s : s + settings.batch_size]
+        for s in range(0, len(positions), settings.batch_size)
+    ]
+    for number, batch in enumerate(tqdm(batches, desc=f"sampling {out.name}", file=sys.stderr)):
+        x0, x1, labels = _load_batch(dataset, [eval_indices[p] for p in batch])
+        mask = None
+        if x1 is None:
+            x1, mask = degrade(x0, batch)
+        result = sampler.restore(x1, mask, settings.nfe, settings.seed + int(batch[0]),
+                                 settings.clip_denoise, settings.log_count)  # fmt: skip
+        seconds += result.seconds
+        evaluations += result.network_evaluations
+        for key, images in (("recon", result.recon), ("clean", x0), ("degraded", x1)):
+            arrays[key].append(to_uint8(images))
+        arrays["labels"].append(labels)
+        if number == 0 and settings.trajectory and positions[0] == 0:
+            rows = slice(0, TRAJECTORY_IMAGES)
+            save_trajectory_png(out.with_name("trajectory.png"), x1[rows], result.frames[rows])
+    size = sampler.options.image_size
+    empty = np.zeros((0, 3, size, size), np.uint8)
+
+    def joined(key: str) -> np.ndarray:
+        return np.concatenate(arrays[key]) if arrays[key] else empty
+
+    meta = {
+        "task": sampler.options.task,
+        "precision": sampler.precision,
+        "mask_source": mask_source,
+        "batch_size": settings.batch_size,
+        "num_images": len(positions),
+        "seconds": seconds,
+        "network_evaluations": int(evaluations),
+        "images_per_s": len(positions) / seconds if seconds > 0 else None,
+        "seconds_per_nfe": seconds / evaluations if evaluations else None,
+        "options": sampler.options.to_dict(),
+    }
+    return Part(
+        recon=joined("recon"),
+        clean=joined("clean"),
+        indices=positions,
+        labels=np.concatenate(arrays["labels"]) if arrays["labels"] else np.zeros(0, np.int64),
+        meta=meta,
+        degraded=joined("degraded") if settings.save_degraded else None,
+    )
+
+
+def sample_partition(
+    sampler: Sampler | str | Path,
+    dataset: Any,
+    eval_indices: Sequence[int],
+    part: tuple[int, int],
+    settings: SampleSettings,
+    out: str | Path,
+    device: str = "cpu",
+    precision: str = "fp32",
+) -> tuple[Path, bool]:
+    """Restore partition ``part = (i, n)`` of the evaluation set; returns (out, computed).
+
+    ``eval_indices[p]`` is the dataset position of evaluation image p. The part file records p
+    (``indices``); p also picks the inpainting mask, and the batch's seed is ``seed`` + its first
+    p, so a rerun gives identical images. A part already complete for the same checkpoint and
+    settings is left alone (computed = False). ``sampler`` is a Sampler or a run folder.
+    """
+    if settings.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {settings.batch_size}")
+    out = Path(out)
+    index, count = part
+    positions = np.asarray(partition(len(eval_indices), index, count), dtype=np.int64)
+    source = sampler.checkpoint if isinstance(sampler, Sampler) else sampler
+    identity = {
+        "checkpoint": str(Path(source).resolve()),
+        "nfe": settings.nfe,
+        "partition": [index, count],
+        "total": len(eval_indices),
+        "clip_denoise": settings.clip_denoise,
+        "seed": settings.seed,
+    }
+    reason = why_incomplete(out, positions, identity)
+    if not reason:
+        return out, False
+    if out.exists():
+        print(f"recomputing {out}: {reason}", file=sys.stderr)
+    if not isinstance(sampler, Sampler):
+        sampler = Sampler.load(sampler, device, precision)
+    result = _run(sampler, dataset, eval_indices, positions, settings, out)
+    result.meta.update(identity)
+    write_part(out, result)
+    return out, True

@@ -1,0 +1,148 @@
+"""Restore a user's own degraded images with a trained run (``i2sb restore``).
+
+The inputs are already degraded (x1): the model maps x1 to x0; no corruption is applied. Sizes:
+``crop`` (default) resizes the short side to the model's size and center-crops, as evaluation
+does, and writes a model-sized PNG; ``pad`` resizes the long side, pads by edge replication, and
+crops the padding away again, so the output keeps the input's aspect ratio. Inpainting needs the
+hole: a mask image (white = hole) per input or one for all; inpaint-center defaults to its
+central square.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from i2sb.sample.images import save_gif, save_png, to_uint8, trajectory_rows
+from i2sb.sample.sampler import Sampler
+from i2sb.tasks import task_spec
+
+RESIZE_MODES = ("crop", "pad")
+TRAJECTORY_FORMATS = ("png", "gif")
+
+
+def fit(image, size: int, resize_mode: str):
+    """PIL image -> (size x size PIL image, (left, top, right, bottom) box of its content).
+
+    ``crop`` is evaluation's own transform (i2sb.data.transforms.resize_crop), so a restored
+    photo is framed exactly as the evaluation set is.
+    """
+    from PIL import Image
+
+    from i2sb.data.transforms import resize_crop
+
+    if resize_mode not in RESIZE_MODES:
+        raise ValueError(f"--resize-mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
+    if resize_mode == "crop":
+        return resize_crop(size)(image), (0, 0, size, size)
+    width, height = image.size
+    scale = size / max(width, height)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    pixels = np.asarray(image.resize((new_w, new_h), Image.Resampling.BICUBIC))
+    left, top = (size - new_w) // 2, (size - new_h) // 2
+    spread = ((top, size - new_h - top), (left, size - new_w - left)) + ((0, 0),) * (
+        pixels.ndim - 2
+    )
+    padded = Image.fromarray(np.pad(pixels, spread, mode="edge"))
+    return padded, (left, top, left + new_w, top + new_h)
+
+
+def _masks(task: str, mask_files: Sequence[str | Path], count: int, size: int, resize_mode: str):
+    """(count, 1, S, S) float masks (1 = hole) for an inpainting task, else None."""
+    from torchvision.transforms.functional import to_tensor
+
+    from i2sb.corruption.inpaint import center_mask
+
+    if task_spec(task).family != "inpaint":
+        if mask_files:
+            raise ValueError(f"--mask is only for inpainting tasks; this run's task is {task}")
+        return None
+    if not mask_files:
+        if task != "inpaint-center":
+            raise ValueError(
+                f"task {task} needs --mask (white = hole): one image, or one per input"
+            )
+        return center_mask(size).expand(count, -1, -1, -1).clone()
+    if len(mask_files) not in (1, count):
+        raise ValueError(f"give one --mask or one per input image ({count}), got {len(mask_files)}")
+    loaded = [(to_tensor(fit(_open(path, "L"), size, resize_mode)[0]) > 0.5).float()
+              for path in mask_files]  # fmt: skip
+    return torch.stack(loaded * count if len(loaded) == 1 else loaded)
+
+
+def _open(path: str | Path, mode: str):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.convert(mode)
+    except (FileNotFoundError, UnidentifiedImageError, OSError) as err:
+        raise FileNotFoundError(f"{path}: not a readable image ({err})") from None
+
+
+def _write_trajectory(path: Path, rows: np.ndarray, kind: str) -> Path:
+    """rows: uint8 (K, 3, H, W), degraded first, final last."""
+    from i2sb.sample.images import grid
+
+    if kind == "gif":
+        return save_gif(path.with_suffix(".gif"), list(rows))
+    return save_png(path.with_suffix(".png"), grid(rows[None]))
+
+
+def restore_images(
+    sampler: Sampler | str | Path,
+    images: Sequence[str | Path],
+    out_dir: str | Path,
+    nfe: int,
+    masks: Sequence[str | Path] = (),
+    resize_mode: str = "crop",
+    trajectory: str | None = None,
+    batch_size: int = 4,
+    clip_denoise: bool = False,
+    seed: int = 0,
+    log_count: int = 10,
+    device: str = "cpu",
+    precision: str = "fp32",
+) -> list[Path]:
+    """Restore degraded image files; writes OUT/<stem>_restored.png (and <stem>_trajectory.png|gif).
+
+    Returns the restored PNGs in input order. Image i is sampled with seed ``seed + i`` batch-wise
+    (the batch's first i), so results do not depend on the other inputs' content.
+    """
+    from i2sb.data.transforms import to_signed_tensor
+
+    if trajectory not in (None, *TRAJECTORY_FORMATS):
+        raise ValueError(f"--trajectory must be one of {TRAJECTORY_FORMATS}, got {trajectory!r}")
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    stems = [Path(image).stem for image in images]
+    if not stems or len(set(stems)) != len(stems):
+        raise ValueError(
+            f"give input files with distinct names (outputs are named after them): {stems}"
+        )
+    if not isinstance(sampler, Sampler):
+        sampler = Sampler.load(sampler, device, precision)
+    size, out_dir = sampler.options.image_size, Path(out_dir)
+    all_masks = _masks(sampler.options.task, masks, len(images), size, resize_mode)
+    written = []
+    for start in range(0, len(images), batch_size):
+        fitted = [
+            fit(_open(path, "RGB"), size, resize_mode)
+            for path in images[start : start + batch_size]
+        ]
+        x1 = torch.stack([to_signed_tensor(image) for image, _ in fitted])
+        mask = None if all_masks is None else all_masks[start : start + len(fitted)]
+        result = sampler.restore(x1, mask, nfe, seed + start, clip_denoise, log_count)
+        recon, rows = to_uint8(result.recon), trajectory_rows(x1, result.frames)
+        for offset, (_, (left, top, right, bottom)) in enumerate(fitted):
+            stem = stems[start + offset]
+            written.append(
+                save_png(out_dir / f"{stem}_restored.png", recon[offset, :, top:bottom, left:right])
+            )
+            if trajectory:
+                crop = rows[offset][..., top:bottom, left:right]
+                _write_trajectory(out_dir / f"{stem}_trajectory", crop, trajectory)
+    return written

@@ -1,0 +1,146 @@
+"""The sampler of spec section 2 around a trained run: EMA weights, precision, seeding, timing.
+
+The bridge math stays float32; only the network call runs under autocast (fp16 on CUDA, bf16
+on CUDA or CPU). Every batch draws its noise from its own seed inside a forked RNG, so a rerun
+of a batch gives identical images and the caller's global RNG is left untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from i2sb.bridge import (
+    Bridge,
+    bridge_for_task,
+    fill_hole_with_noise,
+    log_steps_for,
+    nfe_steps,
+)
+from i2sb.sample.options import SamplingOptions, sampling_options
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast context of ``precision`` on ``device`` (fp16 needs CUDA)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("precision fp16 needs a CUDA device; use bf16 (or fp32) on the CPU")
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's RNGs for one block and restore the previous state afterwards."""
+    cuda = []
+    if device.type == "cuda":
+        cuda = [device.index if device.index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        yield
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass
+class BatchResult:
+    """recon: (B, C, H, W) in [-1, 1] on CPU; frames: (B, L, C, H, W), index 0 = final."""
+
+    recon: torch.Tensor
+    frames: torch.Tensor
+    seconds: float
+    network_evaluations: int
+
+
+class Sampler:
+    """A trained I2SB network ready to restore batches: ``sampler.restore(x1, mask, nfe, seed)``."""
+
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        options: SamplingOptions,
+        device: str | torch.device = "cpu",
+        precision: str = "fp32",
+        checkpoint: str = "",
+    ) -> None:
+        self.device = torch.device(device)
+        autocast_for(precision, self.device)  # fail on a bad precision before any work
+        self.net = net.to(self.device).eval()
+        self.options = options
+        self.precision = precision
+        self.checkpoint = checkpoint
+        self.bridge: Bridge = bridge_for_task(options.interval, options.beta_max, self.device)
+
+    @classmethod
+    def load(
+        cls, ckpt: str | Path, device: str | torch.device = "cpu", precision: str = "fp32"
+    ) -> Sampler:
+        """From a run folder (latest.pt + options.json, or the published latest.pt + options.pkl)."""
+        from i2sb.network import load_i2sb_checkpoint
+
+        net, raw = load_i2sb_checkpoint(ckpt)
+        options = sampling_options(raw, source=str(ckpt))
+        return cls(net, options, device, precision, checkpoint=str(Path(ckpt).resolve()))
+
+    def _network(self, counter: list[int]) -> Callable[..., torch.Tensor]:
+        def run(x: torch.Tensor, steps: torch.Tensor, cond: torch.Tensor | None = None):
+            counter[0] += 1
+            with autocast_for(self.precision, self.device):
+                return self.net(x, steps, cond=cond)
+
+        return run
+
+    @torch.no_grad()
+    def restore(
+        self,
+        x1: torch.Tensor,
+        mask: torch.Tensor | None,
+        nfe: int,
+        seed: int,
+        clip_denoise: bool = False,
+        log_count: int = 10,
+    ) -> BatchResult:
+        """Map degraded x1 (B, 3, H, W) in [-1, 1] to x0 with ``nfe`` network evaluations.
+
+        ``mask`` (B, 1, H, W), 1 in the hole, for inpainting: the hole of x1 is filled with
+        noise first, and the network's condition (cond_x1) is that filled x1, as in training.
+        """
+        size = self.options.image_size
+        if x1.dim() != 4 or tuple(x1.shape[1:]) != (3, size, size):
+            raise ValueError(
+                f"x1 must be (B, 3, {size}, {size}) for this model, got {tuple(x1.shape)}"
+            )
+        steps = nfe_steps(self.options.interval, nfe)
+        counter = [0]
+        _synchronize(self.device)
+        start = time.perf_counter()
+        with seeded(seed, self.device):
+            x1 = x1.to(self.device, torch.float32)
+            mask = None if mask is None else mask.to(self.device, torch.float32)
+            x1 = fill_hole_with_noise(x1, mask)
+            cond = x1 if self.options.cond_x1 else None
+            if self.options.add_x1_noise:
+                x1 = x1 + torch.randn_like(x1)
+            pred_x0_fn = self.bridge.pred_x0_fn(
+                self._network(counter), cond=cond, clip_denoise=clip_denoise
+            )
+            frames, _ = self.bridge.sample(
+                steps, pred_x0_fn, x1, mask=mask, ot_ode=self.options.ot_ode,
+                log_steps=log_steps_for(steps, log_count),
+            )  # fmt: skip
+        _synchronize(self.device)
+        seconds = time.perf_counter() - start
+        return BatchResult(frames[:, 0], frames, seconds, counter[0])
