@@ -202,6 +202,8 @@ def test_wrapper_feeds_noise_levels_and_concatenates_x1():
         torch.testing.assert_close(net(x, steps, cond=x1), expected)
         same_step = net(x, 5, cond=x1)
         torch.testing.assert_close(same_step, unet(torch.cat([x, x1], 1), levels[[5, 5]]))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert net(x, steps, cond=x1).dtype == torch.float32
     with pytest.raises(ValueError, match="cond_x1"):
         net(x, steps)
     with pytest.raises(ValueError, match="steps"):

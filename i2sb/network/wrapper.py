@@ -40,10 +40,12 @@ class I2SBNet(nn.Module):
         t = self.noise_levels[steps.to(x.device)]
         if t.dim() != 1 or t.shape[0] != x.shape[0]:
             raise ValueError(f"steps must have shape ({x.shape[0]},), got {tuple(steps.shape)}")
+        dtype = x.dtype
         if self.cond_x1:
             if cond is None:
                 raise ValueError("this network was built with cond_x1: pass cond=x1")
             x = torch.cat([x, cond.to(x.dtype)], dim=1)
         elif cond is not None:
             raise ValueError("cond given to a network built without cond_x1")
-        return self.diffusion_model(x, t)
+        # Under autocast the head returns bf16/fp16; the bridge's arithmetic stays in x's dtype.
+        return self.diffusion_model(x, t).to(dtype)
