@@ -22,6 +22,8 @@ def _partition_of(part: Part, path: Path) -> tuple[int, int]:
     value = part.meta.get("partition")
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)):
         raise ValueError(f"{path}: meta has no 'partition' [i, n]; was it written by i2sb sample?")
+    if not isinstance(part.meta.get("total"), int):
+        raise ValueError(f"{path}: meta has no integer 'total' (size of the evaluation set)")
     return value[0], value[1]
 
 

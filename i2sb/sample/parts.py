@@ -78,12 +78,13 @@ def read_part(path: str | Path) -> Part:
         raise FileNotFoundError(f"sample file {path} does not exist")
     try:
         with np.load(path, allow_pickle=False) as data:
-            missing = [key for key in REQUIRED_KEYS if key not in data.files]
-            if missing:
-                raise ValueError(f"{path}: missing keys {missing}; expected {list(REQUIRED_KEYS)}")
             arrays = {key: data[key] for key in data.files}
-    except (OSError, zipfile.BadZipFile, EOFError) as err:
-        raise ValueError(f"{path} is not a readable npz file: {err}") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        # numpy reads a non-zip file as a pickle and refuses it with a ValueError
+        raise ValueError(f"{path} is not a readable npz file of arrays: {err}") from None
+    missing = [key for key in REQUIRED_KEYS if key not in arrays]
+    if missing:
+        raise ValueError(f"{path}: missing keys {missing}; expected {list(REQUIRED_KEYS)}")
     try:
         meta = json.loads(str(arrays["meta"]))
     except json.JSONDecodeError as err:
