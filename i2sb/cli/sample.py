@@ -1,0 +1,170 @@
+"""`i2sb sample`, `i2sb gather`, `i2sb restore`: sampling an evaluation set in parts, and user images."""
+
+from __future__ import annotations
+
+import re
+
+_EXAMPLE = (
+    "Example: i2sb sample --ckpt results/demo/train/sr4x-pool --data-dir results/demo/photos "
+    "--nfe 5 --partition 0_2 --out results/demo/samples/sr4x-pool/nfe5/part_0_2.npz"
+)
+
+
+def register(subparsers) -> None:
+    _register_sample(subparsers)
+    gather = subparsers.add_parser(
+        "gather",
+        help="merge part files into one samples.npz",
+        description="Check that the parts cover every evaluation index exactly once (all partitions "
+        "i_n present, no overlap, no gap) and merge them in index order. "
+        "Example: i2sb gather part_*_2.npz --out samples.npz --expect-parts 2",
+    )
+    gather.add_argument("parts", nargs="+", metavar="PART", help="part_<i>_<n>.npz files")
+    gather.add_argument("--out", required=True, help="merged file (e.g. samples.npz)")
+    gather.add_argument("--expect-parts", type=int, default=None, help="fail unless n equals this")
+    gather.set_defaults(handler=run_gather)
+    _register_restore(subparsers)
+
+
+def _common(parser) -> None:
+    parser.add_argument(
+        "--ckpt", required=True, help="run folder: latest.pt + options.json (ours) or options.pkl"
+    )
+    parser.add_argument("--nfe", type=int, required=True, help="network evaluations per image")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--fp16", action="store_true", help="fp16 autocast (CUDA only)")
+    precision.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA or CPU)")
+    parser.add_argument("--clip-denoise", action="store_true", help="clamp predicted x0 to [-1, 1]")
+    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    parser.add_argument("--log-count", type=int, default=10, help="trajectory frames (default 10)")
+    parser.add_argument("--device", default="auto", help="torch device; auto = cuda if present")
+
+
+def _register_sample(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "sample",
+        help="restore one partition of a run's evaluation set into a part file",
+        description="Restore partition i of n of the evaluation set with the run's EMA weights "
+        "(task, beta_max, interval, OT-ODE and cond_x1 come from the run's options). The part "
+        "file holds uint8 recon/clean/degraded, indices, labels and meta; a finished part is not "
+        "recomputed. " + _EXAMPLE,
+    )
+    _common(parser)
+    parser.add_argument("--partition", default="0_1", help="i_n: part i of n (default 0_1)")
+    parser.add_argument("--out", required=True, help="part file, e.g. .../part_0_2.npz")
+    parser.add_argument("--no-degraded", action="store_true", help="do not store degraded inputs")
+    parser.add_argument("--trajectory", action="store_true", help="trajectory.png beside part 0")
+    data = parser.add_argument_group("evaluation data")
+    data.add_argument(
+        "--data-dir", required=True, help="LMDB folder, image-folder root (val/), or paired data"
+    )
+    data.add_argument("--data-kind", default="imagefolder", choices=("imagefolder", "paired"))
+    data.add_argument("--eval-subset", default="auto", choices=("auto", "full", "10k"))
+    data.add_argument(
+        "--max-images", type=int, default=0, help="first N evaluation images (0 = all)"
+    )
+    data.add_argument(
+        "--image-size", type=int, default=None, help="must match the model's (default: it)"
+    )
+    data.add_argument(
+        "--subset-fn", default="", help="pre-placed val_faster_imagefolder_10k_fn.txt"
+    )
+    data.add_argument("--subset-label", default="", help="pre-placed ..._10k_label.txt")
+    data.add_argument("--cache-dir", default="", help="downloads cache (default $I2SB_CACHE)")
+    data.add_argument(
+        "--allow-pickle", action="store_true", help="read an official LMDB's .pt index"
+    )
+    masks = parser.add_argument_group("free-form masks (default: as recorded by the run)")
+    masks.add_argument("--mask-source", default=None, choices=("auto", "published", "generated"))
+    masks.add_argument("--masks-path", default=None, help="pre-placed imagenet_freeform_masks.npz")
+    masks.add_argument("--mask-seed", type=int, default=None, help="seed of generated masks")
+    parser.set_defaults(handler=run_sample)
+
+
+def _register_restore(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "restore",
+        help="restore your own degraded images with a trained run",
+        description="Each IMAGE is an already degraded picture (x1); the run maps it to x0. Sizes: "
+        "crop (default) resizes the short side to the model's size and center-crops; pad fits the "
+        "long side, pads by edge replication and crops the padding away afterwards. Inpainting "
+        "runs need --mask (white = hole), except inpaint-center (its central square). Writes "
+        "OUT/<stem>_restored.png. Example: i2sb restore --ckpt RUN --nfe 20 photo.png --out out",
+    )
+    _common(parser)
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="degraded image files")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--mask", action="append", default=[], help="mask image (repeat per input)")
+    parser.add_argument("--resize-mode", default="crop", choices=("crop", "pad"))
+    parser.add_argument("--trajectory", choices=("png", "gif"), default=None, help="also save x_t")
+    parser.set_defaults(handler=run_restore)
+
+
+def _device(name: str) -> str:
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+def _precision(args) -> str:
+    return "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
+
+
+def parse_partition(text: str) -> tuple[int, int]:
+    """'i_n' -> (i, n), with 0 <= i < n."""
+    match = re.fullmatch(r"(\d+)_(\d+)", text)
+    if not match or not int(match.group(1)) < int(match.group(2)):
+        raise ValueError(f"--partition must be i_n with 0 <= i < n (e.g. 0_4), got {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def run_sample(args) -> int:
+    from i2sb.sample.evalset import (
+        EvalData,
+        read_options,
+        recorded_mask_options,
+        sample_run_partition,
+    )
+    from i2sb.sample.partitioned import SampleSettings
+
+    part = parse_partition(args.partition)
+    masks = recorded_mask_options(read_options(args.ckpt)[1])
+    for key, value in (("mask_source", args.mask_source), ("masks_path", args.masks_path),
+                       ("seed", args.mask_seed), ("cache_dir", args.cache_dir or None)):  # fmt: skip
+        if value is not None:
+            masks[key] = value
+    settings = SampleSettings(
+        nfe=args.nfe, batch_size=args.batch_size, clip_denoise=args.clip_denoise, seed=args.seed,
+        save_degraded=not args.no_degraded, trajectory=args.trajectory, log_count=args.log_count,
+        corruption_options=masks,
+    )  # fmt: skip
+    data = EvalData(args.data_dir, args.data_kind, args.eval_subset, args.max_images,
+                    args.subset_fn, args.subset_label, args.cache_dir, args.allow_pickle)  # fmt: skip
+    out, computed = sample_run_partition(
+        args.ckpt, data, part, settings, args.out, _device(args.device), _precision(args),
+        args.image_size,
+    )  # fmt: skip
+    print(f"{out}: {'written' if computed else 'already complete, not recomputed'}")
+    return 0
+
+
+def run_gather(args) -> int:
+    from i2sb.sample.gather import gather_parts
+
+    print(gather_parts(args.parts, args.out, args.expect_parts))
+    return 0
+
+
+def run_restore(args) -> int:
+    from i2sb.sample.restore import restore_images
+
+    written = restore_images(
+        args.ckpt, args.images, args.out, args.nfe, masks=args.mask, resize_mode=args.resize_mode,
+        trajectory=args.trajectory, batch_size=args.batch_size, clip_denoise=args.clip_denoise,
+        seed=args.seed, log_count=args.log_count, device=_device(args.device),
+        precision=_precision(args),
+    )  # fmt: skip
+    for path in written:
+        print(path)
+    return 0

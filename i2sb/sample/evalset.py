@@ -1,0 +1,80 @@
+"""From a run folder and a data location to the evaluation set it samples, without loading weights.
+
+``sample_run_partition`` is what ``i2sb sample`` and the workflow call: it reads the run's
+options (cheap), builds the evaluation set for the run's task, and hands both to
+``sample_partition``, which loads the network only if the part still has to be computed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from i2sb.sample.options import SamplingOptions, sampling_options
+from i2sb.sample.partitioned import SampleSettings, sample_partition
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """Where the evaluation images are (see i2sb.data.build for the layouts)."""
+
+    root: str  # folder with val_faster_imagefolder.lmdb, or val/<class>/<image>, or paired data
+    kind: str = "imagefolder"  # imagefolder (LMDB or folder) | paired
+    eval_subset: str = "auto"  # auto | full | 10k
+    max_images: int = 0  # the first N evaluation images (0 = all)
+    subset_fn: str = ""
+    subset_label: str = ""
+    cache_dir: str = ""
+    allow_pickle: bool = False  # read the official LMDB's pickled .pt index (runs code in it)
+
+
+def read_options(ckpt: str | Path) -> tuple[SamplingOptions, dict[str, Any]]:
+    """(typed options, raw options) of a run folder or its latest.pt, without the weights."""
+    from i2sb.network.checkpoint import read_run_options
+
+    path = Path(ckpt)
+    folder = path.parent if path.is_file() else path
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--ckpt {ckpt}: no such run folder")
+    raw, _ = read_run_options(folder)
+    return sampling_options(raw, source=str(folder)), raw
+
+
+def recorded_mask_options(raw: dict[str, Any]) -> dict[str, Any]:
+    """The free-form mask options the run was trained with (our options.json), else defaults."""
+    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    data, downloads = config.get("data", {}), config.get("downloads", {})
+    return {
+        "mask_source": data.get("mask_source", "auto"),
+        "seed": int(data.get("mask_seed", 0)),
+        "masks_path": downloads.get("freeform_masks", ""),
+        "cache_dir": downloads.get("cache_dir", ""),
+    }
+
+
+def sample_run_partition(
+    ckpt: str | Path,
+    data: EvalData,
+    part: tuple[int, int],
+    settings: SampleSettings,
+    out: str | Path,
+    device: str = "cpu",
+    precision: str = "fp32",
+    image_size: int | None = None,
+) -> tuple[Path, bool]:
+    """Sample partition ``part`` of the run's evaluation set into ``out``; (out, computed)."""
+    from i2sb.data.build import build_eval_set
+
+    options, _ = read_options(ckpt)
+    if image_size is not None and image_size != options.image_size:
+        raise ValueError(
+            f"--image-size {image_size} differs from the model's {options.image_size} ({ckpt})"
+        )
+    dataset, indices = build_eval_set(
+        options.task, data.kind, data.root, options.image_size, data.eval_subset,
+        data.max_images, data.subset_fn, data.subset_label, data.cache_dir, data.allow_pickle,
+    )  # fmt: skip
+    if not indices:
+        raise ValueError(f"the evaluation set in {data.root} is empty")
+    return sample_partition(str(ckpt), dataset, indices, part, settings, out, device, precision)
