@@ -84,9 +84,9 @@ def test_three_partitions_of_ten_images_gather_to_all_ten_in_order(run_dir, data
 
 
 def test_a_seeded_rerun_of_a_partition_is_byte_identical(run_dir, dataset, tmp_path):
-    first, _ = sample(run_dir, dataset, (0, 2), tmp_path / "a" / "part_0_2.npz")
-    second, _ = sample(run_dir, dataset, (0, 2), tmp_path / "b" / "part_0_2.npz")
-    other_seed, _ = sample(run_dir, dataset, (0, 2), tmp_path / "c" / "part_0_2.npz", seed=1)
+    first, _ = sample(run_dir, dataset[:6], (0, 2), tmp_path / "a" / "part_0_2.npz")
+    second, _ = sample(run_dir, dataset[:6], (0, 2), tmp_path / "b" / "part_0_2.npz")
+    other_seed, _ = sample(run_dir, dataset[:6], (0, 2), tmp_path / "c" / "part_0_2.npz", seed=1)
     assert np.array_equal(read_part(first).recon, read_part(second).recon)
     # sr4x-pool samples stochastically: the seed must matter, or the check above proves nothing
     assert not np.array_equal(read_part(first).recon, read_part(other_seed).recon)
@@ -94,21 +94,21 @@ def test_a_seeded_rerun_of_a_partition_is_byte_identical(run_dir, dataset, tmp_p
 
 def test_a_finished_partition_is_not_recomputed(run_dir, dataset, tmp_path):
     out = tmp_path / "part_1_2.npz"
-    _, computed = sample(run_dir, dataset, (1, 2), out)
+    _, computed = sample(run_dir, dataset[:4], (1, 2), out)
     stamp = out.stat().st_mtime_ns
-    _, again = sample(run_dir, dataset, (1, 2), out)
+    _, again = sample(run_dir, dataset[:4], (1, 2), out)
     assert computed and not again
     assert out.stat().st_mtime_ns == stamp
-    _, other_nfe = sample(run_dir, dataset, (1, 2), out, nfe=3)  # other settings: recomputed
+    _, other_nfe = sample(run_dir, dataset[:4], (1, 2), out, nfe=3)  # other settings: recomputed
     assert other_nfe and read_part(out).meta["nfe"] == 3
 
 
 def test_meta_records_speed_and_network_evaluations(run_dir, dataset, tmp_path):
-    out, _ = sample(run_dir, dataset, (0, 1), tmp_path / "part_0_1.npz", nfe=3)
+    out, _ = sample(run_dir, dataset[:6], (0, 1), tmp_path / "part_0_1.npz", nfe=3)
     meta = read_part(out).meta
-    assert meta["network_evaluations"] == 3 * 3  # 10 images in batches of 4 -> 3 batches
+    assert meta["network_evaluations"] == 3 * 2  # 6 images in batches of 4 -> 2 batches
     assert meta["images_per_s"] > 0 and meta["seconds_per_nfe"] > 0
-    assert meta["precision"] == "fp32" and meta["partition"] == [0, 1] and meta["total"] == 10
+    assert meta["precision"] == "fp32" and meta["partition"] == [0, 1] and meta["total"] == 6
 
 
 def test_the_published_layout_samples_like_ours(tmp_path, dataset, monkeypatch):
@@ -149,9 +149,9 @@ def test_bf16_sampling_runs_on_the_cpu_and_fp16_asks_for_cuda(run_dir, dataset, 
 def test_trajectory_png_is_written_beside_partition_zero(run_dir, dataset, tmp_path):
     from PIL import Image
 
-    sample(run_dir, dataset, (1, 2), tmp_path / "part_1_2.npz", trajectory=True)
+    sample(run_dir, dataset[:2], (1, 2), tmp_path / "part_1_2.npz", trajectory=True)
     assert not (tmp_path / "trajectory.png").exists()
-    sample(run_dir, dataset, (0, 2), tmp_path / "part_0_2.npz", trajectory=True, nfe=3)
+    sample(run_dir, dataset[:8], (0, 2), tmp_path / "part_0_2.npz", trajectory=True, nfe=3)
     with Image.open(tmp_path / "trajectory.png") as image:
         # 4 rows (first images of the batch), degraded + 3 logged frames, 2-pixel gutters
         assert image.size == (4 * SIZE + 3 * 2, 4 * SIZE + 3 * 2)
@@ -164,3 +164,13 @@ def test_fp16_sampling_on_cuda(run_dir, dataset, tmp_path):
         sampler, dataset[:4], range(4), (0, 1), settings(), tmp_path / "fp16.npz"
     )
     assert read_part(out).meta["precision"] == "fp16"
+
+
+def test_more_partitions_than_images_gives_empty_parts_that_still_gather(
+    run_dir, dataset, tmp_path
+):
+    parts = [
+        sample(run_dir, dataset[:2], (i, 3), tmp_path / f"part_{i}_3.npz")[0] for i in range(3)
+    ]
+    assert [len(read_part(p)) for p in parts] == [0, 1, 1]
+    assert read_part(gather_parts(parts, tmp_path / "samples.npz")).indices.tolist() == [0, 1]
