@@ -174,3 +174,14 @@ def test_more_partitions_than_images_gives_empty_parts_that_still_gather(
     ]
     assert [len(read_part(p)) for p in parts] == [0, 1, 1]
     assert read_part(gather_parts(parts, tmp_path / "samples.npz")).indices.tolist() == [0, 1]
+
+
+def test_paired_data_is_sampled_from_its_own_degraded_images(tmp_path, dataset):
+    run = make_run(tmp_path / "paired", task="paired")
+    degraded = smooth_images(3, seed=5)
+    pairs = [(dataset[i][0], degraded[i], 0) for i in range(3)]
+    part = read_part(sample(run, pairs, (0, 1), tmp_path / "p.npz")[0])
+    assert np.array_equal(part.degraded, ((degraded + 1) / 2 * 255).round().byte().numpy())
+    assert part.meta["mask_source"] is None
+    with pytest.raises(ValueError, match="needs paired data"):
+        sample(run, dataset[:2], (0, 1), tmp_path / "q.npz")

@@ -66,6 +66,20 @@ def _degrade(sampler: Sampler, settings: SampleSettings):
     return degrade, corruption.mask_source
 
 
+def _assemble(arrays: dict[str, list[np.ndarray]], positions: np.ndarray, size: int,
+              save_degraded: bool) -> Part:  # fmt: skip
+    """Concatenate the per-batch arrays (empty partitions give empty arrays of the right shape)."""
+    empty = {"labels": np.zeros(0, np.int64)}
+
+    def joined(key: str) -> np.ndarray:
+        if arrays[key]:
+            return np.concatenate(arrays[key])
+        return empty.get(key, np.zeros((0, 3, size, size), np.uint8))
+
+    degraded = joined("degraded") if save_degraded else None
+    return Part(joined("recon"), joined("clean"), positions, joined("labels"), {}, degraded)
+
+
 def _run(
     sampler: Sampler,
     dataset: Any,
@@ -74,19 +88,18 @@ def _run(
     settings: SampleSettings,
     out: Path,
 ) -> Part:
-    degrade, mask_source = (
-        (None, None) if sampler.options.task == "paired" else _degrade(sampler, settings)
-    )
+    paired = sampler.options.task == "paired"
+    degrade, mask_source = (None, None) if paired else _degrade(sampler, settings)
     arrays: dict[str, list[np.ndarray]] = {"recon": [], "clean": [], "degraded": [], "labels": []}
-    seconds = evaluations = 0.0
-    batches = [
-        positions[s : s + settings.batch_size]
-        for s in range(0, len(positions), settings.batch_size)
-    ]
+    seconds, evaluations = 0.0, 0
+    size = settings.batch_size
+    batches = [positions[s : s + size] for s in range(0, len(positions), size)]
     for number, batch in enumerate(tqdm(batches, desc=f"sampling {out.name}", file=sys.stderr)):
         x0, x1, labels = _load_batch(dataset, [eval_indices[p] for p in batch])
         mask = None
         if x1 is None:
+            if degrade is None:
+                raise ValueError("a run of the paired task needs paired data (--data-kind paired)")
             x1, mask = degrade(x0, batch)
         result = sampler.restore(x1, mask, settings.nfe, settings.seed + int(batch[0]),
                                  settings.clip_denoise, settings.log_count)  # fmt: skip
@@ -98,32 +111,20 @@ def _run(
         if number == 0 and settings.trajectory and positions[0] == 0:
             rows = slice(0, TRAJECTORY_IMAGES)
             save_trajectory_png(out.with_name("trajectory.png"), x1[rows], result.frames[rows])
-    size = sampler.options.image_size
-    empty = np.zeros((0, 3, size, size), np.uint8)
-
-    def joined(key: str) -> np.ndarray:
-        return np.concatenate(arrays[key]) if arrays[key] else empty
-
-    meta = {
+    part = _assemble(arrays, positions, sampler.options.image_size, settings.save_degraded)
+    part.meta = {
         "task": sampler.options.task,
         "precision": sampler.precision,
         "mask_source": mask_source,
         "batch_size": settings.batch_size,
         "num_images": len(positions),
         "seconds": seconds,
-        "network_evaluations": int(evaluations),
+        "network_evaluations": evaluations,
         "images_per_s": len(positions) / seconds if seconds > 0 else None,
         "seconds_per_nfe": seconds / evaluations if evaluations else None,
         "options": sampler.options.to_dict(),
     }
-    return Part(
-        recon=joined("recon"),
-        clean=joined("clean"),
-        indices=positions,
-        labels=np.concatenate(arrays["labels"]) if arrays["labels"] else np.zeros(0, np.int64),
-        meta=meta,
-        degraded=joined("degraded") if settings.save_degraded else None,
-    )
+    return part
 
 
 def sample_partition(
