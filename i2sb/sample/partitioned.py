@@ -27,7 +27,7 @@ TRAJECTORY_IMAGES = 4  # rows of trajectory.png
 
 @dataclass(frozen=True)
 class SampleSettings:
-    """How a partition is sampled; everything here except the batch size changes the images."""
+    """How a partition is sampled (nfe, clip_denoise, seed and the corruption options change the images)."""
 
     nfe: int
     batch_size: int = 8
@@ -114,7 +114,6 @@ def _run(
     part = _assemble(arrays, positions, sampler.options.image_size, settings.save_degraded)
     part.meta = {
         "task": sampler.options.task,
-        "precision": sampler.precision,
         "mask_source": mask_source,
         "batch_size": settings.batch_size,
         "num_images": len(positions),
@@ -157,6 +156,8 @@ def sample_partition(
         "total": len(eval_indices),
         "clip_denoise": settings.clip_denoise,
         "seed": settings.seed,
+        "precision": sampler.precision if isinstance(sampler, Sampler) else precision,
+        "corruption_options": dict(settings.corruption_options),
     }
     reason = why_incomplete(out, positions, identity)
     if not reason:

@@ -109,8 +109,8 @@ def restore_images(
 ) -> list[Path]:
     """Restore degraded image files; writes OUT/<stem>_restored.png (and <stem>_trajectory.png|gif).
 
-    Returns the restored PNGs in input order. Image i is sampled with seed ``seed + i`` batch-wise
-    (the batch's first i), so results do not depend on the other inputs' content.
+    Returns the restored PNGs in input order. Each batch is seeded with ``seed`` + the position of
+    its first image, so rerunning the same command gives the same PNGs.
     """
     from i2sb.data.transforms import to_signed_tensor
 
