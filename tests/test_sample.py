@@ -3,6 +3,7 @@
 import argparse
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,7 +34,8 @@ def make_run(folder, task="sr4x-pool", cond_x1=False, published=False, seed=0):
     if published:
         options = argparse.Namespace(
             corrupt=task, image_size=SIZE, beta_max=0.3 if task.startswith(("sr", "jpeg")) else 1.0,
-            ot_ode=task.startswith(("blur", "inpaint")), clip_denoise=False, add_x1_noise=False,
+            ot_ode=task.startswith(("blur", "inpaint")),
+            ckpt_path=Path("results") / task, load=None, clip_denoise=False, add_x1_noise=False,
             **common,
         )  # fmt: skip
         (folder / "options.pkl").write_bytes(pickle.dumps(options))
@@ -185,3 +187,27 @@ def test_paired_data_is_sampled_from_its_own_degraded_images(tmp_path, dataset):
     assert part.meta["mask_source"] is None
     with pytest.raises(ValueError, match="needs paired data"):
         sample(run, dataset[:2], (0, 1), tmp_path / "q.npz")
+
+
+def test_the_sampler_runs_the_ema_weights(run_dir):
+    checkpoint = torch.load(run_dir / "latest.pt", weights_only=True)
+    params = list(Sampler.load(run_dir).net.parameters())
+    assert all(torch.equal(p, s) for p, s in zip(params, checkpoint["ema"]["shadow_params"]))
+    assert not torch.equal(params[-1], checkpoint["net"]["diffusion_model.out.2.bias"])
+
+
+def test_run_options_are_normalised_from_both_layouts():
+    from i2sb.sample.options import sampling_options
+
+    ours = {"task": "blur-gauss", "preset": "small", "image_size": 64, "interval": 1000,
+            "cond_x1": True, "t0": 1e-4, "T": 1.0}  # fmt: skip
+    typed = sampling_options(ours)
+    assert (typed.beta_max, typed.ot_ode, typed.preset) == (1.0, True, "small")  # task table
+    published = {"corrupt": "jpeg-10", "image_size": 256, "interval": 1000, "beta_max": 0.3,
+                 "ot_ode": False, "cond_x1": False, "t0": 1e-4, "T": 1.0}  # fmt: skip
+    assert sampling_options(published).task == "jpeg-10"
+    assert sampling_options(published).preset == "adm256"
+    with pytest.raises(KeyError, match=r"run7: options lack \['interval'\]"):
+        sampling_options({k: v for k, v in ours.items() if k != "interval"}, source="run7")
+    with pytest.raises(KeyError, match="unknown task 'mixture'"):
+        sampling_options({**published, "corrupt": "mixture"})
