@@ -1,8 +1,10 @@
 """UNet speed and memory: SDPA attention against the plain softmax(QK^T)V of the same weights.
 
-Each attention implementation is timed in its own subprocess, so the peak resident memory
-(``ru_maxrss``) belongs to that variant alone. The parent checks that both give the same
-output. Prints times, the SDPA speed-up, the max abs difference and the peak memory.
+Times are taken in one process on one model, alternating the two implementations run by
+run, so a busy machine slows both alike; the median of the runs is reported. Peak memory is
+measured by running one forward+backward of each implementation in its own subprocess
+(VmHWM, or the CUDA allocator's peak). Prints times, the SDPA speed-up, the max abs
+difference of the outputs and the peak memory.
 
     .venv/bin/python benchmarks/bench_unet.py                 # small preset, 64 px, batch 4
     .venv/bin/python benchmarks/bench_unet.py --config attn256 --batch 1
@@ -21,6 +23,7 @@ import torch
 
 from i2sb.network import PRESETS, create_unet, set_attention_impl
 
+IMPLS = ("plain", "sdpa")
 CONFIGS = {
     "small": PRESETS["small"],
     # 256 px with attention down to 64 px (4096 positions): a configuration where attention
@@ -47,23 +50,19 @@ def build(config: str, impl: str, batch: int, device: str):
     return unet, x, t
 
 
-def timed(fn, repeats: int, device: str) -> float:
-    """Median seconds of ``fn`` over ``repeats`` runs after one warm-up run."""
+def seconds(fn, device: str) -> float:
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
     fn()
-    samples = []
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        samples.append(time.perf_counter() - start)
-    return sorted(samples)[len(samples) // 2]
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
 
 
-def worker(args: argparse.Namespace) -> None:
-    unet, x, t = build(args.config, args.impl, args.batch, args.device)
+def interleaved_times(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Median forward and forward+backward seconds per implementation, runs interleaved."""
+    unet, x, t = build(args.config, "sdpa", args.batch, args.device)
 
     def forward():
         with torch.no_grad():
@@ -73,26 +72,51 @@ def worker(args: argparse.Namespace) -> None:
         unet.zero_grad(set_to_none=True)
         unet(x, t).square().mean().backward()
 
-    result = {
-        "forward_s": timed(forward, args.repeats, args.device),
-        "fwd_bwd_s": timed(forward_backward, args.repeats, args.device),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    samples = {impl: {"forward_s": [], "fwd_bwd_s": []} for impl in IMPLS}
+    for run in range(args.repeats + 1):  # the first round warms up
+        for impl in IMPLS:
+            set_attention_impl(unet, impl)
+            for name, fn in (("forward_s", forward), ("fwd_bwd_s", forward_backward)):
+                elapsed = seconds(fn, args.device)
+                if run:
+                    samples[impl][name].append(elapsed)
+    return {
+        impl: {name: sorted(v)[len(v) // 2] for name, v in by_name.items()}
+        for impl, by_name in samples.items()
     }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux carries ``ru_maxrss`` over from the parent
+    across exec, so the per-address-space high-water mark VmHWM is read where it exists."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def memory_worker(args: argparse.Namespace) -> None:
+    unet, x, t = build(args.config, args.impl, args.batch, args.device)
+    unet(x, t).square().mean().backward()
+    result = {"peak_rss_mb": peak_rss_mb()}
     if args.device == "cuda":
         result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(result))
 
 
-def run_variant(args: argparse.Namespace, impl: str) -> dict:
+def peak_memory(args: argparse.Namespace, impl: str) -> dict:
     command = [sys.executable, __file__, "--worker", "--impl", impl, "--config", args.config]
-    command += ["--batch", str(args.batch), "--repeats", str(args.repeats), "--device", args.device]
+    command += ["--batch", str(args.batch), "--device", args.device, "--threads", str(args.threads)]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def max_abs_difference(args: argparse.Namespace) -> float:
     outputs = []
-    for impl in ("sdpa", "plain"):
+    for impl in IMPLS:
         unet, x, t = build(args.config, impl, args.batch, args.device)
         with torch.no_grad():
             outputs.append(unet(x, t))
@@ -106,14 +130,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--impl", choices=("sdpa", "plain"), default="sdpa")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.worker:
-        return worker(args)
+        return memory_worker(args)
     size = CONFIGS[args.config]["image_size"]
     print(f"config={args.config} ({size} px) batch={args.batch} device={args.device} "
           f"threads={torch.get_num_threads()} repeats={args.repeats} (median)")  # fmt: skip
-    results = {impl: run_variant(args, impl) for impl in ("plain", "sdpa")}
+    results = interleaved_times(args)
+    for impl in IMPLS:
+        results[impl].update(peak_memory(args, impl))
     for impl, res in results.items():
         extra = f"  peak CUDA {res['peak_cuda_mb']:.0f} MB" if "peak_cuda_mb" in res else ""
         print(f"{impl:6s} forward {res['forward_s'] * 1e3:8.1f} ms   forward+backward "
