@@ -1,6 +1,7 @@
 """The sample, gather and restore subcommands end to end on an image folder."""
 
 import numpy as np
+import pytest
 from PIL import Image
 from test_sample import SIZE, make_run
 
@@ -56,3 +57,22 @@ def test_restore_command_writes_pngs(tmp_path, capsys):
     printed = capsys.readouterr().out.split()
     assert [p.rsplit("/", 1)[1] for p in printed] == ["img0_restored.png", "img1_restored.png"]
     assert (tmp_path / "out" / "img1_trajectory.gif").is_file()
+
+
+def test_the_workflow_entry_takes_every_setting_from_the_config(tmp_path):
+    from i2sb.config import config_from_dict
+    from i2sb.sample.evalset import sample_for_config
+
+    run, data = make_run(tmp_path / "run"), image_folder(tmp_path / "photos", count=3)
+    values = {"data": {"kind": "imagefolder", "root": str(data), "image_size": SIZE},
+              "sample": {"batch_size": 2, "precision": "bf16", "save_degraded": False}}  # fmt: skip
+    config = config_from_dict(values)
+    out, computed = sample_for_config(
+        config, "sr4x-pool", run, 2, (0, 1), tmp_path / "part_0_1.npz"
+    )
+    part = read_part(out)
+    assert computed and len(part) == 3 and part.degraded is None
+    assert part.meta["precision"] == "bf16" and part.meta["batch_size"] == 2
+    assert (tmp_path / "trajectory.png").is_file()
+    with pytest.raises(ValueError, match="trained for sr4x-pool, not jpeg-5"):
+        sample_for_config(config, "jpeg-5", run, 2, (0, 1), tmp_path / "x.npz")

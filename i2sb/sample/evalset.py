@@ -78,3 +78,35 @@ def sample_run_partition(
     if not indices:
         raise ValueError(f"the evaluation set in {data.root} is empty")
     return sample_partition(str(ckpt), dataset, indices, part, settings, out, device, precision)
+
+
+def sample_for_config(
+    config: Any, task: str, run_dir: str | Path, nfe: int, part: tuple[int, int], out: str | Path
+) -> tuple[Path, bool]:
+    """The workflow's entry: sample a partition with every setting taken from an i2sb Config.
+
+    Data come from ``config.data`` (i2sb.data.build.eval_set_for_config); sampling settings from
+    ``config.sample``; the free-form mask options are those the run recorded. Runs on CUDA when
+    ``sample.gpus`` > 0, else on the CPU.
+    """
+    from i2sb.data.build import eval_set_for_config
+
+    options, raw = read_options(run_dir)
+    if options.task != task:
+        raise ValueError(f"run {run_dir} was trained for {options.task}, not {task}")
+    if config.data.image_size != options.image_size:
+        raise ValueError(
+            f"config key data.image_size is {config.data.image_size}, "
+            f"but the run {run_dir} was trained at {options.image_size}"
+        )
+    sample = config.sample
+    settings = SampleSettings(
+        nfe=nfe, batch_size=sample.batch_size, clip_denoise=sample.clip_denoise, seed=sample.seed,
+        save_degraded=sample.save_degraded, trajectory=True, log_count=sample.log_count,
+        corruption_options=recorded_mask_options(raw),
+    )  # fmt: skip
+    dataset, indices = eval_set_for_config(config, task)
+    device = "cuda" if sample.gpus > 0 else "cpu"
+    return sample_partition(
+        str(run_dir), dataset, indices, part, settings, out, device, sample.precision
+    )
