@@ -1,0 +1,161 @@
+"""Evaluate a gathered ``samples.npz`` and write ``metrics.json`` (docs/CONTRACTS.md).
+
+PSNR/SSIM need nothing external and are always computed. FID and CA need pretrained weights (and
+FID a reference); when those cannot be had, the metric is written with ``"value": null`` and the
+reason, unless ``require_external_metrics`` turns that into an error. A number is never invented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from i2sb.atomic import write_json
+from i2sb.downloads import DownloadError, fetch
+from i2sb.metrics import fid as fid_lib
+from i2sb.metrics.classifier import classifier_accuracy, load_resnet50
+from i2sb.metrics.image_quality import psnr_per_image, ssim_per_image
+from i2sb.metrics.weights import WeightsUnavailable
+from i2sb.sample.parts import Part, read_part
+from i2sb.tasks import FID_REF_TRAIN, task_spec
+
+
+class ReferenceUnavailable(RuntimeError):
+    """No FID reference statistics were given or can be fetched for the task."""
+
+
+UNAVAILABLE = (WeightsUnavailable, DownloadError, ReferenceUnavailable)
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """What to compute and where external inputs come from (config section ``evaluate`` + CLI)."""
+
+    fid: bool = True
+    classifier_accuracy: bool = True
+    require_external_metrics: bool = False
+    batch_size: int = 32
+    device: str = "cpu"
+    fid_reference: str = ""  # npz with mu/sigma; overrides the task's default reference
+    fid_reference_from_clean: bool = False  # non-SR tasks: the samples' clean images as reference
+    adm_reference: str = ""  # pre-placed VIRTUAL_imagenet256_labeled.npz (downloads.fid_reference)
+    cache_dir: str = ""  # downloads cache (downloads.cache_dir)
+
+
+def measured(value: float) -> dict[str, Any]:
+    return {"value": float(value), "reason": None}
+
+
+def unavailable(reason: str) -> dict[str, Any]:
+    return {"value": None, "reason": reason}
+
+
+def _reference(
+    samples: Part, path: Path, task: str, opts: EvaluateOptions, model: fid_lib.FeatureModel
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """mu, sigma and a description of the FID reference for ``task`` (spec §7)."""
+    if opts.fid_reference:
+        return (*fid_lib.load_reference_stats(opts.fid_reference), f"file {opts.fid_reference}")
+    if task_spec(task).fid_reference == FID_REF_TRAIN:
+        adm = fetch("fid_reference", opts.adm_reference, opts.cache_dir)
+        return (*fid_lib.load_reference_stats(adm), f"ADM training-set batch (mu/sigma) {adm}")
+    if opts.fid_reference_from_clean:
+        feats = fid_lib.image_features(samples.clean, model, opts.device, opts.batch_size)
+        return (
+            *fid_lib.stats_of(feats),
+            f"clean images of {path} ({len(samples)} images; not the full validation set, so "
+            "not comparable with the paper)",
+        )
+    raise ReferenceUnavailable(
+        f"task {task} compares with validation-set statistics: make them once with `i2sb "
+        "fid-reference VAL_FOLDER --out STATS.npz` and pass --fid-reference STATS.npz "
+        "(evaluate.fid_reference), or --fid-reference-from-clean for a rough reference"
+    )
+
+
+def compute_fid(
+    samples: Part, path: Path, task: str, opts: EvaluateOptions, model: Any = None
+) -> tuple[dict[str, Any], str | None]:
+    """FID entry and reference description; ``model`` defaults to clean-fid's Inception."""
+    if not opts.fid:
+        return unavailable("disabled (evaluate.fid is false)"), None
+    model = model or fid_lib.load_inception(opts.device)
+    mu_ref, sigma_ref, described = _reference(samples, path, task, opts, model)
+    feats = fid_lib.image_features(samples.recon, model, opts.device, opts.batch_size)
+    return measured(
+        fid_lib.frechet_distance(*fid_lib.stats_of(feats), mu_ref, sigma_ref)
+    ), described
+
+
+def compute_ca(samples: Part, opts: EvaluateOptions, model: Any = None) -> dict[str, Any]:
+    """CA entry; ``model`` defaults to ResNet-50 IMAGENET1K_V1."""
+    if not opts.classifier_accuracy:
+        return unavailable("disabled (evaluate.classifier_accuracy is false)")
+    model = model or load_resnet50(opts.device)
+    return measured(
+        classifier_accuracy(samples.recon, samples.labels, model, opts.device, opts.batch_size)
+    )
+
+
+def _external(name: str, opts: EvaluateOptions, compute: Callable[[], tuple]) -> tuple:
+    """Run ``compute`` -> (entry, extra); missing weights/references become (unavailable, None)."""
+    try:
+        return compute()
+    except UNAVAILABLE as err:
+        if opts.require_external_metrics:
+            raise RuntimeError(
+                f"{name} cannot be computed and external metrics are required "
+                f"(evaluate.require_external_metrics / --require-external-metrics): {err}"
+            ) from None
+        return unavailable(str(err)), None
+
+
+def image_quality(samples: Part) -> dict[str, dict[str, Any]]:
+    """psnr/ssim of recon (and psnr_degraded/ssim_degraded of the inputs) against clean."""
+    entries = {}
+    for suffix, images in (("", samples.recon), ("_degraded", samples.degraded)):
+        if images is None:
+            reason = "the samples file holds no degraded images"
+            entries[f"psnr{suffix}"] = entries[f"ssim{suffix}"] = unavailable(reason)
+            continue
+        entries[f"psnr{suffix}"] = measured(np.mean(psnr_per_image(images, samples.clean)))
+        entries[f"ssim{suffix}"] = measured(np.mean(ssim_per_image(images, samples.clean)))
+    return entries
+
+
+def evaluate_samples(
+    samples_path: str | Path,
+    task: str,
+    out: str | Path,
+    opts: EvaluateOptions,
+    feature_model: Any = None,
+    classifier: Any = None,
+) -> dict[str, Any]:
+    """Compute every metric of ``samples_path`` and write ``out`` (metrics.json) atomically."""
+    path = Path(samples_path)
+    samples = read_part(path)
+    task_spec(task)  # unknown task names fail here, before any work
+    recorded = samples.meta.get("task")
+    if recorded is not None and recorded != task:
+        raise ValueError(f"{path}: sampled for task {recorded!r}, but --task is {task!r}")
+    with torch.inference_mode():
+        fid, fid_reference = _external(
+            "FID", opts, lambda: compute_fid(samples, path, task, opts, feature_model)
+        )
+        ca, _ = _external("CA", opts, lambda: (compute_ca(samples, opts, classifier), None))
+    result = {
+        "task": task,
+        "nfe": samples.meta.get("nfe"),
+        "num_images": len(samples),
+        "samples": str(path),
+        "metrics": {"fid": fid, "ca": ca, **image_quality(samples)},
+        "fid_reference": fid_reference,
+        "sampling": {k: samples.meta.get(k) for k in ("images_per_s", "seconds_per_nfe")},
+    }
+    write_json(out, result)
+    return result

@@ -1,0 +1,117 @@
+"""FID with clean-fid in ``legacy_pytorch`` mode (spec §7), on uint8 image arrays.
+
+We drive clean-fid's own pieces (its legacy_pytorch resizer: bilinear to 299x299 on float pixels,
+its Inception port, its Fréchet distance) on in-memory arrays, as the reference does, instead of
+writing images to a folder. A feature model is any callable mapping float (B, 3, 299, 299) in
+[0, 255] to (B, D) features: clean-fid's Inception in production, a small network in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from i2sb.metrics.weights import load_hub_weights
+
+MODE = "legacy_pytorch"
+INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+FeatureModel = Callable[[torch.Tensor], torch.Tensor]
+
+
+def load_inception(device: torch.device | str) -> FeatureModel:
+    """clean-fid's legacy_pytorch Inception; raises WeightsUnavailable when offline without weights."""
+    from cleanfid.features import build_feature_extractor
+
+    return load_hub_weights(
+        "Inception (FID)",
+        INCEPTION_FILE,
+        lambda: build_feature_extractor(MODE, torch.device(device), use_dataparallel=False),
+    )
+
+
+def _resized_batch(images: np.ndarray) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> float (B, 3, 299, 299) in [0, 255], resized image by image by clean-fid."""
+    from cleanfid.resize import build_resizer
+
+    resize = build_resizer(MODE)
+    resized = [resize(np.ascontiguousarray(image.transpose(1, 2, 0))) for image in images]
+    return torch.from_numpy(np.stack(resized).transpose(0, 3, 1, 2).astype(np.float32))
+
+
+def check_images(images: np.ndarray, what: str) -> None:
+    """Raise unless ``images`` is uint8 (N, 3, H, W) with N >= 1."""
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
+        raise ValueError(
+            f"{what}: expected uint8 images (N, 3, H, W) with N >= 1, "
+            f"got {images.dtype} {tuple(images.shape)}"
+        )
+
+
+def batch_features(
+    batches: Iterable[np.ndarray], model: FeatureModel, device: torch.device | str
+) -> np.ndarray:
+    """Features (N, D) of uint8 (B, 3, H, W) batches."""
+    from cleanfid.fid import get_batch_features
+
+    feats = [get_batch_features(_resized_batch(b), model, torch.device(device)) for b in batches]
+    return np.concatenate(feats).astype(np.float64)
+
+
+def _chunks(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    for start in range(0, len(images), batch_size):
+        yield images[start : start + batch_size]
+
+
+def image_features(
+    images: np.ndarray, model: FeatureModel, device: torch.device | str, batch_size: int = 32
+) -> np.ndarray:
+    """images: uint8 (N, 3, H, W) -> features (N, D)."""
+    check_images(images, "FID images")
+    return batch_features(_chunks(images, batch_size), model, device)
+
+
+def stats_of(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (D,) and covariance (D, D) of features (N, D), as clean-fid computes them."""
+    if len(features) < 2:
+        raise ValueError(f"FID statistics need at least 2 images, got {len(features)}")
+    return np.mean(features, axis=0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(
+    mu: np.ndarray, sigma: np.ndarray, ref_mu: np.ndarray, ref_sigma: np.ndarray
+) -> float:
+    """clean-fid's Fréchet distance; shapes must agree (a 2048-d reference needs Inception features)."""
+    from cleanfid.fid import frechet_distance as cleanfid_frechet
+
+    if mu.shape != ref_mu.shape or sigma.shape != ref_sigma.shape:
+        raise ValueError(
+            f"FID reference statistics have mu {ref_mu.shape}, sigma {ref_sigma.shape}, but the "
+            f"features give mu {mu.shape}, sigma {sigma.shape}: was the reference made with "
+            "another feature extractor?"
+        )
+    return float(cleanfid_frechet(mu, sigma, ref_mu, ref_sigma))
+
+
+def load_reference_stats(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """mu, sigma from an npz (ADM's VIRTUAL_imagenet256_labeled.npz or our cache); images not loaded."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"FID reference statistics {path}: no such file")
+    with np.load(path, allow_pickle=False) as stats:
+        missing = [key for key in ("mu", "sigma") if key not in stats.files]
+        if missing:
+            raise KeyError(
+                f"FID reference statistics {path}: missing {missing}; expected keys 'mu' (D,) and "
+                f"'sigma' (D, D), found {stats.files}"
+            )
+        mu, sigma = stats["mu"].astype(np.float64), stats["sigma"].astype(np.float64)
+    if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):
+        raise ValueError(
+            f"FID reference statistics {path}: mu {mu.shape} and sigma {sigma.shape} do not form (D,), (D, D)"
+        )
+    return mu, sigma

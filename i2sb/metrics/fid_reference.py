@@ -1,0 +1,87 @@
+"""FID reference statistics of a validation set, computed once and cached (spec §7, non-SR tasks).
+
+The reference code resizes each validation image's short side to the model size, center-crops it,
+and runs it through the same legacy_pytorch pipeline as the samples; we do the same. The cache is
+an npz with ``mu``, ``sigma`` (what ``load_reference_stats`` reads), ``num_images`` and ``mode``,
+written atomically, so an interrupted run never leaves a half-written reference behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from i2sb.atomic import atomic_path
+from i2sb.metrics.fid import (
+    IMAGE_SUFFIXES,
+    MODE,
+    FeatureModel,
+    batch_features,
+    check_images,
+    load_reference_stats,
+    stats_of,
+)
+
+
+def folder_images(folder: str | Path) -> list[Path]:
+    """Image files under ``folder`` (recursive, sorted); an empty or missing folder is an error."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"FID reference folder {folder}: not a directory")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(
+            f"FID reference folder {folder}: no images ({', '.join(IMAGE_SUFFIXES)})"
+        )
+    return files
+
+
+def load_center_crop(path: Path, size: int) -> np.ndarray:
+    """One image file -> uint8 (3, size, size): short side resized to ``size``, then center-cropped."""
+    from PIL import Image
+    from torchvision.transforms import functional as tvf
+
+    with Image.open(path) as image:
+        image = tvf.center_crop(tvf.resize(image.convert("RGB"), size), [size, size])
+        return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def _folder_batches(files: list[Path], size: int, batch_size: int) -> Iterator[np.ndarray]:
+    for start in range(0, len(files), batch_size):
+        yield np.stack([load_center_crop(p, size) for p in files[start : start + batch_size]])
+
+
+def _array_batches(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    for start in range(0, len(images), batch_size):
+        yield images[start : start + batch_size]
+
+
+def reference_stats_from_images(
+    images: np.ndarray | str | Path,
+    cache_path: str | Path,
+    model: FeatureModel,
+    device: torch.device | str,
+    image_size: int = 256,
+    batch_size: int = 32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """mu, sigma of uint8 (N, 3, H, W) images or of an image folder; cached at ``cache_path``.
+
+    A cache that exists is returned as is (delete it to recompute); ``image_size`` applies to
+    folders only (short-side resize + center crop, as the reference prepares the validation set).
+    """
+    cache_path = Path(cache_path)
+    if cache_path.is_file():
+        return load_reference_stats(cache_path)
+    if isinstance(images, np.ndarray):
+        check_images(images, "FID reference images")
+        count, batches = len(images), _array_batches(images, batch_size)
+    else:
+        files = folder_images(images)
+        count, batches = len(files), _folder_batches(files, image_size, batch_size)
+    mu, sigma = stats_of(batch_features(batches, model, device))
+    with atomic_path(cache_path) as tmp:
+        np.savez(tmp, mu=mu, sigma=sigma, num_images=np.int64(count), mode=np.str_(MODE))
+    return mu, sigma
