@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Bring up a real single-node Slurm on localhost for tests: munged, [MariaDB, slurmdbd,] slurmctld, slurmd.
+# Usage: start-local-slurm.sh [STATE_DIR]   (default /tmp/i2sb-slurm; needs root, Debian/Ubuntu apt)
+# Environment:
+#   I2SB_SLURM_MODE=accounting|lite   accounting (default): slurmdbd + private MariaDB, so `sacct` works, which is
+#                                     what the Snakemake plugin polls. lite: no accounting; the plugin must then be
+#                                     told `slurm-status-command: squeue` (see docs/slurm.md).
+#   I2SB_SLURM_FAKE_GPUS=N            N fake GPUs (character-device clones of /dev/null) as gres gpu (default 2; 0 = none)
+#   I2SB_SLURM_PARTITION / I2SB_SLURM_ACCOUNT   names of the partition and account (default: local / local)
+# Writes STATE_DIR/env.sh (source it: SLURM_CONF, partition, account) and STATE_DIR/pids (name pid, one a line),
+# which stop-local-slurm.sh uses to stop exactly these daemons. No systemd, nothing outside STATE_DIR except apt.
+set -euo pipefail
+
+STATE_DIR=${1:-/tmp/i2sb-slurm}
+MODE=${I2SB_SLURM_MODE:-accounting}
+FAKE_GPUS=${I2SB_SLURM_FAKE_GPUS:-2}
+PARTITION=${I2SB_SLURM_PARTITION:-local}
+ACCOUNT=${I2SB_SLURM_ACCOUNT:-local}
+CLUSTER=i2sbtest
+CTLD_PORT=6817 SLURMD_PORT=6818 DBD_PORT=6819 DB_PORT=${I2SB_SLURM_DB_PORT:-33061}
+HERE=$(cd "$(dirname "$0")" && pwd)
+START_S=$(date +%s)
+
+die() { echo "start-local-slurm: $*" >&2; exit 1; }
+log() { echo "start-local-slurm: [$(($(date +%s) - START_S))s] $*"; }
+
+[[ $MODE == accounting || $MODE == lite ]] || die "I2SB_SLURM_MODE must be 'accounting' or 'lite', got '$MODE'"
+[[ $FAKE_GPUS =~ ^[0-9]+$ ]] || die "I2SB_SLURM_FAKE_GPUS must be a whole number, got '$FAKE_GPUS'"
+[[ $(id -u) == 0 ]] || die "must run as root (the daemons run as root; packages may need installing)"
+if [[ -f $STATE_DIR/pids ]]; then
+    die "$STATE_DIR/pids exists: a cluster may still run there; stop it first: stop-local-slurm.sh $STATE_DIR"
+fi
+
+install_packages() {
+    local pkgs=(munge slurmctld slurmd slurm-client)
+    [[ $MODE == accounting ]] && pkgs+=(slurmdbd mariadb-server)
+    local missing=()
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    command -v apt-get >/dev/null || die "packages missing (${missing[*]}) and apt-get is not available"
+    log "installing ${missing[*]} with apt-get"
+    # Package postinst scripts try to start the services; a policy-rc.d that answers 101 stops that.
+    local own_policy=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
+    local rc=0
+    { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
+        >"$STATE_DIR/log/apt.log" 2>&1 || rc=$?
+    [[ $own_policy == 1 ]] && rm -f /usr/sbin/policy-rc.d
+    [[ $rc == 0 ]] || { tail -20 "$STATE_DIR/log/apt.log" >&2; die "apt-get failed (full log: $STATE_DIR/log/apt.log)"; }
+}
+
+# Start a daemon in the foreground of its own session and record its PID (setsid execs: $! is the daemon).
+start_daemon() {
+    local name=$1; shift
+    setsid "$@" >>"$STATE_DIR/log/$name.out" 2>&1 </dev/null &
+    echo "$name $!" >>"$STATE_DIR/pids"
+}
+
+wait_for() {
+    local what=$1 seconds=$2; shift 2
+    local deadline=$(($(date +%s) + seconds))
+    until "$@" >/dev/null 2>&1; do
+        if (($(date +%s) >= deadline)); then
+            die "$what not ready after ${seconds}s; logs in $STATE_DIR/log/"
+        fi
+        sleep 0.2
+    done
+}
+
+fill() {  # fill TEMPLATE with the @NAME@ values given as NAME=value arguments
+    local text
+    text=$(<"$1"); shift
+    for kv in "$@"; do text=${text//@${kv%%=*}@/${kv#*=}}; done
+    printf '%s\n' "$text"
+}
+
+mkdir -p "$STATE_DIR"/{run,log,state,spool,dev}
+chmod 700 "$STATE_DIR"
+install_packages
+: >"$STATE_DIR/pids"
+READY=0
+cleanup_on_failure() {
+    [[ $READY == 1 ]] && return 0
+    echo "start-local-slurm: failed; stopping what was started" >&2
+    "$HERE/stop-local-slurm.sh" "$STATE_DIR" >&2 || true
+}
+trap cleanup_on_failure EXIT
+
+NODE=$(hostname -s)
+# CPUs, sockets, cores and threads as slurmd sees them; keep 512 MB of memory back for the daemons.
+NODE_HW=$(slurmd -C | head -1 | tr ' ' '\n' | grep -E '^(CPUs|Boards|SocketsPerBoard|CoresPerSocket|ThreadsPerCore)=' | tr '\n' ' ')
+MEM_MB=$(($(slurmd -C | head -1 | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p') - 512))
+
+GRES_TYPES="" NODE_GRES=""
+: >"$STATE_DIR/gres.conf"
+if ((FAKE_GPUS > 0)); then
+    # gres File= entries must be character devices; clones of /dev/null (c 1 3) are enough for CUDA_VISIBLE_DEVICES.
+    for ((i = 0; i < FAKE_GPUS; i++)); do
+        [[ -c $STATE_DIR/dev/nvidia-fake$i ]] || mknod "$STATE_DIR/dev/nvidia-fake$i" c 1 3
+    done
+    echo "Name=gpu File=$STATE_DIR/dev/nvidia-fake[0-$((FAKE_GPUS - 1))]" >"$STATE_DIR/gres.conf"
+    GRES_TYPES="GresTypes=gpu" NODE_GRES="Gres=gpu:$FAKE_GPUS"
+fi
+
+if [[ $MODE == accounting ]]; then
+    ACCOUNTING_STORAGE=accounting_storage/slurmdbd
+    # AccountingStoragePass=<socket>: without it the slurmdbd connection looks for /run/munge and blocks.
+    ACCOUNTING_EXTRA="AccountingStorageHost=127.0.0.1
+AccountingStoragePort=$DBD_PORT
+AccountingStoragePass=$STATE_DIR/run/munge.sock
+AccountingStorageTRES=gres/gpu
+AccountingStoreFlags=job_comment"
+    MIN_JOB_AGE=300
+else
+    ACCOUNTING_STORAGE=accounting_storage/none ACCOUNTING_EXTRA="" MIN_JOB_AGE=300
+fi
+fill "$HERE/slurm.conf.in" CLUSTER="$CLUSTER" NODE="$NODE" DIR="$STATE_DIR" ACCOUNTING_STORAGE="$ACCOUNTING_STORAGE" \
+    ACCOUNTING_EXTRA="$ACCOUNTING_EXTRA" MIN_JOB_AGE="$MIN_JOB_AGE" CTLD_PORT="$CTLD_PORT" SLURMD_PORT="$SLURMD_PORT" \
+    GRES_TYPES="$GRES_TYPES" NODE_HW="$NODE_HW" MEM_MB="$MEM_MB" NODE_GRES="$NODE_GRES" PARTITION="$PARTITION" \
+    >"$STATE_DIR/slurm.conf"
+export SLURM_CONF=$STATE_DIR/slurm.conf
+# The Slurm plugin's job step drops SLURM_CONF from the environment of the rule's shell (it keeps only SLURM_JOB_ID
+# and a few others), so an `srun` inside a rule finds the cluster only at the default path, as on a real cluster.
+# Link it there if nothing is there yet; stop-local-slurm.sh removes the link only while it still points here.
+if [[ ! -e /etc/slurm/slurm.conf && ! -L /etc/slurm/slurm.conf ]]; then
+    mkdir -p /etc/slurm && ln -s "$SLURM_CONF" /etc/slurm/slurm.conf
+    echo /etc/slurm/slurm.conf >"$STATE_DIR/links"
+elif [[ $(readlink /etc/slurm/slurm.conf) != "$SLURM_CONF" ]]; then
+    echo "start-local-slurm: warning: /etc/slurm/slurm.conf belongs to another cluster; srun inside a rule uses it" >&2
+fi
+
+log "munged"
+dd if=/dev/urandom of="$STATE_DIR/munge.key" bs=1024 count=1 status=none
+chmod 400 "$STATE_DIR/munge.key"
+start_daemon munged munged --foreground --force --key-file="$STATE_DIR/munge.key" \
+    --socket="$STATE_DIR/run/munge.sock" --pid-file="$STATE_DIR/run/munged.pid" \
+    --log-file="$STATE_DIR/log/munged.log" --seed-file="$STATE_DIR/run/munge.seed"
+wait_for munged 20 munge -S "$STATE_DIR/run/munge.sock" -n
+
+if [[ $MODE == accounting ]]; then
+    log "MariaDB (private datadir, 127.0.0.1:$DB_PORT)"
+    DB_PASS=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    mariadb-install-db --no-defaults --user=root --datadir="$STATE_DIR/mysql" --auth-root-authentication-method=socket \
+        --skip-test-db >"$STATE_DIR/log/mariadb-install.log" 2>&1
+    start_daemon mariadbd mariadbd --no-defaults --user=root --datadir="$STATE_DIR/mysql" \
+        --socket="$STATE_DIR/run/mysqld.sock" --pid-file="$STATE_DIR/run/mysqld.pid" \
+        --bind-address=127.0.0.1 --port="$DB_PORT" --log-error="$STATE_DIR/log/mariadb.log"
+    wait_for mariadbd 60 mariadb --no-defaults --socket="$STATE_DIR/run/mysqld.sock" -e "SELECT 1"
+    mariadb --no-defaults --socket="$STATE_DIR/run/mysqld.sock" -e "
+        CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
+        CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$DB_PASS';
+        GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';
+        GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';"
+    # slurmdbd reads slurmdbd.conf beside SLURM_CONF and insists on mode 600.
+    fill "$HERE/slurmdbd.conf.in" DIR="$STATE_DIR" DBD_PORT="$DBD_PORT" DB_PORT="$DB_PORT" DB_PASS="$DB_PASS" \
+        >"$STATE_DIR/slurmdbd.conf"
+    chmod 600 "$STATE_DIR/slurmdbd.conf"
+    log "slurmdbd"
+    start_daemon slurmdbd slurmdbd -D
+    wait_for slurmdbd 60 timeout 5 sacctmgr -n list cluster
+    timeout 20 sacctmgr -i add cluster "$CLUSTER" >/dev/null
+    timeout 20 sacctmgr -i add account "$ACCOUNT" cluster="$CLUSTER" description=local-tests organization=i2sb >/dev/null
+    timeout 20 sacctmgr -i add user root account="$ACCOUNT" defaultaccount="$ACCOUNT" cluster="$CLUSTER" >/dev/null
+fi
+
+log "slurmctld, slurmd"
+start_daemon slurmctld slurmctld -D -i
+start_daemon slurmd slurmd -D
+# Bounded wait for the node to be usable (idle); a node stuck in INVAL/DRAIN fails here with its reason.
+node_idle() { [[ $(timeout 5 sinfo -h -N -o %T 2>/dev/null | head -1) == idle ]]; }
+wait_for "node idle (sinfo: $STATE_DIR/log/slurmctld.log)" 60 node_idle
+
+cat >"$STATE_DIR/env.sh" <<EOF
+# Written by start-local-slurm.sh: source this to talk to the local test cluster.
+export SLURM_CONF=$STATE_DIR/slurm.conf
+export I2SB_SLURM_STATE_DIR=$STATE_DIR
+export I2SB_SLURM_MODE=$MODE
+export I2SB_SLURM_PARTITION=$PARTITION
+export I2SB_SLURM_ACCOUNT=$ACCOUNT
+export I2SB_SLURM_FAKE_GPUS=$FAKE_GPUS
+EOF
+READY=1
+log "ready: $(sinfo -h -N -o '%N %T cpus=%c mem=%m gres=%G')"
+log "source $STATE_DIR/env.sh; stop with: $HERE/stop-local-slurm.sh $STATE_DIR"
