@@ -111,6 +111,8 @@ class EvaluateConfig:
     classifier_accuracy: bool = True
     require_external_metrics: bool = False  # fail (not just report) when FID/CA weights are missing
     batch_size: int = 32
+    fid_val_stats: str = ""  # npz (mu/sigma) of the validation set for non-SR tasks (i2sb fid-reference)
+    fid_reference_from_clean: bool = False  # non-SR tasks without fid_val_stats: samples' clean images
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,119 @@
+"""`i2sb evaluate` (FID, CA, PSNR, SSIM of a samples.npz) and `i2sb fid-reference` (cached stats)."""
+
+from __future__ import annotations
+
+_WEIGHTS = (
+    "Pretrained weights come from torch.hub's cache, $TORCH_HOME/hub/checkpoints (default "
+    "~/.cache/torch/hub/checkpoints): pt_inception-2015-12-05-6726825d.pth (FID) and "
+    "resnet50-0676ba61.pth (CA); pre-place them there to run offline."
+)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="FID, classifier accuracy, PSNR and SSIM of a samples.npz -> metrics.json",
+        description="FID (clean-fid legacy_pytorch) against the task's reference: ADM's "
+        "training-set batch for 4x SR (downloaded or pre-placed, downloads.fid_reference), "
+        "validation-set statistics from `i2sb fid-reference` for the other tasks. CA: top-1 of "
+        "ResNet-50 IMAGENET1K_V1. PSNR/SSIM of recon (and of the degraded inputs) against clean. "
+        "FID/CA whose weights or reference cannot be had are written as null with the reason, "
+        f"unless --require-external-metrics. {_WEIGHTS} Example: i2sb evaluate "
+        "samples.npz --task sr4x-pool --out metrics.json",
+    )
+    parser.add_argument("samples", metavar="SAMPLES", help="gathered samples.npz")
+    parser.add_argument("--task", required=True, help="task the samples were made for")
+    parser.add_argument("--out", required=True, help="metrics.json to write")
+    parser.add_argument("--config", default=None, help="YAML config for evaluate/downloads keys")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override")
+    parser.add_argument("--fid-reference", default=None, help="npz with mu/sigma (any task)")
+    parser.add_argument(
+        "--fid-reference-from-clean",
+        action="store_true",
+        help="non-SR tasks: use the samples' clean images as FID reference (not the paper's)",
+    )
+    parser.add_argument(
+        "--require-external-metrics", action="store_true", help="missing FID/CA is an error"
+    )
+    parser.add_argument("--no-fid", action="store_true", help="skip FID")
+    parser.add_argument("--no-ca", action="store_true", help="skip classifier accuracy")
+    parser.add_argument("--batch-size", type=int, default=None, help="images per batch")
+    parser.add_argument("--device", default="auto", help="torch device; auto = cuda if present")
+    parser.set_defaults(handler=run_evaluate)
+    _register_reference(subparsers)
+
+
+def _register_reference(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "fid-reference",
+        help="FID reference statistics (mu/sigma) of an image folder, computed once and cached",
+        description="Statistics of the full validation set for the non-SR tasks (spec §7): each "
+        "image's short side is resized to --image-size and center-cropped, then features come "
+        "from clean-fid's legacy_pytorch Inception. An existing OUT is kept (delete it to "
+        f"recompute). {_WEIGHTS} Example: i2sb fid-reference data/val --out fid_val_256.npz",
+    )
+    parser.add_argument("folder", metavar="FOLDER", help="image folder (searched recursively)")
+    parser.add_argument("--out", required=True, help="npz cache to write (mu, sigma, num_images)")
+    parser.add_argument("--image-size", type=int, default=256, help="default %(default)s")
+    parser.add_argument("--batch-size", type=int, default=32, help="default %(default)s")
+    parser.add_argument("--device", default="auto", help="torch device; auto = cuda if present")
+    parser.set_defaults(handler=run_reference)
+
+
+def _device(name: str) -> str:
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+def _options(args):
+    from i2sb.cli.overrides import parse_overrides
+    from i2sb.config import Config, load_config
+    from i2sb.metrics.evaluate import EvaluateOptions
+
+    overrides = parse_overrides(args.set)
+    if args.config is None and overrides:
+        raise ValueError("--set needs --config (the file it overrides)")
+    cfg = load_config(args.config, overrides) if args.config else Config()
+    ev, dl = cfg.evaluate, cfg.downloads
+    return EvaluateOptions(
+        fid=ev.fid and not args.no_fid,
+        classifier_accuracy=ev.classifier_accuracy and not args.no_ca,
+        require_external_metrics=ev.require_external_metrics or args.require_external_metrics,
+        batch_size=args.batch_size or ev.batch_size,
+        device=_device(args.device),
+        fid_reference=args.fid_reference if args.fid_reference is not None else ev.fid_val_stats,
+        fid_reference_from_clean=ev.fid_reference_from_clean or args.fid_reference_from_clean,
+        adm_reference=dl.fid_reference,
+        cache_dir=dl.cache_dir,
+    )
+
+
+def run_evaluate(args) -> int:
+    from i2sb.metrics.evaluate import evaluate_samples
+
+    result = evaluate_samples(args.samples, args.task, args.out, _options(args))
+    for name, entry in result["metrics"].items():
+        shown = (
+            f"{entry['value']:.4g}" if entry["value"] is not None else f"n/a ({entry['reason']})"
+        )
+        print(f"{name}: {shown}")
+    print(f"written: {args.out}")
+    return 0
+
+
+def run_reference(args) -> int:
+    from pathlib import Path
+
+    from i2sb.metrics.fid import load_inception
+    from i2sb.metrics.fid_reference import reference_stats_from_images
+
+    if Path(args.out).is_file():
+        print(f"{args.out}: exists, kept (delete it to recompute)")
+        return 0
+    device = _device(args.device)
+    mu, _ = reference_stats_from_images(
+        args.folder, args.out, load_inception(device), device, args.image_size, args.batch_size
+    )
+    print(f"{args.out}: mu/sigma of {len(mu)}-d features")
+    return 0

@@ -1,0 +1,183 @@
+"""`evaluate_samples` / `i2sb evaluate`: samples.npz in, metrics.json (docs/CONTRACTS.md) out."""
+
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from i2sb.cli import main
+from i2sb.metrics import fid
+from i2sb.metrics.classifier import IMAGENET_MEAN, IMAGENET_STD
+from i2sb.metrics.evaluate import EvaluateOptions, evaluate_samples
+from i2sb.metrics.image_quality import psnr_per_image, ssim_per_image
+from i2sb.sample.parts import Part, write_part
+
+METRICS = {"fid", "ca", "psnr", "ssim", "psnr_degraded", "ssim_degraded"}
+
+
+def tiny_extractor():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 9, stride=8), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(2),
+        torch.nn.Flatten(),
+    ).eval()  # fmt: skip
+    return lambda x: net(x / 255.0)
+
+
+def tiny_classifier():
+    """Class 1 for bright images, 0 for dark ones, from the normalised 224-pixel input's channel means."""
+    threshold = sum((0.5 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD, strict=True))
+    head = torch.nn.Linear(3, 2)
+    head.weight.data = torch.tensor([[-1.0] * 3, [1.0] * 3])
+    head.bias.data = torch.tensor([threshold, -threshold])
+    return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), head)
+
+
+def make_samples(path, task="jpeg-10", degraded=True, count=16):
+    """Half dark, half bright clean images (labels 0 and 1); recon close to clean, degraded farther."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(count) % 2
+    clean = (rng.integers(30, 100, (count, 3, 32, 32)) + 126 * labels[:, None, None, None]).astype(
+        np.uint8
+    )
+    recon = (clean.astype(int) + rng.integers(-6, 7, clean.shape)).astype(np.uint8)
+    noisy = (clean.astype(int) + rng.integers(-30, 31, clean.shape)).astype(np.uint8)
+    meta = {"task": task, "nfe": 5, "images_per_s": 3.5, "seconds_per_nfe": 0.25}
+    part = Part(recon, clean, np.arange(count), labels, meta, noisy if degraded else None)
+    return write_part(path, part), part
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """No network and empty weight caches: every download fails at once."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setenv("I2SB_CACHE", str(tmp_path / "i2sb_cache"))
+
+
+def test_metrics_json_follows_the_contract(tmp_path):
+    path, part = make_samples(tmp_path / "samples.npz")
+    out = tmp_path / "eval" / "metrics.json"
+    opts = EvaluateOptions(fid_reference_from_clean=True, batch_size=8)
+    result = evaluate_samples(path, "jpeg-10", out, opts, tiny_extractor(), tiny_classifier())
+    assert json.loads(out.read_text()) == result
+    assert [p.name for p in out.parent.iterdir()] == ["metrics.json"]
+    assert result["task"] == "jpeg-10" and result["nfe"] == 5 and result["num_images"] == 16
+    assert result["sampling"] == {"images_per_s": 3.5, "seconds_per_nfe": 0.25}
+    assert set(result["metrics"]) == METRICS
+    assert all(entry["reason"] is None for entry in result["metrics"].values())
+    metrics = result["metrics"]
+    assert metrics["psnr"]["value"] == pytest.approx(psnr_per_image(part.recon, part.clean).mean())
+    assert metrics["ssim"]["value"] == pytest.approx(ssim_per_image(part.recon, part.clean).mean())
+    assert metrics["psnr"]["value"] > metrics["psnr_degraded"]["value"]
+    assert metrics["ssim"]["value"] > metrics["ssim_degraded"]["value"]
+    assert metrics["ca"]["value"] == 1.0  # the tiny classifier separates bright from dark
+    assert 0 < metrics["fid"]["value"] < 1 and "clean images" in result["fid_reference"]
+
+
+def test_sr_tasks_use_the_pre_placed_adm_reference(tmp_path):
+    path, part = make_samples(tmp_path / "samples.npz", task="sr4x-pool")
+    model = tiny_extractor()
+    mu, sigma = fid.stats_of(fid.image_features(part.clean, model, "cpu"))
+    ref = tmp_path / "VIRTUAL_imagenet256_labeled.npz"
+    np.savez(ref, arr_0=part.clean.transpose(0, 2, 3, 1), mu=mu, sigma=sigma)
+    opts = EvaluateOptions(classifier_accuracy=False, adm_reference=str(ref))
+    result = evaluate_samples(path, "sr4x-pool", tmp_path / "m.json", opts, model)
+    assert str(ref) in result["fid_reference"] and "ADM" in result["fid_reference"]
+    assert 0 < result["metrics"]["fid"]["value"] < 1
+    assert result["metrics"]["ca"] == {
+        "value": None,
+        "reason": "disabled (evaluate.classifier_accuracy is false)",
+    }
+
+
+def test_offline_fid_and_ca_are_unavailable_with_a_reason(tmp_path, offline):
+    path, _ = make_samples(tmp_path / "samples.npz", task="sr4x-pool")
+    result = evaluate_samples(path, "sr4x-pool", tmp_path / "m.json", EvaluateOptions())
+    metrics = result["metrics"]
+    assert metrics["fid"]["value"] is None and "pt_inception-2015-12-05" in metrics["fid"]["reason"]
+    assert metrics["ca"]["value"] is None and "resnet50-0676ba61.pth" in metrics["ca"]["reason"]
+    assert "torch_home" in metrics["ca"]["reason"] and result["fid_reference"] is None
+    assert metrics["psnr"]["value"] > 30 and metrics["ssim_degraded"]["value"] < 1
+
+
+def test_offline_with_external_metrics_required_is_an_error(tmp_path, offline):
+    path, _ = make_samples(tmp_path / "samples.npz")
+    opts = EvaluateOptions(require_external_metrics=True, fid=False)
+    with pytest.raises(RuntimeError, match="CA cannot be computed.*required.*weights unavailable"):
+        evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts)
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_non_sr_tasks_without_validation_statistics_say_how_to_make_them(tmp_path):
+    path, _ = make_samples(tmp_path / "samples.npz")
+    opts = EvaluateOptions(classifier_accuracy=False)
+    result = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts, tiny_extractor())
+    assert result["metrics"]["fid"]["value"] is None
+    assert "i2sb fid-reference" in result["metrics"]["fid"]["reason"]
+    required = EvaluateOptions(classifier_accuracy=False, require_external_metrics=True)
+    with pytest.raises(RuntimeError, match="FID cannot be computed"):
+        evaluate_samples(path, "jpeg-10", tmp_path / "m.json", required, tiny_extractor())
+
+
+def test_samples_without_degraded_images_report_why(tmp_path):
+    path, _ = make_samples(tmp_path / "samples.npz", degraded=False)
+    opts = EvaluateOptions(fid=False, classifier_accuracy=False)
+    metrics = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts)["metrics"]
+    assert metrics["psnr_degraded"] == {
+        "value": None,
+        "reason": "the samples file holds no degraded images",
+    }
+    assert metrics["fid"]["reason"] == "disabled (evaluate.fid is false)"
+
+
+def test_a_task_other_than_the_sampled_one_is_refused(tmp_path):
+    path, _ = make_samples(tmp_path / "samples.npz", task="jpeg-5")
+    with pytest.raises(ValueError, match="sampled for task 'jpeg-5'"):
+        evaluate_samples(path, "jpeg-10", tmp_path / "m.json", EvaluateOptions(fid=False))
+
+
+def test_cli_writes_metrics_offline_and_fails_when_they_are_required(tmp_path, offline, capsys):
+    path, _ = make_samples(tmp_path / "samples.npz", task="sr4x-pool")
+    out = tmp_path / "metrics.json"
+    assert (
+        main(["evaluate", str(path), "--task", "sr4x-pool", "--out", str(out), "--device", "cpu"])
+        == 0
+    )
+    assert json.loads(out.read_text())["metrics"]["ca"]["value"] is None
+    assert "ca: n/a" in capsys.readouterr().out
+    argv = ["evaluate", str(path), "--task", "sr4x-pool", "--out", str(tmp_path / "r.json"),
+            "--require-external-metrics", "--no-ca"]  # fmt: skip
+    assert main(argv) == 1
+    assert "FID cannot be computed" in capsys.readouterr().err
+
+
+def test_cli_reads_the_evaluate_section_of_a_config(tmp_path, capsys):
+    path, _ = make_samples(tmp_path / "samples.npz")
+    config = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+    argv = ["evaluate", str(path), "--task", "jpeg-10", "--out", str(tmp_path / "m.json"),
+            "--config", str(config), "--set", "evaluate.fid=false",
+            "--set", "evaluate.classifier_accuracy=false"]  # fmt: skip
+    assert main(argv) == 0
+    metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
+    assert metrics["fid"]["reason"] == "disabled (evaluate.fid is false)"
+    assert metrics["psnr"]["value"] > 30
+
+
+def test_cli_fid_reference_offline_fails_clearly_and_keeps_an_existing_cache(
+    tmp_path, offline, capsys
+):
+    (tmp_path / "val").mkdir()
+    out = tmp_path / "stats.npz"
+    assert main(["fid-reference", str(tmp_path / "val"), "--out", str(out), "--device", "cpu"]) == 1
+    assert "Inception (FID) weights unavailable" in capsys.readouterr().err
+    np.savez(out, mu=np.zeros(2), sigma=np.eye(2))
+    assert main(["fid-reference", str(tmp_path / "val"), "--out", str(out)]) == 0
+    assert "kept" in capsys.readouterr().out
