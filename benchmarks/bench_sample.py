@@ -1,7 +1,7 @@
 """Sampling speed: images/s and seconds per network evaluation, fp32 against autocast bf16 (and fp16).
 
 Uses the ``small`` preset (64 px) with its initial weights perturbed, batch 8, through the same
-``Sampler.restore`` that ``i2sb sample`` runs. Every precision is timed after one warm-up batch,
+``Sampler.restore`` that ``i2sb sample`` runs. Every precision is timed after one warm-up batch, interleaved with the others (median),
 and its restorations are compared with fp32's (max abs difference in [-1, 1] units). On a CUDA
 machine fp16 is measured too. Prints a table and the ratios against fp32 measured in this run.
 
@@ -12,6 +12,8 @@ machine fp16 is measured too. Prints a table and the ratios against fp32 measure
 from __future__ import annotations
 
 import argparse
+import copy
+import statistics
 
 import torch
 
@@ -31,52 +33,58 @@ def small_net() -> torch.nn.Module:
     return net
 
 
-def measure(net, device: str, precision: str, args) -> tuple[dict, torch.Tensor]:
+def samplers(net, device: str, precisions: list[str], args):
     options = SamplingOptions("sr4x-pool", "small", 64, INTERVAL, 0.3, False, False, 1e-4, 1.0)
-    sampler = Sampler(net, options, device, precision)
     x1 = torch.rand(args.batch, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    sampler.restore(x1, None, args.nfe, seed=0)  # warm-up (kernels, autocast caches)
-    seconds, evaluations, recon = 0.0, 0, None
+    built = {p: Sampler(copy.deepcopy(net), options, device, p) for p in precisions}
+    for sampler in built.values():
+        sampler.restore(x1, None, args.nfe, seed=0)  # warm-up (kernels, autocast caches)
+    return built, x1
+
+
+def measure(net, device: str, precisions: list[str], args) -> dict[str, dict]:
+    """Median over ``repeats`` batches, the precisions interleaved so machine load hits all alike."""
+    built, x1 = samplers(net, device, precisions, args)
+    times: dict[str, list[float]] = {p: [] for p in precisions}
+    recon: dict[str, torch.Tensor] = {}
     for _ in range(args.repeats):
-        result = sampler.restore(x1, None, args.nfe, seed=0)
-        seconds, evaluations, recon = (
-            seconds + result.seconds,
-            evaluations + result.network_evaluations,
-            result.recon,
-        )
-    stats = {
-        "images_per_s": args.batch * args.repeats / seconds,
-        "seconds_per_nfe": seconds / evaluations,
-    }
-    return stats, recon
+        for precision, sampler in built.items():
+            result = sampler.restore(x1, None, args.nfe, seed=0)
+            times[precision].append(result.seconds / result.network_evaluations)
+            recon[precision] = result.recon
+    stats = {}
+    for precision in precisions:
+        per_nfe = statistics.median(times[precision])
+        stats[precision] = {
+            "seconds_per_nfe": per_nfe,
+            "images_per_s": args.batch / (per_nfe * args.nfe),
+            "max_diff": (recon[precision] - recon["fp32"]).abs().max().item(),
+        }
+    return stats
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--nfe", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="all", help="cpu, cuda, or all available")
     args = parser.parse_args()
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d != "cuda" or torch.cuda.is_available()]
     net = small_net()
-    print(f"small preset, 64 px, batch {args.batch}, NFE {args.nfe}, {args.repeats} timed batches; "
+    print(f"small preset, 64 px, batch {args.batch}, NFE {args.nfe}, median of {args.repeats} interleaved batches; "
           f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")  # fmt: skip
     print(
         f"{'device':7} {'precision':9} {'images/s':>9} {'s/NFE':>8} {'x fp32':>7} {'max|diff|':>10}"
     )
     for device in devices:
         precisions = ["fp32", "bf16"] + (["fp16"] if device == "cuda" else [])
-        baseline, reference = None, None
-        for precision in precisions:
-            stats, recon = measure(net, device, precision, args)
-            baseline = baseline or stats["images_per_s"]
-            reference = recon if reference is None else reference
-            ratio = stats["images_per_s"] / baseline
-            diff = (recon - reference).abs().max().item()
-            print(f"{device:7} {precision:9} {stats['images_per_s']:9.2f} "
-                  f"{stats['seconds_per_nfe']:8.4f} {ratio:7.2f} {diff:10.4f}")  # fmt: skip
+        stats = measure(net, device, precisions, args)
+        for precision, row in stats.items():
+            ratio = row["images_per_s"] / stats["fp32"]["images_per_s"]
+            print(f"{device:7} {precision:9} {row['images_per_s']:9.2f} "
+                  f"{row['seconds_per_nfe']:8.4f} {ratio:7.2f} {row['max_diff']:10.4f}")  # fmt: skip
 
 
 if __name__ == "__main__":
