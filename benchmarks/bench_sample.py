@@ -1,8 +1,9 @@
 """Sampling speed: images/s and seconds per network evaluation, fp32 against autocast bf16 (and fp16).
 
 Uses the ``small`` preset (64 px) with its initial weights perturbed, batch 8, through the same
-``Sampler.restore`` that ``i2sb sample`` runs. Every precision is timed after one warm-up batch, interleaved with the others (median),
-and its restorations are compared with fp32's (max abs difference in [-1, 1] units). On a CUDA
+``Sampler.restore`` that ``i2sb sample`` runs. Each precision gets one warm-up batch, then the
+precisions are timed interleaved (median per batch, so machine load hits all alike), and their
+restorations are compared with fp32's (max abs difference in [-1, 1] units). On a CUDA
 machine fp16 is measured too. Prints a table and the ratios against fp32 measured in this run.
 
     .venv/bin/python benchmarks/bench_sample.py               # CPU (and CUDA when present)
