@@ -18,12 +18,12 @@ from i2sb.sample.parts import Part, write_part
 METRICS = {"fid", "ca", "psnr", "ssim", "psnr_degraded", "ssim_degraded"}
 
 
-def tiny_extractor():
+def tiny_extractor(device="cpu"):
     torch.manual_seed(0)
     net = torch.nn.Sequential(
         torch.nn.Conv2d(3, 16, 9, stride=8), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(2),
         torch.nn.Flatten(),
-    ).eval()  # fmt: skip
+    ).eval().to(device)  # fmt: skip
     return lambda x: net(x / 255.0)
 
 
@@ -181,3 +181,19 @@ def test_cli_fid_reference_offline_fails_clearly_and_keeps_an_existing_cache(
     np.savez(out, mu=np.zeros(2), sigma=np.eye(2))
     assert main(["fid-reference", str(tmp_path / "val"), "--out", str(out)]) == 0
     assert "kept" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_gives_the_cpu_numbers(tmp_path):
+    path, _ = make_samples(tmp_path / "samples.npz")
+    results = {}
+    for device in ("cpu", "cuda"):
+        opts = EvaluateOptions(fid_reference_from_clean=True, device=device)
+        models = (tiny_extractor(device), tiny_classifier().to(device))
+        results[device] = evaluate_samples(
+            path, "jpeg-10", tmp_path / f"{device}.json", opts, *models
+        )
+    for name, entry in results["cpu"]["metrics"].items():
+        assert results["cuda"]["metrics"][name]["value"] == pytest.approx(
+            entry["value"], rel=1e-3, abs=1e-4
+        )
