@@ -3,6 +3,9 @@
 The dataset and the evaluation positions are passed in (the CLI builds them with
 ``i2sb.data.build.build_eval_set``), so the runner works with any indexable dataset whose items
 are ``(x0, label)`` (degraded by the run's task) or ``(x0, x1, label)`` (paired data).
+
+Speed in meta: ``seconds`` is sampling time only (network and bridge, not data loading or the
+corruption); ``seconds_per_nfe`` is seconds per batched network evaluation at ``batch_size``.
 """
 
 from __future__ import annotations
