@@ -196,3 +196,34 @@ def test_cuda_gives_the_cpu_numbers(tmp_path):
     for name, entry in results["cpu"]["metrics"].items():
         cuda_value = results["cuda"]["metrics"][name]["value"]
         assert cuda_value == pytest.approx(entry["value"], rel=1e-2, abs=1e-2)  # TF32 convolutions
+
+
+def place_random_weights(checkpoints: Path, monkeypatch) -> None:
+    """Random weights for the real Inception and ResNet-50 under the file names torch.hub looks for."""
+    import cleanfid.inception_pytorch as cleanfid_inception
+    from torchvision.models import resnet50
+
+    built = {}
+    with monkeypatch.context() as patch:  # build clean-fid's Inception without loading any weights
+        patch.setattr(cleanfid_inception, "load_state_dict_from_url", lambda *a, **k: None)
+        patch.setattr(
+            torch.nn.Module,
+            "load_state_dict",
+            lambda m, _sd: built.setdefault("sd", m.state_dict()),
+        )
+        cleanfid_inception.fid_inception_v3()
+    checkpoints.mkdir(parents=True)
+    torch.save(built["sd"], checkpoints / "pt_inception-2015-12-05-6726825d.pth")
+    torch.save(resnet50(weights=None).state_dict(), checkpoints / "resnet50-0676ba61.pth")
+
+
+def test_weights_pre_placed_in_torch_home_are_used_offline(tmp_path, offline, monkeypatch):
+    place_random_weights(tmp_path / "torch_home" / "hub" / "checkpoints", monkeypatch)
+    path, part = make_samples(tmp_path / "samples.npz", count=2)
+    features = fid.image_features(part.recon, fid.load_inception("cpu"), "cpu")
+    assert features.shape == (2, 2048) and np.isfinite(features).all()
+    # (a 2048-d FID needs a 2048x2048 matrix square root: ~20 s here, so it is left to real runs)
+    metrics = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", EvaluateOptions(fid=False))[
+        "metrics"
+    ]
+    assert metrics["ca"]["reason"] is None and 0 <= metrics["ca"]["value"] <= 1
