@@ -27,6 +27,7 @@ fail() { echo "run-slurm-test: FAILED: $*" >&2; exit 1; }
 STATE_DIR=${I2SB_SLURM_STATE_DIR:-$(mktemp -d /tmp/i2sb-slurm.XXXXXX)}
 WORK=${I2SB_SLURM_WORKDIR:-$(mktemp -d /tmp/i2sb-slurm-work.XXXXXX)}
 PROFILE=$(mktemp -d /tmp/i2sb-slurm-profile.XXXXXX)
+mkdir -p "$WORK"
 
 finish() {
     local rc=$?

@@ -1,0 +1,143 @@
+"""Static checks of the Slurm profile: every key is a snakemake option, and the plugin turns its resources into the
+sbatch lines docs/slurm.md promises (one rank per GPU across nodes, one GPU per sampling job). The real cluster run
+is tests/test_slurm_real.py."""
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILE = REPO / "profiles" / "slurm"
+OVERLAY = REPO / "tests" / "slurm" / "profile-local"
+sys.path.insert(0, str(REPO / "tests" / "slurm"))
+from merge_profile import merged_profile  # noqa: E402
+
+
+class FakeResources(dict):
+    """The plugin reads resources both as `job.resources.get(key)` and as `job.resources.key`."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class FakeJob:
+    def __init__(self, resources: dict[str, Any], threads: int = 1) -> None:
+        self.resources = FakeResources(resources)
+        self.threads = threads
+
+
+def sbatch_line(resources: dict[str, Any], threads: int = 1) -> str:
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    params = {
+        "run_uuid": "uuid",
+        "slurm_logfile": "log",
+        "comment_str": "rule",
+        "account": "-A acc",
+        "partition": "-p part",
+        "workdir": "/work",
+    }
+    job = FakeJob(resources, threads)
+    # The plugin's submit step: the command, then the GPU options appended (as in its run_job).
+    return get_submit_command(job, params) + set_gres_string(job)
+
+
+def rule_resources(profile: dict[str, Any], rule: str, declared: dict[str, Any]) -> dict[str, Any]:
+    """What a job gets: default-resources, then the rule's own resources, then the profile's set-resources."""
+    return {**profile["default-resources"], **declared, **profile["set-resources"].get(rule, {})}
+
+
+@pytest.fixture(scope="module")
+def profile() -> dict[str, Any]:
+    return yaml.safe_load((PROFILE / "config.yaml").read_text())
+
+
+def test_every_profile_key_is_a_snakemake_option(profile: dict[str, Any]) -> None:
+    from snakemake.cli import get_argument_parser
+
+    options = {o for action in get_argument_parser()._actions for o in action.option_strings}
+    for profile_dir in (PROFILE, OVERLAY):
+        keys = yaml.safe_load((profile_dir / "config.yaml").read_text())
+        unknown = sorted(k for k in keys if f"--{k}" not in options)
+        assert not unknown, f"{profile_dir}/config.yaml: not snakemake options: {unknown}"
+
+
+def test_profile_uses_the_slurm_executor_with_retries_and_fast_status_checks(
+    profile: dict[str, Any],
+) -> None:
+    assert profile["executor"] == "slurm"
+    assert profile["retries"] >= 1 and profile["rerun-incomplete"] is True
+    assert profile["slurm-init-seconds-before-status-checks"] <= 10
+    assert {"slurm_partition", "runtime", "mem_mb", "cpus_per_task"} <= set(
+        profile["default-resources"]
+    )
+
+
+def test_account_is_left_to_the_site_overlay(profile: dict[str, Any]) -> None:
+    assert "slurm_account" not in profile["default-resources"]
+
+
+def test_multi_node_train_gets_one_rank_per_gpu(profile: dict[str, Any]) -> None:
+    # What workflow/rules/train.smk declares for 2 nodes x 8 GPUs (gpu = per node, tasks = total ranks).
+    declared = {
+        "gpu": 8,
+        "nodes": 2,
+        "tasks": 16,
+        "cpus_per_task": 8,
+        "mem_mb": 64000,
+        "runtime": 2880,
+    }
+    train = rule_resources(profile, "train", declared)
+    line = sbatch_line(train, threads=8)
+    assert "--nodes=2" in line and "--gres=gpu:8" in line and "--ntasks-per-node=8" in line
+    assert "--cpus-per-gpu=8" in line
+    # --gpus is a job total and --ntasks-per-gpu would multiply ranks: neither may appear.
+    assert (
+        "--gpus=" not in line and "--ntasks-per-gpu" not in line and "--cpus-per-task" not in line
+    )
+
+
+def test_sampling_job_gets_one_gpu_and_one_task(profile: dict[str, Any]) -> None:
+    line = sbatch_line(rule_resources(profile, "sample", {}), threads=1)
+    assert "--gpus=1" in line and "--cpus-per-gpu=4" in line
+    assert "--ntasks-per-gpu" not in line and "--gres" not in line
+
+
+def test_cpu_rules_get_the_default_resources(profile: dict[str, Any]) -> None:
+    line = sbatch_line(rule_resources(profile, "convert_lmdb", {}), threads=2)
+    defaults = profile["default-resources"]
+    assert f"--cpus-per-task={defaults['cpus_per_task']}" in line and "--ntasks=1" in line
+    assert f"--mem {defaults['mem_mb']}" in line and f"-t {defaults['runtime']}" in line
+
+
+def test_local_overlay_changes_single_resources_and_keeps_the_rest(profile: dict[str, Any]) -> None:
+    merged = merged_profile(PROFILE, OVERLAY)
+    train = merged["set-resources"]["train"]
+    assert train["nodes"] == 1 and train["gres"] == "gpu:2"
+    assert train["mpi"] == profile["set-resources"]["train"]["mpi"]
+    assert train["tasks_per_gpu"] == 0
+    assert merged["default-resources"]["slurm_account"] == "local"
+    assert merged["retries"] == profile["retries"]
+
+
+def test_overlay_merge_rejects_a_profile_that_is_not_a_mapping(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("- executor: slurm\n")
+    with pytest.raises(ValueError, match="config.yaml: expected a mapping"):
+        merged_profile(PROFILE, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "script",
+    sorted((REPO / "scripts" / "slurm").glob("*.sh")) + [OVERLAY.parent / "run-slurm-test.sh"],
+)
+def test_shell_scripts_parse(script: Path) -> None:
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,39 @@
+"""The real Slurm test: a single-node Slurm on this machine runs the tiny workflow through profiles/slurm.
+
+tests/slurm/run-slurm-test.sh does the work (start the daemons, run the workflow, check outputs, check that a
+failing job fails the run, stop the daemons); this test runs it and reports its output on failure. It needs root
+(daemons, apt) and either the Slurm packages or apt-get to install them: CI runs as root, so it runs there.
+About 100 s with the packages installed, about 2 min on a fresh machine.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DRIVER = REPO / "tests" / "slurm" / "run-slurm-test.sh"
+
+
+def slurm_available() -> bool:
+    return shutil.which("slurmctld") is not None or shutil.which("apt-get") is not None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="starting Slurm daemons needs root")
+@pytest.mark.skipif(
+    not slurm_available(), reason="no Slurm packages and no apt-get to install them"
+)
+def test_workflow_runs_on_a_real_local_slurm(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "I2SB_SLURM_STATE_DIR": str(tmp_path / "state"),
+        "I2SB_SLURM_WORKDIR": str(tmp_path / "work"),
+    }
+    result = subprocess.run(
+        ["bash", str(DRIVER)], env=env, capture_output=True, text=True, timeout=900, cwd=REPO
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "outputs checked" in output and "failing job reported" in output and "PASSED" in output
