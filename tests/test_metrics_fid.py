@@ -100,3 +100,12 @@ def test_reference_stats_of_a_folder_center_crop_each_image(tmp_path, images):
 def test_an_empty_reference_folder_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no images"):
         reference_stats_from_images(tmp_path, tmp_path / "s.npz", tiny_extractor(), "cpu")
+
+
+def test_batched_resize_equals_cleanfids_legacy_pytorch_resizer(images):
+    from cleanfid.resize import build_resizer
+
+    resize = build_resizer("legacy_pytorch")
+    expected = np.stack([resize(image.transpose(1, 2, 0)) for image in images[:4]])
+    resized = fid.resize_for_inception(images[:4]).numpy().transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(resized, expected, rtol=0, atol=1e-4)

@@ -1,8 +1,8 @@
 """FID with clean-fid in ``legacy_pytorch`` mode (spec §7), on uint8 image arrays.
 
-We drive clean-fid's own pieces (its legacy_pytorch resizer: bilinear to 299x299 on float pixels,
-its Inception port, its Fréchet distance) on in-memory arrays, as the reference does, instead of
-writing images to a folder. A feature model is any callable mapping float (B, 3, 299, 299) in
+We drive clean-fid's own pieces (its Inception port, its Fréchet distance) and its legacy_pytorch
+resize (bilinear to 299x299 on float pixels, batched here) on in-memory arrays, as the reference
+does, instead of writing images to a folder. A feature model is any callable mapping float (B, 3, 299, 299) in
 [0, 255] to (B, D) features: clean-fid's Inception in production, a small network in tests.
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from i2sb.metrics.weights import load_hub_weights
 
@@ -34,13 +35,16 @@ def load_inception(device: torch.device | str) -> FeatureModel:
     )
 
 
-def _resized_batch(images: np.ndarray) -> torch.Tensor:
-    """uint8 (B, 3, H, W) -> float (B, 3, 299, 299) in [0, 255], resized image by image by clean-fid."""
-    from cleanfid.resize import build_resizer
+def resize_for_inception(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> float (B, 3, 299, 299) in [0, 255] on ``device``.
 
-    resize = build_resizer(MODE)
-    resized = [resize(np.ascontiguousarray(image.transpose(1, 2, 0))) for image in images]
-    return torch.from_numpy(np.stack(resized).transpose(0, 3, 1, 2).astype(np.float32))
+    The same operation as clean-fid's legacy_pytorch resizer (bilinear, align_corners=False, on
+    float pixels, clipped to [0, 255]; a test checks equality), run on the whole batch on the
+    device instead of image by image in numpy: ~10x faster on CPU.
+    """
+    pixels = torch.from_numpy(np.ascontiguousarray(images)).to(device).float()
+    resized = F.interpolate(pixels, size=(299, 299), mode="bilinear", align_corners=False)
+    return resized.clamp(0, 255)
 
 
 def check_images(images: np.ndarray, what: str) -> None:
@@ -58,7 +62,8 @@ def batch_features(
     """Features (N, D) of uint8 (B, 3, H, W) batches."""
     from cleanfid.fid import get_batch_features
 
-    feats = [get_batch_features(_resized_batch(b), model, torch.device(device)) for b in batches]
+    device = torch.device(device)
+    feats = [get_batch_features(resize_for_inception(b, device), model, device) for b in batches]
     return np.concatenate(feats).astype(np.float64)
 
 
