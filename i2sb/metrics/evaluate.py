@@ -74,7 +74,7 @@ def _reference(
     raise ReferenceUnavailable(
         f"task {task} compares with validation-set statistics: make them once with `i2sb "
         "fid-reference VAL_FOLDER --out STATS.npz` and pass --fid-reference STATS.npz "
-        "(evaluate.fid_reference), or --fid-reference-from-clean for a rough reference"
+        "(config evaluate.fid_val_stats), or --fid-reference-from-clean for a rough reference"
     )
 
 
@@ -84,7 +84,8 @@ def compute_fid(
     """FID entry and reference description; ``model`` defaults to clean-fid's Inception."""
     if not opts.fid:
         return unavailable("disabled (evaluate.fid is false)"), None
-    model = model or fid_lib.load_inception(opts.device)
+    if model is None:
+        model = fid_lib.load_inception(opts.device)
     mu_ref, sigma_ref, described = _reference(samples, path, task, opts, model)
     feats = fid_lib.image_features(samples.recon, model, opts.device, opts.batch_size)
     return measured(
@@ -96,7 +97,8 @@ def compute_ca(samples: Part, opts: EvaluateOptions, model: Any = None) -> dict[
     """CA entry; ``model`` defaults to ResNet-50 IMAGENET1K_V1."""
     if not opts.classifier_accuracy:
         return unavailable("disabled (evaluate.classifier_accuracy is false)")
-    model = model or load_resnet50(opts.device)
+    if model is None:
+        model = load_resnet50(opts.device)
     return measured(
         classifier_accuracy(samples.recon, samples.labels, model, opts.device, opts.batch_size)
     )
