@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from i2sb.cli import main
 from i2sb.metrics import fid
@@ -176,6 +177,9 @@ def test_cli_fid_reference_offline_fails_clearly_and_keeps_an_existing_cache(
 ):
     (tmp_path / "val").mkdir()
     out = tmp_path / "stats.npz"
+    assert main(["fid-reference", str(tmp_path / "val"), "--out", str(out)]) == 1
+    assert "no images" in capsys.readouterr().err
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "val" / "a.png")
     assert main(["fid-reference", str(tmp_path / "val"), "--out", str(out), "--device", "cpu"]) == 1
     assert "Inception (FID) weights unavailable" in capsys.readouterr().err
     np.savez(out, mu=np.zeros(2), sigma=np.eye(2))

@@ -106,11 +106,12 @@ def run_reference(args) -> int:
     from pathlib import Path
 
     from i2sb.metrics.fid import load_inception
-    from i2sb.metrics.fid_reference import reference_stats_from_images
+    from i2sb.metrics.fid_reference import folder_images, reference_stats_from_images
 
     if Path(args.out).is_file():
         print(f"{args.out}: exists, kept (delete it to recompute)")
         return 0
+    folder_images(args.folder)  # a wrong folder fails before the weights are loaded
     device = _device(args.device)
     mu, _ = reference_stats_from_images(
         args.folder, args.out, load_inception(device), device, args.image_size, args.batch_size
