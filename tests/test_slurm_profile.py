@@ -13,7 +13,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "slurm"
 OVERLAY = REPO / "tests" / "slurm" / "profile-local"
-sys.path.insert(0, str(REPO / "tests" / "slurm"))
+sys.path.insert(0, str(REPO / "scripts" / "slurm"))
 from merge_profile import merged_profile  # noqa: E402
 
 

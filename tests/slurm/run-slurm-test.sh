@@ -47,7 +47,7 @@ say "starting the cluster in $STATE_DIR"
 timeout --kill-after=10 600 "$REPO/scripts/slurm/start-local-slurm.sh" "$STATE_DIR"
 # shellcheck disable=SC1091
 source "$STATE_DIR/env.sh"
-"$PY" "$REPO/tests/slurm/merge_profile.py" "$REPO/profiles/slurm" "$REPO/tests/slurm/profile-local" "$PROFILE"
+"$PY" "$REPO/scripts/slurm/merge_profile.py" "$REPO/profiles/slurm" "$REPO/tests/slurm/profile-local" "$PROFILE"
 
 # snakemake with the merged profile; a status check that never answers would otherwise hang it (and it may ignore
 # TERM, hence --kill-after).
