@@ -59,13 +59,18 @@ install_packages() {
 start_daemon() {
     local name=$1; shift
     setsid "$@" >>"$STATE_DIR/log/$name.out" 2>&1 </dev/null &
-    echo "$name $!" >>"$STATE_DIR/pids"
+    LAST_NAME=$name LAST_PID=$!
+    echo "$name $LAST_PID" >>"$STATE_DIR/pids"
 }
 
 wait_for() {
     local what=$1 seconds=$2; shift 2
     local deadline=$(($(date +%s) + seconds))
     until "$@" >/dev/null 2>&1; do
+        # The daemon started last exited (a busy port, a bad config): say so now instead of at the deadline.
+        if ! kill -0 "$LAST_PID" 2>/dev/null || [[ $(awk '{print $3}' "/proc/$LAST_PID/stat" 2>/dev/null) == Z ]]; then
+            die "$LAST_NAME exited while waiting for $what; see $STATE_DIR/log/$LAST_NAME.* and the logs beside it"
+        fi
         if (($(date +%s) >= deadline)); then
             die "$what not ready after ${seconds}s; logs in $STATE_DIR/log/"
         fi
