@@ -111,8 +111,12 @@ class EvaluateConfig:
     classifier_accuracy: bool = True
     require_external_metrics: bool = False  # fail (not just report) when FID/CA weights are missing
     batch_size: int = 32
-    fid_val_stats: str = ""  # npz (mu/sigma) of the validation set for non-SR tasks (i2sb fid-reference)
-    fid_reference_from_clean: bool = False  # non-SR tasks without fid_val_stats: samples' clean images
+    fid_val_stats: str = (
+        ""  # npz (mu/sigma) of the validation set for non-SR tasks (i2sb fid-reference)
+    )
+    fid_reference_from_clean: bool = (
+        False  # non-SR tasks without fid_val_stats: samples' clean images
+    )
 
 
 @dataclass(frozen=True)
@@ -202,7 +206,7 @@ def _schema_errors(values: dict[str, Any]) -> list[str]:
     import jsonschema
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.Draft202012Validator(schema)
     messages = []
     for error in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path)):
         key = ".".join(str(p) for p in error.absolute_path) or "<root>"

@@ -161,3 +161,16 @@ def fetch(name: str, explicit: str = "", cache: str = "", timeout: float = 60.0)
     if resource.sha256 is None:
         write_text(target.with_name(target.name + ".sha256"), f"{digest}  {resource.filename}\n")
     return target
+
+
+def fetch_to_record(names: list[str], downloads, record_path: str | Path) -> dict[str, str]:
+    """Fetch resources by name (paths from the ``downloads`` config section) and write a JSON record."""
+    from i2sb.atomic import write_json
+
+    record = {}
+    for name in names:
+        path = fetch(name, getattr(downloads, name, ""), downloads.cache_dir)
+        record[name] = str(path)
+        record[f"{name}_sha256"] = sha256_of(path)
+    write_json(record_path, record)
+    return record

@@ -85,24 +85,41 @@ def test_account_is_left_to_the_site_overlay(profile: dict[str, Any]) -> None:
     assert "slurm_account" not in profile["default-resources"]
 
 
-def test_multi_node_train_gets_one_rank_per_gpu(profile: dict[str, Any]) -> None:
-    # What workflow/rules/train.smk declares for 2 nodes x 8 GPUs (gpu = per node, tasks = total ranks).
-    declared = {
-        "gpu": 8,
-        "nodes": 2,
-        "tasks": 16,
-        "cpus_per_task": 8,
-        "mem_mb": 64000,
-        "runtime": 2880,
-    }
-    train = rule_resources(profile, "train", declared)
-    line = sbatch_line(train, threads=8)
-    assert "--nodes=2" in line and "--gres=gpu:8" in line and "--ntasks-per-node=8" in line
-    assert "--cpus-per-gpu=8" in line
+@pytest.mark.parametrize("gpus, nodes", [(8, 2), (4, 3)])
+def test_multi_node_train_gets_one_rank_per_gpu(
+    profile: dict[str, Any], gpus: int, nodes: int
+) -> None:
+    from i2sb.cluster import train_job_resources, train_launcher
+
+    declared = train_job_resources(gpus, nodes, cpus_per_task=8, mem_mb=64000, runtime_min=2880)
+    line = sbatch_line(rule_resources(profile, "train", declared), threads=8)
+    assert f"--nodes={nodes}" in line and f"--gres=gpu:{gpus}" in line
+    assert f"--ntasks-per-node={gpus}" in line and "--cpus-per-gpu=8" in line
     # --gpus is a job total and --ntasks-per-gpu would multiply ranks: neither may appear.
     assert (
         "--gpus=" not in line and "--ntasks-per-gpu" not in line and "--cpus-per-task" not in line
     )
+    launcher = train_launcher("python", gpus, nodes)
+    assert launcher.startswith(f"srun --nodes={nodes} --ntasks-per-node={gpus} ")
+
+
+def test_single_node_training_is_one_task_with_torchrun_or_one_process(
+    profile: dict[str, Any],
+) -> None:
+    from i2sb.cluster import train_job_resources, train_launcher
+
+    gpu_line = sbatch_line(
+        rule_resources(profile, "train", train_job_resources(4, 1, 8, 64000, 60)), 8
+    )
+    assert (
+        "--gres=gpu:4" in gpu_line and "--ntasks-per" not in gpu_line and "--gpus=" not in gpu_line
+    )
+    assert "torch.distributed.run --standalone --nproc_per_node=4" in train_launcher("python", 4, 1)
+    cpu_line = sbatch_line(
+        rule_resources(profile, "train", train_job_resources(0, 1, 2, 8000, 60)), 2
+    )
+    assert "--cpus-per-task=2" in cpu_line and "gpu" not in cpu_line
+    assert train_launcher("python", 0, 1) == "python -m i2sb train"
 
 
 def test_sampling_job_gets_one_gpu_and_one_task(profile: dict[str, Any]) -> None:
@@ -120,10 +137,9 @@ def test_cpu_rules_get_the_default_resources(profile: dict[str, Any]) -> None:
 
 def test_local_overlay_changes_single_resources_and_keeps_the_rest(profile: dict[str, Any]) -> None:
     merged = merged_profile(PROFILE, OVERLAY)
-    train = merged["set-resources"]["train"]
-    assert train["nodes"] == 1 and train["gres"] == "gpu:2"
-    assert train["mpi"] == profile["set-resources"]["train"]["mpi"]
-    assert train["tasks_per_gpu"] == 0
+    assert merged["set-resources"]["sample"]["cpus_per_gpu"] == 1
+    assert merged["set-resources"]["sample"]["gpu"] == profile["set-resources"]["sample"]["gpu"]
+    assert "train" not in merged["set-resources"]  # training geometry comes from the config only
     assert merged["default-resources"]["slurm_account"] == "local"
     assert merged["retries"] == profile["retries"]
 

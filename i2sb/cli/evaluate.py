@@ -67,25 +67,25 @@ def _device(name: str) -> str:
 
 
 def _options(args):
+    import dataclasses
+
     from i2sb.cli.overrides import parse_overrides
     from i2sb.config import Config, load_config
-    from i2sb.metrics.evaluate import EvaluateOptions
+    from i2sb.metrics.evaluate import options_from_config
 
     overrides = parse_overrides(args.set)
     if args.config is None and overrides:
         raise ValueError("--set needs --config (the file it overrides)")
     cfg = load_config(args.config, overrides) if args.config else Config()
-    ev, dl = cfg.evaluate, cfg.downloads
-    return EvaluateOptions(
-        fid=ev.fid and not args.no_fid,
-        classifier_accuracy=ev.classifier_accuracy and not args.no_ca,
-        require_external_metrics=ev.require_external_metrics or args.require_external_metrics,
-        batch_size=args.batch_size or ev.batch_size,
-        device=_device(args.device),
-        fid_reference=args.fid_reference if args.fid_reference is not None else ev.fid_val_stats,
-        fid_reference_from_clean=ev.fid_reference_from_clean or args.fid_reference_from_clean,
-        adm_reference=dl.fid_reference,
-        cache_dir=dl.cache_dir,
+    base = options_from_config(cfg, args.device)
+    return dataclasses.replace(
+        base,
+        fid=base.fid and not args.no_fid,
+        classifier_accuracy=base.classifier_accuracy and not args.no_ca,
+        require_external_metrics=base.require_external_metrics or args.require_external_metrics,
+        batch_size=args.batch_size or base.batch_size,
+        fid_reference=args.fid_reference if args.fid_reference is not None else base.fid_reference,
+        fid_reference_from_clean=base.fid_reference_from_clean or args.fid_reference_from_clean,
     )
 
 

@@ -7,6 +7,7 @@ reason, unless ``require_external_metrics`` turns that into an error. A number i
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,3 +162,35 @@ def evaluate_samples(
     }
     write_json(out, result)
     return result
+
+
+def options_from_config(cfg: Any, device: str = "auto") -> EvaluateOptions:
+    """EvaluateOptions from a Config's ``evaluate`` and ``downloads`` sections."""
+    ev, dl = cfg.evaluate, cfg.downloads
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return EvaluateOptions(
+        fid=ev.fid,
+        classifier_accuracy=ev.classifier_accuracy,
+        require_external_metrics=ev.require_external_metrics,
+        batch_size=ev.batch_size,
+        device=device,
+        fid_reference=ev.fid_val_stats,
+        fid_reference_from_clean=ev.fid_reference_from_clean,
+        adm_reference=dl.fid_reference,
+        cache_dir=dl.cache_dir,
+    )
+
+
+def evaluate_for_config(
+    cfg: Any, samples_path: str | Path, task: str, out: str | Path, fid_val_stats: str = ""
+) -> dict[str, Any]:
+    """The workflow's entry: evaluate with every setting taken from an i2sb Config.
+
+    ``fid_val_stats`` (the workflow's cached validation statistics) replaces
+    ``evaluate.fid_val_stats`` for the tasks whose FID reference is the validation set.
+    """
+    opts = options_from_config(cfg)
+    if fid_val_stats and task_spec(task).fid_reference != FID_REF_TRAIN:
+        opts = dataclasses.replace(opts, fid_reference=fid_val_stats)
+    return evaluate_samples(samples_path, task, out, opts)

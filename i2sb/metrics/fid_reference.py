@@ -85,3 +85,15 @@ def reference_stats_from_images(
     with atomic_path(cache_path) as tmp:
         np.savez(tmp, mu=mu, sigma=sigma, num_images=np.int64(count), mode=np.str_(MODE))
     return mu, sigma
+
+
+def folder_reference_stats(
+    folder: str | Path, cache_path: str | Path, image_size: int = 256, batch_size: int = 32
+) -> tuple[np.ndarray, np.ndarray]:
+    """The workflow's entry: validation-set statistics of an image folder with clean-fid's Inception."""
+    from i2sb.metrics.fid import load_inception
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return reference_stats_from_images(
+        folder, cache_path, load_inception(device), device, image_size, batch_size
+    )

@@ -103,3 +103,14 @@ def make_tables(
         "num_runs": len(runs),
         "files": [str(p) for p in written],
     }
+
+
+def make_tables_to(
+    tracking: Any, experiment: str, out: str | Path, summary_path: str | Path
+) -> dict[str, Any]:
+    """``make_tables`` with the config's ``tracking`` section, writing its result to ``summary_path``."""
+    from i2sb.atomic import write_json
+
+    result = make_tables(tracking.uri, experiment, out, tracking.artifact_root or None)
+    write_json(summary_path, result)
+    return result

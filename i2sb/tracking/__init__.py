@@ -153,3 +153,21 @@ def _write_run(
         raise
     client.set_terminated(run_id, status="FINISHED")
     return run_id, experiment_id, replaced
+
+
+def track_all(
+    run_dir: str | Path, items: list[tuple[str, int]], config_json: str | Path, marker: str | Path
+) -> list[dict[str, Any]]:
+    """Track every evaluated (task, NFE) of a run folder (docs/CONTRACTS.md layout) in one process."""
+    run_dir = Path(run_dir)
+    results = [
+        track(
+            run_dir / "eval" / task / f"nfe{nfe}" / "metrics.json",
+            run_dir / "train" / task,
+            run_dir / "samples" / task / f"nfe{nfe}" / "samples.npz",
+            config_json,
+        )
+        for task, nfe in items
+    ]
+    write_json(marker, {"runs": results})
+    return results

@@ -1,0 +1,25 @@
+# I2SB benchmark DAG: data -> downloads -> train -> sample (partitions) -> gather -> evaluate -> MLflow -> tables.
+# Default config: the embedded demo (CPU, minutes). Full benchmark: --configfile config/benchmark.yaml.
+# Rule names and output paths are a contract for targeted runs: see config/README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/downloads.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/track.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        REPORT_DONE,
+    default_target: True

@@ -1,0 +1,36 @@
+# Data: the demo photos (offline, from photos scikit-image ships) and the LMDB conversion per split.
+
+
+rule demo_photos:
+    output:
+        photos=directory(f"{RUN}/photos"),
+    params:
+        demo=CFG.data.demo,
+        size=CFG.data.image_size,
+    log:
+        f"{RUN}/logs/demo_photos.log",
+    script:
+        "../scripts/demo_photos.py"
+
+
+def convert_source(wildcards):
+    if CFG.data.kind == "demo":
+        return rules.demo_photos.output.photos
+    return []
+
+
+rule convert_lmdb:
+    input:
+        convert_source,
+    output:
+        # The index is written last: its presence marks a complete conversion. The LMDB itself is
+        # not declared, so an interrupted conversion is resumed instead of deleted.
+        index=f"{RUN}/data/{{split}}_faster_imagefolder.index.json",
+    params:
+        src=lambda wc: f"{CFG.data.root or RUN + '/photos'}/{wc.split}",
+        out_dir=f"{RUN}/data",
+    threads: 2
+    log:
+        f"{RUN}/logs/convert_lmdb_{{split}}.log",
+    script:
+        "../scripts/convert_lmdb.py"

@@ -1,0 +1,49 @@
+# External files. Each rule accepts a pre-placed file (config key or environment variable), else
+# uses the cache or downloads with SHA-256 verification. Local rules: they run where the internet is.
+# The output is a small JSON naming the verified file, read by the rules that need it.
+
+localrules:
+    download_adm_checkpoint,
+    download_fid_reference,
+    download_freeform_masks,
+    download_subset_lists,
+
+
+rule download_adm_checkpoint:
+    output:
+        f"{RUN}/downloads/adm_checkpoint.json",
+    params:
+        names=["adm_checkpoint"],
+        downloads=CFG.downloads,
+    script:
+        "../scripts/download.py"
+
+
+rule download_fid_reference:
+    output:
+        f"{RUN}/downloads/fid_reference.json",
+    params:
+        names=["fid_reference"],
+        downloads=CFG.downloads,
+    script:
+        "../scripts/download.py"
+
+
+rule download_freeform_masks:
+    output:
+        f"{RUN}/downloads/freeform_masks.json",
+    params:
+        names=["freeform_masks"],
+        downloads=CFG.downloads,
+    script:
+        "../scripts/download.py"
+
+
+rule download_subset_lists:
+    output:
+        f"{RUN}/downloads/subset_lists.json",
+    params:
+        names=["subset_fn", "subset_label"],
+        downloads=CFG.downloads,
+    script:
+        "../scripts/download.py"

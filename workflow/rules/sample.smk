@@ -1,0 +1,45 @@
+# Sampling: one job per (task, NFE, partition), each writing its own part file atomically; a
+# finished part is never recomputed. gather checks that the parts cover every index once.
+
+
+def sample_inputs(wildcards):
+    inputs = {"summary": rules.train.output.summary.format(task=wildcards.task), "data": data_inputs()}
+    spec = task_spec(wildcards.task)
+    if CFG.data.eval_subset == "10k" or (CFG.data.eval_subset == "auto" and spec.eval_set == "10k"
+                                          and CFG.data.kind == "imagefolder"):
+        inputs["subset"] = f"{RUN}/downloads/subset_lists.json"
+    if CFG.data.mask_source == "published" and wildcards.task.startswith("inpaint-freeform"):
+        inputs["masks"] = f"{RUN}/downloads/freeform_masks.json"
+    return inputs
+
+
+rule sample:
+    input:
+        unpack(sample_inputs),
+    output:
+        part=f"{RUN}/samples/{{task}}/nfe{{nfe}}/part_{{part}}_{{nparts}}.npz",
+    params:
+        config=CFG,
+        run_dir=lambda wc: train_dir(wc.task),
+        depends_on=section_hash("data", "sample"),
+    retries: 2
+    resources:
+        gpu=CFG.sample.gpus,
+    threads: 1
+    log:
+        f"{RUN}/logs/sample/{{task}}_nfe{{nfe}}_{{part}}_{{nparts}}.log",
+    script:
+        "../scripts/sample.py"
+
+
+rule gather:
+    input:
+        part_files,
+    output:
+        samples=f"{RUN}/samples/{{task}}/nfe{{nfe}}/samples.npz",
+    params:
+        nparts=NPARTS,
+    log:
+        f"{RUN}/logs/gather/{{task}}_nfe{{nfe}}.log",
+    script:
+        "../scripts/gather.py"

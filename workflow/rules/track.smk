@@ -1,0 +1,22 @@
+# MLflow: the only step that writes to the tracking store (a local rule, one job for all runs, so
+# compute nodes need no tracking server and no two processes write one sqlite file).
+
+localrules:
+    track,
+    report,
+
+
+rule track:
+    input:
+        metrics=evaluated(),
+        summaries=expand(f"{RUN}/train/{{task}}/summary.json", task=TASKS),
+        config=CONFIG_JSON,
+    output:
+        marker=f"{RUN}/tracking/tracked.json",
+    params:
+        evaluations=[(t, n) for t in TASKS for n in NFES],
+        run=RUN,
+    log:
+        f"{RUN}/logs/track.log",
+    script:
+        "../scripts/track.py"

@@ -1,0 +1,36 @@
+# Training: one job per task. Geometry and launcher follow train.resources (i2sb/cluster.py): one
+# process on CPU or one GPU, torchrun for several GPUs on one node, srun with one rank per GPU
+# across nodes. An interrupted job resumes from train/<task>/latest.pt when rerun.
+from i2sb.cluster import train_job_resources, train_launcher
+
+TRAIN_RES = CFG.train.resources
+
+
+def train_inputs(wildcards):
+    inputs = {"data": data_inputs()}
+    if CFG.network.adm_init:
+        inputs["adm"] = f"{RUN}/downloads/adm_checkpoint.json"
+    return inputs
+
+
+rule train:
+    input:
+        unpack(train_inputs),
+    output:
+        # latest.pt is not declared: a failed job must keep it so the rerun resumes from it.
+        summary=f"{RUN}/train/{{task}}/summary.json",
+    params:
+        launcher=train_launcher(PYTHON, TRAIN_RES.gpus, TRAIN_RES.nodes),
+        config=CONFIG_JSON,
+        out_dir=lambda wc: train_dir(wc.task),
+        depends_on=section_hash("data", "network", "bridge", "train", "downloads"),
+    resources:
+        **train_job_resources(
+            TRAIN_RES.gpus, TRAIN_RES.nodes, TRAIN_RES.cpus_per_task, TRAIN_RES.mem_mb, TRAIN_RES.runtime_min
+        ),
+    threads: CFG.train.resources.cpus_per_task
+    log:
+        f"{RUN}/logs/train/{{task}}.log",
+    shell:
+        "{params.launcher} --config {params.config} --task {wildcards.task} --out {params.out_dir}"
+        " --no-progress > {log} 2>&1"

@@ -1,0 +1,10 @@
+"""Rule convert_lmdb: an image folder split into the official LMDB layout (+ our index)."""
+
+# `snakemake` is injected by Snakemake when it runs this script.
+
+from i2sb.data.lmdb_convert import convert_folder
+
+convert_folder(
+    snakemake.params.src, snakemake.wildcards.split, snakemake.params.out_dir,
+    workers=snakemake.threads, progress=False,
+)  # fmt: skip

@@ -1,0 +1,11 @@
+"""Rule demo_photos: build the embedded demo's image folder."""
+
+# `snakemake` is injected by Snakemake when it runs this script.
+
+from i2sb.data.demo import make_demo_images
+
+demo = snakemake.params.demo
+make_demo_images(
+    snakemake.output.photos, demo.classes, demo.train_per_class, demo.val_per_class,
+    snakemake.params.size, demo.seed,
+)  # fmt: skip

@@ -1,0 +1,10 @@
+"""Rule evaluate: metrics.json of one gathered (task, NFE)."""
+
+# `snakemake` is injected by Snakemake when it runs this script.
+
+from i2sb.metrics.evaluate import evaluate_for_config
+
+evaluate_for_config(
+    snakemake.params.config, snakemake.input.samples, snakemake.wildcards.task,
+    snakemake.output.metrics, fid_val_stats=snakemake.input.get("val_stats", ""),
+)  # fmt: skip
