@@ -2,6 +2,7 @@
 # Both create .venv (Python 3.11) and install the project into it when needed.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
+CORES ?= 2
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
@@ -16,8 +17,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The whole pipeline on the embedded demo (config/config.yaml): photos -> LMDB -> train -> sample
+# -> evaluate -> MLflow -> tables, on CPU. Outputs in results/demo, MLflow in results/mlflow.db.
 demo: $(STAMP)
-	$(VENV)/bin/i2sb config config/config.yaml
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --rerun-incomplete
+	@echo "Done: tables in results/demo/tables/report.md; MLflow UI: $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///results/mlflow.db --host 127.0.0.1"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -9,6 +9,14 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+wildcard_constraints:
+    task=r"[a-z0-9][a-z0-9-]*",
+    nfe=r"\d+",
+    part=r"\d+",
+    nparts=r"\d+",
+    split=r"train|val",
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/downloads.smk"

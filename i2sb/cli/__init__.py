@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"i2sb {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module.name.startswith("_"):  # shared helpers, not commands
+            continue
         importlib.import_module(f"{__name__}.{module.name}").register(subparsers)
     return parser
 

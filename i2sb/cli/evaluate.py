@@ -69,7 +69,7 @@ def _device(name: str) -> str:
 def _options(args):
     import dataclasses
 
-    from i2sb.cli.overrides import parse_overrides
+    from i2sb.cli._overrides import parse_overrides
     from i2sb.config import Config, load_config
     from i2sb.metrics.evaluate import options_from_config
 

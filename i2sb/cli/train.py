@@ -34,7 +34,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from i2sb.cli.overrides import parse_overrides
+    from i2sb.cli._overrides import parse_overrides
     from i2sb.config import load_config
     from i2sb.train import train
 

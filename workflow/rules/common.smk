@@ -1,4 +1,4 @@
-# Shared by every rule: the validated config, paths of the results layout, and input functions.
+# Shared by all rules -- the validated config, paths of the results layout, and input functions.
 # Imports only i2sb modules free of torch/mlflow, so planning the full benchmark stays instant.
 import hashlib
 import json
@@ -11,14 +11,16 @@ from i2sb.atomic import write_text
 from i2sb.config import SCHEMA_PATH, config_from_dict
 from i2sb.tasks import FID_REF_TRAIN, PAIRED_TASK, task_spec
 
-validate(config, str(SCHEMA_PATH), set_default=False)
+# Our check first: its message names the key; Snakemake's own validation then records the schema.
 CFG = config_from_dict(config, source="the workflow config (--configfile / --config)")
+validate(config, str(SCHEMA_PATH), set_default=False)
 RUN = str(CFG.run_dir)
 TASKS = list(CFG.tasks)
 NFES = list(CFG.nfe)
 NPARTS = CFG.partitions
 PAIRED = CFG.data.kind == "paired"
 REPORT_DONE = f"{RUN}/tables/tables.json"
+ENV = "../../envs/i2sb.yaml"  # relative to workflow/rules/
 PYTHON = sys.executable
 
 # One resolved config file that every job reads; rewritten only when its content changes, so
@@ -29,16 +31,8 @@ if not Path(CONFIG_JSON).is_file() or Path(CONFIG_JSON).read_text() != _resolved
     write_text(CONFIG_JSON, _resolved)
 
 
-wildcard_constraints:
-    task=r"[a-z0-9][a-z0-9-]*",
-    nfe=r"\d+",
-    part=r"\d+",
-    nparts=r"\d+",
-    split=r"train|val",
-
-
 def section_hash(*names):
-    """Hash of the config sections a rule depends on: a change there reruns the rule."""
+    """Hash of the config sections a job depends on; a change there reruns the job."""
     blob = json.dumps({n: CFG.to_dict()[n] for n in names}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -68,3 +62,53 @@ def part_files(wildcards):
 
 def evaluated(task=None):
     return [f"{RUN}/eval/{t}/nfe{n}/metrics.json" for t in ([task] if task else TASKS) for n in NFES]
+
+
+def image_folder_root():
+    """The image folder the LMDBs are converted from: data.root, or the demo photos."""
+    return CFG.data.root or rules.demo_photos.output.photos
+
+
+def convert_source(wildcards):
+    if CFG.data.kind == "demo":
+        return rules.demo_photos.output.photos
+    return []
+
+
+def train_inputs(wildcards):
+    inputs = {"data": data_inputs()}
+    if CFG.network.adm_init:
+        inputs["adm"] = f"{RUN}/downloads/adm_checkpoint.json"
+    return inputs
+
+
+def sample_inputs(wildcards):
+    inputs = {"summary": rules.train.output.summary.format(task=wildcards.task), "data": data_inputs()}
+    spec = task_spec(wildcards.task)
+    if CFG.data.eval_subset == "10k" or (CFG.data.eval_subset == "auto" and spec.eval_set == "10k"
+                                          and CFG.data.kind == "imagefolder"):
+        inputs["subset"] = f"{RUN}/downloads/subset_lists.json"
+    if CFG.data.mask_source == "published" and wildcards.task.startswith("inpaint-freeform"):
+        inputs["masks"] = f"{RUN}/downloads/freeform_masks.json"
+    return inputs
+
+
+def needs_val_stats(task):
+    """Non-SR FID is measured against the validation set's statistics, computed once here."""
+    return (
+        CFG.evaluate.fid
+        and task_spec(task).fid_reference != FID_REF_TRAIN
+        and not CFG.evaluate.fid_val_stats
+        and CFG.data.kind == "imagefolder"
+        and bool(CFG.data.root)
+    )
+
+
+def evaluate_inputs(wildcards):
+    inputs = {"samples": rules.gather.output.samples.format(task=wildcards.task, nfe=wildcards.nfe)}
+    if CFG.evaluate.fid and task_spec(wildcards.task).fid_reference == FID_REF_TRAIN:
+        if CFG.evaluate.require_external_metrics or CFG.downloads.fid_reference:
+            inputs["fid_reference"] = rules.download_fid_reference.output[0]
+    if needs_val_stats(wildcards.task):
+        inputs["val_stats"] = rules.fid_val_stats.output.stats
+    return inputs

@@ -9,14 +9,10 @@ rule demo_photos:
         size=CFG.data.image_size,
     log:
         f"{RUN}/logs/demo_photos.log",
+    conda:
+        ENV
     script:
         "../scripts/demo_photos.py"
-
-
-def convert_source(wildcards):
-    if CFG.data.kind == "demo":
-        return rules.demo_photos.output.photos
-    return []
 
 
 rule convert_lmdb:
@@ -27,10 +23,11 @@ rule convert_lmdb:
         # not declared, so an interrupted conversion is resumed instead of deleted.
         index=f"{RUN}/data/{{split}}_faster_imagefolder.index.json",
     params:
-        src=lambda wc: f"{CFG.data.root or RUN + '/photos'}/{wc.split}",
-        out_dir=f"{RUN}/data",
+        src=lambda wc: f"{image_folder_root()}/{wc.split}",
     threads: 2
     log:
         f"{RUN}/logs/convert_lmdb_{{split}}.log",
+    conda:
+        ENV
     script:
         "../scripts/convert_lmdb.py"

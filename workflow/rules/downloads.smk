@@ -12,9 +12,13 @@ localrules:
 rule download_adm_checkpoint:
     output:
         f"{RUN}/downloads/adm_checkpoint.json",
+    log:
+        f"{RUN}/logs/download_adm_checkpoint.log",
     params:
         names=["adm_checkpoint"],
         downloads=CFG.downloads,
+    conda:
+        ENV
     script:
         "../scripts/download.py"
 
@@ -22,9 +26,13 @@ rule download_adm_checkpoint:
 rule download_fid_reference:
     output:
         f"{RUN}/downloads/fid_reference.json",
+    log:
+        f"{RUN}/logs/download_fid_reference.log",
     params:
         names=["fid_reference"],
         downloads=CFG.downloads,
+    conda:
+        ENV
     script:
         "../scripts/download.py"
 
@@ -32,9 +40,13 @@ rule download_fid_reference:
 rule download_freeform_masks:
     output:
         f"{RUN}/downloads/freeform_masks.json",
+    log:
+        f"{RUN}/logs/download_freeform_masks.log",
     params:
         names=["freeform_masks"],
         downloads=CFG.downloads,
+    conda:
+        ENV
     script:
         "../scripts/download.py"
 
@@ -42,8 +54,12 @@ rule download_freeform_masks:
 rule download_subset_lists:
     output:
         f"{RUN}/downloads/subset_lists.json",
+    log:
+        f"{RUN}/logs/download_subset_lists.log",
     params:
         names=["subset_fn", "subset_label"],
         downloads=CFG.downloads,
+    conda:
+        ENV
     script:
         "../scripts/download.py"

@@ -9,8 +9,9 @@ rule report:
     params:
         tracking=CFG.tracking,
         experiment=CFG.tracking.experiment or CFG.benchmark,
-        out_dir=f"{RUN}/tables",
     log:
         f"{RUN}/logs/report.log",
+    conda:
+        ENV
     script:
         "../scripts/report.py"

@@ -2,17 +2,6 @@
 # finished part is never recomputed. gather checks that the parts cover every index once.
 
 
-def sample_inputs(wildcards):
-    inputs = {"summary": rules.train.output.summary.format(task=wildcards.task), "data": data_inputs()}
-    spec = task_spec(wildcards.task)
-    if CFG.data.eval_subset == "10k" or (CFG.data.eval_subset == "auto" and spec.eval_set == "10k"
-                                          and CFG.data.kind == "imagefolder"):
-        inputs["subset"] = f"{RUN}/downloads/subset_lists.json"
-    if CFG.data.mask_source == "published" and wildcards.task.startswith("inpaint-freeform"):
-        inputs["masks"] = f"{RUN}/downloads/freeform_masks.json"
-    return inputs
-
-
 rule sample:
     input:
         unpack(sample_inputs),
@@ -28,6 +17,8 @@ rule sample:
     threads: 1
     log:
         f"{RUN}/logs/sample/{{task}}_nfe{{nfe}}_{{part}}_{{nparts}}.log",
+    conda:
+        ENV
     script:
         "../scripts/sample.py"
 
@@ -41,5 +32,7 @@ rule gather:
         nparts=NPARTS,
     log:
         f"{RUN}/logs/gather/{{task}}_nfe{{nfe}}.log",
+    conda:
+        ENV
     script:
         "../scripts/gather.py"

@@ -15,8 +15,9 @@ rule track:
         marker=f"{RUN}/tracking/tracked.json",
     params:
         evaluations=[(t, n) for t in TASKS for n in NFES],
-        run=RUN,
     log:
         f"{RUN}/logs/track.log",
+    conda:
+        ENV
     script:
         "../scripts/track.py"

@@ -6,13 +6,6 @@ from i2sb.cluster import train_job_resources, train_launcher
 TRAIN_RES = CFG.train.resources
 
 
-def train_inputs(wildcards):
-    inputs = {"data": data_inputs()}
-    if CFG.network.adm_init:
-        inputs["adm"] = f"{RUN}/downloads/adm_checkpoint.json"
-    return inputs
-
-
 rule train:
     input:
         unpack(train_inputs),
@@ -31,6 +24,8 @@ rule train:
     threads: CFG.train.resources.cpus_per_task
     log:
         f"{RUN}/logs/train/{{task}}.log",
+    conda:
+        ENV
     shell:
         "{params.launcher} --config {params.config} --task {wildcards.task} --out {params.out_dir}"
         " --no-progress > {log} 2>&1"

@@ -2,9 +2,15 @@
 
 # `snakemake` is injected by Snakemake when it runs this script.
 
+from pathlib import Path
+
 from i2sb.data.lmdb_convert import convert_folder
 
+out_dir = Path(snakemake.output.index).parent
 convert_folder(
-    snakemake.params.src, snakemake.wildcards.split, snakemake.params.out_dir,
-    workers=snakemake.threads, progress=False,
-)  # fmt: skip
+    snakemake.params.src,
+    snakemake.wildcards.split,
+    out_dir,
+    workers=snakemake.threads,
+    progress=False,
+)

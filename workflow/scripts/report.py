@@ -2,7 +2,9 @@
 
 # `snakemake` is injected by Snakemake when it runs this script.
 
+from pathlib import Path
+
 from i2sb.tables import make_tables_to
 
-make_tables_to(snakemake.params.tracking, snakemake.params.experiment, snakemake.params.out_dir,
-               snakemake.output.summary)  # fmt: skip
+summary = Path(snakemake.output.summary)
+make_tables_to(snakemake.params.tracking, snakemake.params.experiment, summary.parent, summary)

@@ -2,11 +2,9 @@
 
 # `snakemake` is injected by Snakemake when it runs this script.
 
+from pathlib import Path
+
 from i2sb.tracking import track_all
 
-track_all(
-    snakemake.params.run,
-    snakemake.params.evaluations,
-    snakemake.input.config,
-    snakemake.output.marker,
-)
+run_dir = Path(snakemake.input.config).parent  # RUN/config.json
+track_all(run_dir, snakemake.params.evaluations, snakemake.input.config, snakemake.output.marker)

@@ -1,14 +1,10 @@
-"""`--set key.path=value` overrides shared by commands that read the config (not a subcommand)."""
+"""`--set key.path=value` overrides shared by the commands that read a config (not a subcommand)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import yaml
-
-
-def register(subparsers) -> None:  # a helper module, no subcommand of its own
-    return None
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
