@@ -164,6 +164,15 @@ class Config:
     def ot_ode(self, task: str) -> bool:
         return self.bridge.ot_ode if self.bridge.ot_ode is not None else task_spec(task).ot_ode
 
+    def mask_options(self) -> dict[str, Any]:
+        """Options of the free-form inpainting masks, as ``build_corruption`` takes them."""
+        return {
+            "mask_source": self.data.mask_source,
+            "seed": self.data.mask_seed,
+            "masks_path": self.downloads.freeform_masks,
+            "cache_dir": self.downloads.cache_dir,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
 

@@ -43,14 +43,15 @@ def read_options(ckpt: str | Path) -> tuple[SamplingOptions, dict[str, Any]]:
 
 def recorded_mask_options(raw: dict[str, Any]) -> dict[str, Any]:
     """The free-form mask options the run was trained with (our options.json), else defaults."""
-    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
-    data, downloads = config.get("data", {}), config.get("downloads", {})
-    return {
-        "mask_source": data.get("mask_source", "auto"),
-        "seed": int(data.get("mask_seed", 0)),
-        "masks_path": downloads.get("freeform_masks", ""),
-        "cache_dir": downloads.get("cache_dir", ""),
-    }
+    from i2sb.config import Config, config_from_dict
+
+    recorded = raw.get("config")
+    config = (
+        config_from_dict(recorded, "the run's options.json")
+        if isinstance(recorded, dict)
+        else Config()
+    )
+    return config.mask_options()
 
 
 def sample_run_partition(

@@ -96,7 +96,7 @@ def _restore(state: _State, path: Path, ctx: DistContext) -> None:
     torch.set_rng_state(saved["rng"]["torch"].cpu())
 
 
-def _save(state: _State, path: Path, cfg: Config) -> None:
+def _save(state: _State, path: Path) -> None:
     from i2sb.network import save_i2sb_checkpoint
 
     extra = {"iteration": state.iteration, "rng": {"torch": torch.get_rng_state()}}
@@ -156,7 +156,7 @@ def _loop(cfg: Config, state: _State, out_dir: Path, ctx: DistContext, progress:
             window_start, window_iters = time.perf_counter(), 0
         if state.iteration % tcfg.checkpoint_every == 0 or done:
             if ctx.is_main:
-                _save(state, out_dir / "latest.pt", cfg)
+                _save(state, out_dir / "latest.pt")
             barrier(ctx)
         if ctx.is_main and (state.iteration % tcfg.validate_every == 0 or done):
             log.write(step=state.iteration, **_validate(cfg, state, out_dir), time=time.time())

@@ -90,7 +90,7 @@ def build_parts(
         from i2sb.corruption import build_corruption
 
         corruption = build_corruption(
-            spec.name, cfg.data.image_size, device=device, **corruption_options(cfg, task)
+            spec.name, cfg.data.image_size, device=device, **cfg.mask_options()
         )
     return TrainParts(
         net=build_network(cfg).to(device),
@@ -104,20 +104,6 @@ def build_parts(
         validate_images=cfg.train.validate_images,
         device=device,
     )
-
-
-def corruption_options(cfg: Config, task: str) -> dict:
-    """Options of the free-form inpainting masks (the only operators that take any)."""
-    from i2sb.corruption.registry import FREEFORM_RANGES
-
-    if task not in FREEFORM_RANGES:
-        return {}
-    return {
-        "mask_source": cfg.data.mask_source,
-        "masks_path": cfg.downloads.freeform_masks,
-        "cache_dir": cfg.downloads.cache_dir,
-        "seed": cfg.data.mask_seed,
-    }
 
 
 def training_options(cfg: Config, task: str, parts: TrainParts, world_size: int) -> dict:
