@@ -1,9 +1,10 @@
-"""The real Slurm test: a single-node Slurm on this machine runs the tiny workflow through profiles/slurm.
+"""The real Slurm test: a single-node Slurm on this machine runs workflows through profiles/slurm.
 
-tests/slurm/run-slurm-test.sh does the work (start the daemons, run the workflow, check outputs, check that a
-failing job fails the run, stop the daemons); this test runs it and reports its output on failure. It needs root
-(daemons, apt) and either the Slurm packages or apt-get to install them: CI runs as root, so it runs there.
-About 100 s with the packages installed, about 2 min on a fresh machine.
+tests/slurm/run-slurm-test.sh does the work (start the daemons; run the job-shape workflow tests/slurm/Snakefile and
+check its outputs; check that a failing job fails the run; run the project's real workflow with config/tiny.yaml on
+CPU and check its report, metrics and one Slurm job per sampling partition; stop the daemons); this test runs it and
+reports its output on failure. It needs root (daemons, apt) and either the Slurm packages or apt-get to install
+them: CI runs as root, so it runs there. About 3 min on a 2-core machine with the packages installed.
 """
 
 import os
@@ -37,3 +38,4 @@ def test_workflow_runs_on_a_real_local_slurm(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:]
     assert "outputs checked" in output and "failing job reported" in output and "PASSED" in output
+    assert "real workflow finished" in output and "sampling partitions COMPLETED" in output

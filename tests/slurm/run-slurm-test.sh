@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Real Slurm test: start a local single-node cluster, run a workflow through profiles/slurm (with the local overlay
-# tests/slurm/profile-local merged on top), check its outputs, check that a failing job fails the run, show the
+# Real Slurm test: start a local single-node cluster, run workflows through profiles/slurm (with the local overlay
+# tests/slurm/profile-local merged on top), check their outputs, check that a failing job fails the run, show the
 # sacct job list, stop the daemons. Exits non-zero on any failure; every wait is bounded.
+# Two workflows run: tests/slurm/Snakefile (job shapes: srun ranks, torchrun, fake GPUs; or the SNAKEFILE given) and
+# the project's real workflow (Snakefile at the repository root) with config/tiny.yaml on CPU, whose sampling
+# partitions must run as separate Slurm jobs.
 # Usage: tests/slurm/run-slurm-test.sh [SNAKEFILE [SNAKEMAKE_ARGS...]]   (needs root; default tests/slurm/Snakefile)
 # Environment:
 #   I2SB_SLURM_STATE_DIR  cluster state folder (default: a new /tmp/i2sb-slurm.XXXXXX, removed afterwards)
-#   I2SB_SLURM_WORKDIR    snakemake --directory (default: a new temporary folder, removed afterwards)
+#   I2SB_SLURM_WORKDIR    work folder: snakemake --directory of the test workflow, real workflow copy under real/
+#                         (default: a new temporary folder, removed afterwards)
 #   I2SB_SLURM_TIMEOUT    seconds allowed for each snakemake run (default 300)
+#   I2SB_SLURM_REAL=0     skip the real workflow run
 #   I2SB_SLURM_KEEP=1     keep the temporary folders for inspection
 #   I2SB_SLURM_MODE=lite  a cluster without accounting; snakemake then polls squeue (sacct cannot answer there)
 set -euo pipefail
@@ -54,16 +59,19 @@ source "$STATE_DIR/env.sh"
 STATUS_ARGS=()
 [[ $I2SB_SLURM_MODE == lite ]] && STATUS_ARGS=(--slurm-status-command squeue)
 run_snakemake() {
-    local snakefile=$1 log=$2; shift 2
-    timeout --kill-after=15 "$TIMEOUT" "$PY" -m snakemake --snakefile "$snakefile" --directory "$WORK" \
-        --profile "$PROFILE" --config python="$PY" "${STATUS_ARGS[@]}" "$@" >"$log" 2>&1
+    local snakefile=$1 directory=$2 log=$3; shift 3
+    timeout --kill-after=15 "$TIMEOUT" "$PY" -m snakemake --snakefile "$snakefile" --directory "$directory" \
+        --profile "$PROFILE" "${STATUS_ARGS[@]}" "$@" >"$log" 2>&1
+}
+# The sbatch lines a verbose run submitted, job names and duplicates removed.
+sbatch_lines() {
+    grep -o 'sbatch call: .*--wrap' "$1" | sed 's/ --wrap$//; s/--job-name [^ ]*/--job-name UUID/' | sort -u || true
 }
 
 say "workflow $SNAKEFILE (log: $WORK/snakemake.log)"
 rc=0
-run_snakemake "$SNAKEFILE" "$WORK/snakemake.log" --verbose "${EXTRA_ARGS[@]}" || rc=$?
-grep -o 'sbatch call: .*--wrap' "$WORK/snakemake.log" | sed 's/ --wrap$//; s/--job-name [^ ]*/--job-name UUID/' | sort -u \
-    || true
+run_snakemake "$SNAKEFILE" "$WORK" "$WORK/snakemake.log" --config python="$PY" --verbose "${EXTRA_ARGS[@]}" || rc=$?
+sbatch_lines "$WORK/snakemake.log"
 if [[ $rc != 0 ]]; then
     tail -30 "$WORK/snakemake.log" >&2
     [[ $rc == 124 || $rc == 137 ]] && fail "snakemake timed out after ${TIMEOUT}s"
@@ -89,18 +97,64 @@ fi
 
 say "a failing job must fail the run (no retries)"
 rc=0
-run_snakemake "$DEFAULT_SNAKEFILE" "$WORK/snakemake-fail.log" --retries 0 always_fails || rc=$?
+run_snakemake "$DEFAULT_SNAKEFILE" "$WORK" "$WORK/snakemake-fail.log" --config python="$PY" --retries 0 always_fails \
+    || rc=$?
 [[ $rc == 124 || $rc == 137 ]] && fail "snakemake hung on the failing job (killed after ${TIMEOUT}s)"
 [[ $rc != 0 ]] || fail "snakemake exited 0 although rule always_fails exits 1"
 grep -q "Error in rule always_fails" "$WORK/snakemake-fail.log" || fail "the failed job is not reported as failed"
 say "failing job reported, snakemake exited $rc"
+
+# The real workflow: config/tiny.yaml on CPU, in a working copy of links (its configfile paths are relative to the
+# working directory), results and MLflow store inside it. The extra configfile sets the train job's geometry, which
+# comes from the config (i2sb/cluster.py), never from the profile. track and report are localrules: no Slurm jobs.
+REAL=$WORK/real
+SAMPLE_JOBS=()
+if [[ ${I2SB_SLURM_REAL:-1} == 1 ]]; then
+    mkdir -p "$REAL"
+    for item in Snakefile config workflow envs; do ln -sfn "$REPO/$item" "$REAL/$item"; done
+    cat >"$REAL/slurm-test.yaml" <<EOF
+results_dir: $REAL/results
+tracking: {uri: "sqlite:///$REAL/results/mlflow.db", artifact_root: "$REAL/results/mlartifacts"}
+train:
+  resources: {gpus: 0, nodes: 1, cpus_per_task: 1, mem_mb: 1000, runtime_min: 10}
+EOF
+    say "real workflow: Snakefile with config/tiny.yaml (log: $REAL/snakemake.log)"
+    real_start=$(date +%s)
+    rc=0
+    run_snakemake "$REAL/Snakefile" "$REAL" "$REAL/snakemake.log" --verbose \
+        --configfile config/tiny.yaml "$REAL/slurm-test.yaml" || rc=$?
+    sbatch_lines "$REAL/snakemake.log"
+    if [[ $rc != 0 ]]; then
+        tail -40 "$REAL/snakemake.log" >&2
+        [[ $rc == 124 || $rc == 137 ]] && fail "real workflow: snakemake timed out after ${TIMEOUT}s"
+        fail "real workflow: snakemake exited with $rc"
+    fi
+    for out in tiny/tables/tables.json tiny/eval/sr4x-pool/nfe2/metrics.json; do
+        [[ -s $REAL/results/$out ]] || fail "real workflow: no $REAL/results/$out"
+    done
+    # One Slurm job per sampling partition: the plugin names each job's log after its wildcards.
+    for part in 0 1; do
+        job=$(sed -n "s|.*submitted with SLURM jobid \([0-9]*\) (log: .*/rule_sample/sr4x-pool_2_${part}_2/.*|\1|p" \
+            "$REAL/snakemake.log")
+        [[ $job =~ ^[0-9]+$ ]] || fail "real workflow: sampling partition $part was not submitted as one Slurm job"
+        SAMPLE_JOBS+=("$job")
+    done
+    [[ ${SAMPLE_JOBS[0]} != "${SAMPLE_JOBS[1]}" ]] || fail "real workflow: both partitions in Slurm job ${SAMPLE_JOBS[0]}"
+    say "real workflow finished in $(($(date +%s) - real_start)) s; sampling partitions in Slurm jobs ${SAMPLE_JOBS[*]}"
+fi
 
 if [[ $I2SB_SLURM_MODE == lite ]]; then
     say "squeue job list (no accounting in lite mode)"
     timeout 20 squeue -t all -o "%.6i %.22k %.9P %.8T %.10M %b"
 else
     say "sacct job list"
-    sacct_lines=$(timeout 20 sacct -a -X -S now-1days -o JobID,Comment%18,Partition,Account,AllocTRES%42,State,ExitCode,Elapsed)
+    sacct_lines=$(timeout 20 sacct -a -X -S now-1days -o JobID,Comment%40,Partition,AllocTRES%42,State,ExitCode,Start,Elapsed)
     echo "$sacct_lines"
     grep -q FAILED <<<"$sacct_lines" || fail "sacct shows no FAILED job"
+    for job in "${SAMPLE_JOBS[@]}"; do
+        state=$(timeout 20 sacct -n -X -P -j "$job" -o Comment,State)
+        [[ $state =~ ^rule_sample_wildcards_sr4x-pool_2_[01]_2\|COMPLETED$ ]] \
+            || fail "sacct: sampling job $job is '$state', expected a COMPLETED rule_sample job"
+    done
+    [[ ${#SAMPLE_JOBS[@]} == 0 ]] || say "sacct: sampling partitions COMPLETED as Slurm jobs ${SAMPLE_JOBS[*]}"
 fi
