@@ -145,7 +145,7 @@ fi
 
 if [[ $I2SB_SLURM_MODE == lite ]]; then
     say "squeue job list (no accounting in lite mode)"
-    timeout 20 squeue -t all -o "%.6i %.22k %.9P %.8T %.10M %b"
+    timeout 20 squeue -t all -o "%.6i %.40k %.9P %.8T %.10M %b"
 else
     say "sacct job list"
     sacct_lines=$(timeout 20 sacct -a -X -S now-1days -o JobID,Comment%40,Partition,AllocTRES%42,State,ExitCode,Start,Elapsed)
