@@ -30,6 +30,9 @@ fail() { echo "run-slurm-test: FAILED: $*" >&2; exit 1; }
 
 [[ -f $SNAKEFILE ]] || fail "no Snakefile at $SNAKEFILE"
 [[ -x $PY ]] || fail "no virtualenv at $REPO/.venv (run make install)"
+# Whether the folders are ours to remove is decided now: sourcing env.sh below sets I2SB_SLURM_STATE_DIR.
+OWN_STATE=$([[ -z ${I2SB_SLURM_STATE_DIR:-} ]] && echo 1 || echo 0)
+OWN_WORK=$([[ -z ${I2SB_SLURM_WORKDIR:-} ]] && echo 1 || echo 0)
 STATE_DIR=${I2SB_SLURM_STATE_DIR:-$(mktemp -d /tmp/i2sb-slurm.XXXXXX)}
 WORK=${I2SB_SLURM_WORKDIR:-$(mktemp -d /tmp/i2sb-slurm-work.XXXXXX)}
 PROFILE=$(mktemp -d /tmp/i2sb-slurm-profile.XXXXXX)
@@ -40,8 +43,8 @@ finish() {
     "$REPO/scripts/slurm/stop-local-slurm.sh" "$STATE_DIR" >/dev/null || rc=1
     if [[ ${I2SB_SLURM_KEEP:-0} != 1 ]]; then
         rm -rf "$PROFILE"
-        [[ -z ${I2SB_SLURM_STATE_DIR:-} ]] && rm -rf "$STATE_DIR"
-        [[ -z ${I2SB_SLURM_WORKDIR:-} ]] && rm -rf "$WORK"
+        [[ $OWN_STATE == 1 ]] && rm -rf "$STATE_DIR"
+        [[ $OWN_WORK == 1 ]] && rm -rf "$WORK"
     fi
     say "$([[ $rc == 0 ]] && echo PASSED || echo "FAILED (rc=$rc)") in $(($(date +%s) - START_S)) s"
     exit $rc
