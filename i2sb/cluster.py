@@ -52,3 +52,10 @@ def train_launcher(python: str, gpus: int, nodes: int) -> str:
             f"{python} -m torch.distributed.run --standalone --nproc_per_node={gpus} -m i2sb train"
         )
     return f"{python} -m i2sb train"
+
+
+def sample_job_resources(gpus: int, cpus: int) -> dict[str, Any]:
+    """Snakemake resources of a sampling (or evaluation) job: ``gpus`` GPUs, or CPU only when 0."""
+    if gpus:
+        return {"gpu": gpus, "tasks_per_gpu": 0, "cpus_per_gpu": cpus, "cpus_per_task": 0}
+    return {"gpu": 0, "cpus_per_task": cpus}

@@ -102,7 +102,8 @@ class SampleConfig:
     save_degraded: bool = True
     log_count: int = 10
     seed: int = 0
-    gpus: int = 0
+    gpus: int = 0  # GPUs per sampling / evaluation job (0 = CPU)
+    cpus: int = 1  # CPU cores per sampling / evaluation job (per GPU when gpus > 0)
 
 
 @dataclass(frozen=True)

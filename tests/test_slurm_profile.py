@@ -122,10 +122,16 @@ def test_single_node_training_is_one_task_with_torchrun_or_one_process(
     assert train_launcher("python", 0, 1) == "python -m i2sb train"
 
 
-def test_sampling_job_gets_one_gpu_and_one_task(profile: dict[str, Any]) -> None:
-    line = sbatch_line(rule_resources(profile, "sample", {}), threads=1)
+def test_sampling_job_gets_its_gpus_from_the_config_and_none_on_cpu(
+    profile: dict[str, Any],
+) -> None:
+    from i2sb.cluster import sample_job_resources
+
+    line = sbatch_line(rule_resources(profile, "sample", sample_job_resources(1, 4)), threads=1)
     assert "--gpus=1" in line and "--cpus-per-gpu=4" in line
     assert "--ntasks-per-gpu" not in line and "--gres" not in line
+    cpu_line = sbatch_line(rule_resources(profile, "sample", sample_job_resources(0, 2)), threads=1)
+    assert "--cpus-per-task=2" in cpu_line and "gpu" not in cpu_line
 
 
 def test_cpu_rules_get_the_default_resources(profile: dict[str, Any]) -> None:
@@ -137,8 +143,10 @@ def test_cpu_rules_get_the_default_resources(profile: dict[str, Any]) -> None:
 
 def test_local_overlay_changes_single_resources_and_keeps_the_rest(profile: dict[str, Any]) -> None:
     merged = merged_profile(PROFILE, OVERLAY)
-    assert merged["set-resources"]["sample"]["cpus_per_gpu"] == 1
-    assert merged["set-resources"]["sample"]["gpu"] == profile["set-resources"]["sample"]["gpu"]
+    assert merged["set-resources"]["sample"]["mem_mb"] == 1000
+    assert (
+        "gpu" not in merged["set-resources"]["sample"]
+    )  # GPUs per sampling job come from the config
     assert "train" not in merged["set-resources"]  # training geometry comes from the config only
     assert merged["default-resources"]["slurm_account"] == "local"
     assert merged["retries"] == profile["retries"]

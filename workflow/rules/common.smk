@@ -8,6 +8,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from i2sb.atomic import write_text
+from i2sb.cluster import sample_job_resources
 from i2sb.config import SCHEMA_PATH, config_from_dict
 from i2sb.tasks import FID_REF_TRAIN, PAIRED_TASK, task_spec
 

@@ -13,7 +13,7 @@ rule sample:
         depends_on=section_hash("data", "sample"),
     retries: 2
     resources:
-        gpu=CFG.sample.gpus,
+        **sample_job_resources(CFG.sample.gpus, CFG.sample.cpus),
     threads: 1
     log:
         f"{RUN}/logs/sample/{{task}}_nfe{{nfe}}_{{part}}_{{nparts}}.log",
