@@ -25,13 +25,14 @@ class TaskSpec:
     ot_ode: bool
     eval_set: str
     fid_reference: str
+    hole_ratio: tuple[float, float] | None = None  # free-form inpainting: range of the hole's area
 
     @property
     def has_mask(self) -> bool:
         return self.family == "inpaint"
 
 
-def _spec(name: str, family: str) -> TaskSpec:
+def _spec(name: str, family: str, hole_ratio: tuple[float, float] | None = None) -> TaskSpec:
     restoring = family in ("blur", "inpaint")
     superres = family == "superres"
     return TaskSpec(
@@ -41,6 +42,7 @@ def _spec(name: str, family: str) -> TaskSpec:
         ot_ode=restoring,
         eval_set=EVAL_FULL if superres else EVAL_10K,
         fid_reference=FID_REF_TRAIN if superres else FID_REF_VAL,
+        hole_ratio=hole_ratio,
     )
 
 
@@ -54,8 +56,8 @@ TASKS: dict[str, TaskSpec] = {
         _spec("blur-uni", "blur"),
         _spec("blur-gauss", "blur"),
         _spec("inpaint-center", "inpaint"),
-        _spec("inpaint-freeform1020", "inpaint"),
-        _spec("inpaint-freeform2030", "inpaint"),
+        _spec("inpaint-freeform1020", "inpaint", (0.1, 0.2)),
+        _spec("inpaint-freeform2030", "inpaint", (0.2, 0.3)),
     )
 }
 

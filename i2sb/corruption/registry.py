@@ -16,14 +16,14 @@ from i2sb.corruption.blur import Blur, gaussian_taps, uniform_taps
 from i2sb.corruption.inpaint import CenterInpainting, FreeformInpainting, open_mask_bank
 from i2sb.corruption.jpeg import JPEG
 from i2sb.corruption.superres import BicubicSuperResolution, PoolSuperResolution
-from i2sb.tasks import task_spec
+from i2sb.tasks import TASKS, task_spec
 
 Builder = Callable[..., Corruption]
 
 
+# Hole-ratio ranges of the free-form tasks, from the task table (the one source of truth).
 FREEFORM_RANGES: dict[str, tuple[float, float]] = {
-    "inpaint-freeform1020": (0.1, 0.2),
-    "inpaint-freeform2030": (0.2, 0.3),
+    name: spec.hole_ratio for name, spec in TASKS.items() if spec.hole_ratio is not None
 }
 FREEFORM_OPTIONS = ("mask_source", "masks_path", "cache_dir", "seed")
 

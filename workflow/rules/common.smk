@@ -10,7 +10,8 @@ from snakemake.utils import validate
 from i2sb.atomic import write_text
 from i2sb.cluster import sample_job_resources
 from i2sb.config import SCHEMA_PATH, config_from_dict
-from i2sb.tasks import FID_REF_TRAIN, PAIRED_TASK, task_spec
+from i2sb.data.subsets import is_imagenet, resolve_eval_subset
+from i2sb.tasks import EVAL_10K, FID_REF_TRAIN, task_spec
 
 # Our check first: its message names the key; Snakemake's own validation then records the schema.
 CFG = config_from_dict(config, source="the workflow config (--configfile / --config)")
@@ -47,10 +48,6 @@ def data_inputs(wildcards=None):
     return [] if PAIRED else [lmdb_index("train"), lmdb_index("val")]
 
 
-def needs_fid_reference():
-    return CFG.evaluate.fid and any(task_spec(t).fid_reference == FID_REF_TRAIN for t in TASKS)
-
-
 def train_dir(task):
     return f"{RUN}/train/{task}"
 
@@ -61,8 +58,8 @@ def part_files(wildcards):
     ]
 
 
-def evaluated(task=None):
-    return [f"{RUN}/eval/{t}/nfe{n}/metrics.json" for t in ([task] if task else TASKS) for n in NFES]
+def evaluated():
+    return [f"{RUN}/eval/{t}/nfe{n}/metrics.json" for t in TASKS for n in NFES]
 
 
 def image_folder_root():
@@ -79,18 +76,27 @@ def convert_source(wildcards):
 def train_inputs(wildcards):
     inputs = {"data": data_inputs()}
     if CFG.network.adm_init:
-        inputs["adm"] = f"{RUN}/downloads/adm_checkpoint.json"
+        inputs["adm"] = rules.download_adm_checkpoint.output[0]
     return inputs
+
+
+def uses_subset_lists(task):
+    """Whether evaluating ``task`` reads the 10k subset lists (data.eval_subset, ImageNet folders only)."""
+    if CFG.data.kind != "imagefolder":
+        return False
+    val = Path(CFG.data.root) / "val"
+    # A folder not there yet (planning on another machine) is taken to be ImageNet, as in the benchmark.
+    classes = sorted(p.name for p in val.iterdir() if p.is_dir()) if val.is_dir() else ["n00000000"]
+    subset = resolve_eval_subset(CFG.data.eval_subset, task_spec(task).eval_set, is_imagenet("imagefolder", classes))
+    return subset == EVAL_10K
 
 
 def sample_inputs(wildcards):
     inputs = {"summary": rules.train.output.summary.format(task=wildcards.task), "data": data_inputs()}
-    spec = task_spec(wildcards.task)
-    if CFG.data.eval_subset == "10k" or (CFG.data.eval_subset == "auto" and spec.eval_set == "10k"
-                                          and CFG.data.kind == "imagefolder"):
-        inputs["subset"] = f"{RUN}/downloads/subset_lists.json"
-    if CFG.data.mask_source == "published" and wildcards.task.startswith("inpaint-freeform"):
-        inputs["masks"] = f"{RUN}/downloads/freeform_masks.json"
+    if uses_subset_lists(wildcards.task):
+        inputs["subset"] = rules.download_subset_lists.output[0]
+    if CFG.data.mask_source == "published" and task_spec(wildcards.task).hole_ratio is not None:
+        inputs["masks"] = rules.download_freeform_masks.output[0]
     return inputs
 
 
