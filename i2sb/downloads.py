@@ -25,6 +25,11 @@ class DownloadError(RuntimeError):
     """A needed external file is neither pre-placed nor downloadable; the message says how to fix it."""
 
 
+class PlacedFileMissing(DownloadError, FileNotFoundError):
+    """A config key or environment variable points at a file that is not there: a user error, never
+    a reason to fall back to something else."""
+
+
 @dataclass(frozen=True)
 class Resource:
     name: str
@@ -125,7 +130,7 @@ def locate(name: str, explicit: str = "", cache: str = "") -> Path | None:
         if value:
             path = Path(value).expanduser()
             if not path.is_file():
-                raise DownloadError(f"{source} points at {path}, which is not a file")
+                raise PlacedFileMissing(f"{source} points at {path}, which is not a file")
             return path
     cached = cache_dir(cache) / resource.filename
     return cached if cached.is_file() else None

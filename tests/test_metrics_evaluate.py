@@ -231,3 +231,26 @@ def test_weights_pre_placed_in_torch_home_are_used_offline(tmp_path, offline, mo
         "metrics"
     ]
     assert metrics["ca"]["reason"] is None and 0 <= metrics["ca"]["value"] <= 1
+
+
+def test_a_configured_reference_path_that_is_missing_is_an_error_not_unavailable(tmp_path):
+    from i2sb.downloads import PlacedFileMissing
+    from i2sb.metrics.evaluate import EvaluateOptions, evaluate_samples
+
+    path = tmp_path / "samples.npz"
+    images = np.zeros((2, 3, 8, 8), np.uint8)
+    meta = np.str_('{"task": "sr4x-pool", "nfe": 1}')
+    np.savez(
+        path,
+        recon=images,
+        clean=images,
+        indices=np.arange(2),
+        labels=np.zeros(2, np.int64),
+        meta=meta,
+    )
+    opts = EvaluateOptions(
+        classifier_accuracy=False, adm_reference=str(tmp_path / "typo.npz"), cache_dir=str(tmp_path)
+    )
+    with pytest.raises(PlacedFileMissing, match="downloads.fid_reference points at .*typo.npz"):
+        evaluate_samples(path, "sr4x-pool", tmp_path / "m.json", opts, feature_model=lambda x: x)
+    assert not (tmp_path / "m.json").exists()

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from i2sb.atomic import write_json
-from i2sb.downloads import DownloadError, fetch
+from i2sb.downloads import DownloadError, PlacedFileMissing, fetch
 from i2sb.metrics import fid as fid_lib
 from i2sb.metrics.classifier import classifier_accuracy, load_resnet50
 from i2sb.metrics.image_quality import psnr_per_image, ssim_per_image
@@ -109,6 +109,8 @@ def _external(name: str, opts: EvaluateOptions, compute: Callable[[], tuple]) ->
     """Run ``compute`` -> (entry, extra); missing weights/references become (unavailable, None)."""
     try:
         return compute()
+    except PlacedFileMissing:
+        raise  # a configured path that is wrong is an error, not an unavailable metric
     except UNAVAILABLE as err:
         if opts.require_external_metrics:
             raise RuntimeError(
