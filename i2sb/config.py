@@ -90,7 +90,6 @@ class TrainConfig:
     validate_nfe: int = 20  # sampler steps of the periodic validation
     validate_images: int = 8
     log_every: int = 10
-    tensorboard: bool = False
     resources: TrainResources = field(default_factory=TrainResources)
 
 
