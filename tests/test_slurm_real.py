@@ -3,8 +3,9 @@
 tests/slurm/run-slurm-test.sh does the work (start the daemons; run the job-shape workflow tests/slurm/Snakefile and
 check its outputs; check that a failing job fails the run; run the project's real workflow with config/tiny.yaml on
 CPU and check its report, metrics and one Slurm job per sampling partition; stop the daemons); this test runs it and
-reports its output on failure. It needs root (daemons, apt) and either the Slurm packages or apt-get to install
-them: CI runs as root, so it runs there. About 3 min on a 2-core machine with the packages installed.
+reports its output on failure. It runs only when I2SB_TEST_SLURM=1 (set by .ci/run), so `make test` on a user's
+machine starts no daemons and installs nothing. It needs root (daemons, apt) and either the Slurm packages or apt-get
+to install them. About 3 min on a 2-core machine with the packages installed.
 """
 
 import os
@@ -22,6 +23,10 @@ def slurm_available() -> bool:
     return shutil.which("slurmctld") is not None or shutil.which("apt-get") is not None
 
 
+@pytest.mark.skipif(
+    os.environ.get("I2SB_TEST_SLURM") != "1",
+    reason="real-Slurm test: set I2SB_TEST_SLURM=1 (it apt-installs Slurm/MariaDB and starts daemons; .ci/run does)",
+)
 @pytest.mark.skipif(os.geteuid() != 0, reason="starting Slurm daemons needs root")
 @pytest.mark.skipif(
     not slurm_available(), reason="no Slurm packages and no apt-get to install them"
