@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from i2sb.config import Config, ConfigError, config_from_dict, field_paths, load_config, save_config
+from i2sb.config import (
+    Config,
+    ConfigError,
+    check_inputs,
+    config_from_dict,
+    field_paths,
+    load_config,
+    missing_inputs,
+    save_config,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,3 +86,23 @@ def test_task_table_fills_beta_max_and_ot_ode_unless_overridden():
     assert (cfg.beta_max("inpaint-center"), cfg.ot_ode("inpaint-center")) == (1.0, True)
     forced = config_from_dict({"bridge": {"beta_max": 0.7, "ot_ode": False}})
     assert (forced.beta_max("blur-uni"), forced.ot_ode("blur-uni")) == (0.7, False)
+
+
+def test_missing_input_folders_and_files_are_named_by_key(tmp_path):
+    cfg = config_from_dict({"data": {"kind": "imagefolder", "root": "/path/to/imagenet"},
+                            "downloads": {"adm_checkpoint": str(tmp_path / "adm.pt")}})  # fmt: skip
+    problems = missing_inputs(cfg)
+    assert problems[0].startswith("data.root: /path/to/imagenet is not a folder")
+    assert problems[1] == f"downloads.adm_checkpoint: {tmp_path / 'adm.pt'} is not a file"
+    with pytest.raises(ConfigError, match="missing inputs in my.yaml"):
+        check_inputs(cfg, "my.yaml")
+
+
+def test_an_image_folder_needs_both_splits_and_paired_data_may_be_csv(tmp_path):
+    (tmp_path / "train").mkdir()
+    folder = config_from_dict({"data": {"kind": "imagefolder", "root": str(tmp_path)}})
+    assert missing_inputs(folder) == [f"data.root: {tmp_path} has no val/"]
+    (tmp_path / "val.csv").write_text("clean,degraded\n")
+    paired = config_from_dict({"data": {"kind": "paired", "root": str(tmp_path)}})
+    assert missing_inputs(paired) == []
+    assert missing_inputs(Config()) == []  # the demo makes its own images

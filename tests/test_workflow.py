@@ -24,10 +24,18 @@ def job_counts(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
-def test_full_benchmark_plans_every_partition_as_its_own_job(tmp_path):
+@pytest.fixture
+def imagenet_root(tmp_path):
+    """An (empty) ImageNet-style folder: planning needs data.root to exist, not its images."""
+    for split in ("train", "val"):
+        (tmp_path / "imagenet" / split / "n01440764").mkdir(parents=True)
+    return f"data={{root: {tmp_path / 'imagenet'}}}"
+
+
+def test_full_benchmark_plans_every_partition_as_its_own_job(tmp_path, imagenet_root):
     started = time.perf_counter()
     proc = snakemake("-n", "--cores", "8", "--configfile", "config/benchmark.yaml",
-                     "--config", f"results_dir={tmp_path}", "partitions=8")  # fmt: skip
+                     "--config", f"results_dir={tmp_path}", "partitions=8", imagenet_root)  # fmt: skip
     seconds = time.perf_counter() - started
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
@@ -37,12 +45,21 @@ def test_full_benchmark_plans_every_partition_as_its_own_job(tmp_path):
     assert seconds < 30  # measured ~1.2 s here; generous for loaded CI machines
 
 
-def test_one_task_by_config_override(tmp_path):
+def test_one_task_by_config_override(tmp_path, imagenet_root):
     proc = snakemake("-n", "--cores", "8", "--configfile", "config/benchmark.yaml",
-                     "--config", f"results_dir={tmp_path}", "tasks=[jpeg-5]")  # fmt: skip
+                     "--config", f"results_dir={tmp_path}", "tasks=[jpeg-5]", imagenet_root)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
     assert counts["train"] == 1 and counts["sample"] == 8
+
+
+def test_a_placeholder_data_root_stops_planning_and_names_the_key(tmp_path):
+    # config/benchmark.yaml ships data.root: /path/to/imagenet
+    proc = snakemake("-n", "--cores", "1", "--configfile", "config/benchmark.yaml",
+                     "--config", f"results_dir={tmp_path}")  # fmt: skip
+    assert proc.returncode != 0
+    assert "data.root: /path/to/imagenet is not a folder" in proc.stdout + proc.stderr
+    assert not any(tmp_path.iterdir())  # nothing planned, nothing written
 
 
 def test_a_bad_config_value_stops_planning_and_names_the_key(tmp_path):
