@@ -81,6 +81,46 @@ def test_metrics_json_follows_the_contract(tmp_path):
     assert metrics["ssim"]["value"] > metrics["ssim_degraded"]["value"]
     assert metrics["ca"]["value"] == 1.0  # the tiny classifier separates bright from dark
     assert 0 < metrics["fid"]["value"] < 1 and "clean images" in result["fid_reference"]
+    assert result["fid_reference_kind"] == "clean_images"
+    assert result["image_size"] == 32 and result["dataset"] is None  # no config: unknown
+
+
+def test_metrics_json_says_what_the_images_are(tmp_path, monkeypatch):
+    """The workflow's entry records the data set (name, kind, subset) and the reference kind."""
+    from i2sb.config import config_from_dict
+    from i2sb.metrics.evaluate import FID_REFERENCE_KINDS, evaluate_for_config
+
+    path, part = make_samples(tmp_path / "samples.npz")
+    mu, sigma = fid.stats_of(fid.image_features(part.clean, tiny_extractor(), "cpu"))
+    stats = tmp_path / "val_stats.npz"
+    np.savez(stats, mu=mu, sigma=sigma)
+    cfg = config_from_dict(
+        {"results_dir": str(tmp_path), "evaluate": {"classifier_accuracy": False}}
+    )
+    monkeypatch.setattr(fid, "load_inception", lambda device: tiny_extractor())
+    result = evaluate_for_config(cfg, path, "jpeg-10", tmp_path / "m.json", str(stats))
+    assert result["dataset"] == {
+        "name": "demo photos", "kind": "demo", "image_size": 64, "eval_subset": "full",
+        "max_eval_images": 0,
+    }  # fmt: skip
+    assert result["fid_reference_kind"] == "val_stats" in FID_REFERENCE_KINDS
+
+
+@pytest.mark.parametrize(
+    ("classes", "name", "kind"),
+    [(["n01440764", "n01443537"], "ImageNet", "imagenet"), (["cats", "dogs"], None, "imagefolder")],
+)
+def test_only_a_wordnet_image_folder_is_called_imagenet(tmp_path, classes, name, kind):
+    from i2sb.config import config_from_dict
+    from i2sb.data.build import describe_eval_data
+
+    for label in classes:
+        (tmp_path / "val" / label).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "val" / label / "a.png")
+    cfg = config_from_dict({"data": {"kind": "imagefolder", "root": str(tmp_path)}})
+    described = describe_eval_data(cfg, "sr4x-pool")
+    assert described["kind"] == kind
+    assert described["name"] == (name or f"image folder {tmp_path}")
 
 
 def test_sr_tasks_use_the_pre_placed_adm_reference(tmp_path):
@@ -92,6 +132,7 @@ def test_sr_tasks_use_the_pre_placed_adm_reference(tmp_path):
     opts = EvaluateOptions(classifier_accuracy=False, adm_reference=str(ref))
     result = evaluate_samples(path, "sr4x-pool", tmp_path / "m.json", opts, model)
     assert str(ref) in result["fid_reference"] and "ADM" in result["fid_reference"]
+    assert result["fid_reference_kind"] == "adm_train_batch"
     assert 0 < result["metrics"]["fid"]["value"] < 1
     assert result["metrics"]["ca"] == {
         "value": None,

@@ -47,6 +47,9 @@ def test_a_run_holds_params_metrics_reasons_and_artifacts(store, tmp_path):
     assert params["config.train.lr"] == "5e-05" and params["task"] == "inpaint-center"
     assert params["nfe"] == "3" and params["mask_source"] == "center"
     assert len(params["data_fingerprint"]) == 64 and params["git_commit"]
+    assert (params["dataset_name"], params["dataset_kind"]) == ("demo photos", "demo")
+    assert (params["dataset_eval_subset"], params["image_size"]) == ("full", "32")
+    assert params["fid_reference_kind"] == "file"
     assert metrics["psnr"] == 21.5 and metrics["sampling_images_per_s"] == 5.0
     assert "fid" not in metrics and "ca" not in metrics
     assert tags["fid_unavailable_reason"] == "Inception weights unavailable offline"

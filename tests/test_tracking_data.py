@@ -90,6 +90,9 @@ def make_run(
                     "ssim": metric(0.61, ""),
                 },
                 "fid_reference": "test statistics",
+                "fid_reference_kind": "file",
+                "image_size": 32,
+                "dataset": {"name": "demo photos", "kind": "demo", "eval_subset": "full"},
                 "sampling": {"images_per_s": 5.0, "seconds_per_nfe": 0.01},
             }
         )

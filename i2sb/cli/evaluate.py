@@ -78,7 +78,7 @@ def _options(args):
         raise ValueError("--set needs --config (the file it overrides)")
     cfg = load_config(args.config, overrides) if args.config else Config()
     base = options_from_config(cfg, args.device)
-    return dataclasses.replace(
+    return cfg, dataclasses.replace(
         base,
         fid=base.fid and not args.no_fid,
         classifier_accuracy=base.classifier_accuracy and not args.no_ca,
@@ -90,9 +90,13 @@ def _options(args):
 
 
 def run_evaluate(args) -> int:
+    from i2sb.data.build import describe_eval_data
     from i2sb.metrics.evaluate import evaluate_samples
 
-    result = evaluate_samples(args.samples, args.task, args.out, _options(args))
+    cfg, opts = _options(args)
+    # Without --config nothing says what the images are: metrics.json records the data set as unknown.
+    dataset = describe_eval_data(cfg, args.task) if args.config else None
+    result = evaluate_samples(args.samples, args.task, args.out, opts, dataset=dataset)
     for name, entry in result["metrics"].items():
         shown = (
             f"{entry['value']:.4g}" if entry["value"] is not None else f"n/a ({entry['reason']})"

@@ -79,6 +79,34 @@ def build_eval_set(
     return dataset, indices[:max_eval_images] if max_eval_images else indices
 
 
+def describe_eval_data(config: Any, task: str) -> dict[str, Any]:
+    """What a (task, config) is evaluated on, for captions and MLflow: data set name and kind,
+    resolution, and which evaluation subset (``full`` or ``10k``) of how many images at most.
+
+    ``name`` is "ImageNet" only for an image folder whose classes are all WordNet ids (the rule
+    of ``is_imagenet``); the demo is "demo photos"; anything else names its folder.
+    """
+    data = config.data
+    root = data_root(config, "val")
+    imagenet = False
+    if data.kind == "imagefolder":
+        dataset = build_dataset(data.kind, root, "val", data.image_size, train=False)
+        imagenet = is_imagenet(data.kind, getattr(dataset, "classes", []))
+    if data.kind == "demo":
+        name = "demo photos"
+    elif imagenet:
+        name = "ImageNet"
+    else:
+        name = f"{'paired folder' if data.kind == 'paired' else 'image folder'} {root}"
+    return {
+        "name": name,
+        "kind": "imagenet" if imagenet else data.kind,
+        "image_size": data.image_size,
+        "eval_subset": resolve_eval_subset(data.eval_subset, task_spec(task).eval_set, imagenet),
+        "max_eval_images": data.max_eval_images,
+    }
+
+
 def eval_set_for_config(config: Any, task: str) -> tuple[Any, list[int]]:
     """build_eval_set with every argument taken from an i2sb.config.Config."""
     data, downloads = config.data, config.downloads

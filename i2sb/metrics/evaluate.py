@@ -56,21 +56,38 @@ def unavailable(reason: str) -> dict[str, Any]:
     return {"value": None, "reason": reason}
 
 
+# What an FID in metrics.json was measured against (``fid_reference_kind``): only the first two
+# are the paper's references (spec section 7); the others are never comparable with its table.
+FID_REFERENCE_KINDS = ("adm_train_batch", "val_stats", "clean_images", "file")
+
+
 def _reference(
     samples: Part, path: Path, task: str, opts: EvaluateOptions, model: fid_lib.FeatureModel
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """mu, sigma and a description of the FID reference for ``task`` (spec §7)."""
+) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """mu, sigma, a description and the kind (FID_REFERENCE_KINDS) of the FID reference (spec §7)."""
+    train_reference = task_spec(task).fid_reference == FID_REF_TRAIN
     if opts.fid_reference:
-        return (*fid_lib.load_reference_stats(opts.fid_reference), f"file {opts.fid_reference}")
-    if task_spec(task).fid_reference == FID_REF_TRAIN:
+        # A file given for a validation-set task is its validation statistics (i2sb fid-reference).
+        kind = "file" if train_reference else "val_stats"
+        return (
+            *fid_lib.load_reference_stats(opts.fid_reference),
+            f"file {opts.fid_reference}",
+            kind,
+        )
+    if train_reference:
         adm = fetch("fid_reference", opts.adm_reference, opts.cache_dir)
-        return (*fid_lib.load_reference_stats(adm), f"ADM training-set batch (mu/sigma) {adm}")
+        return (
+            *fid_lib.load_reference_stats(adm),
+            f"ADM training-set batch (mu/sigma) {adm}",
+            "adm_train_batch",
+        )
     if opts.fid_reference_from_clean:
         feats = fid_lib.image_features(samples.clean, model, opts.device, opts.batch_size)
         return (
             *fid_lib.stats_of(feats),
             f"clean images of {path} ({len(samples)} images; not the full validation set, so "
             "not comparable with the paper)",
+            "clean_images",
         )
     raise ReferenceUnavailable(
         f"task {task} compares with validation-set statistics: make them once with `i2sb "
@@ -81,17 +98,18 @@ def _reference(
 
 def compute_fid(
     samples: Part, path: Path, task: str, opts: EvaluateOptions, model: Any = None
-) -> tuple[dict[str, Any], str | None]:
-    """FID entry and reference description; ``model`` defaults to clean-fid's Inception."""
+) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """FID entry and (reference description, kind); ``model`` defaults to clean-fid's Inception."""
     if not opts.fid:
         return unavailable("disabled (evaluate.fid is false)"), None
     if model is None:
         model = fid_lib.load_inception(opts.device)
-    mu_ref, sigma_ref, described = _reference(samples, path, task, opts, model)
+    mu_ref, sigma_ref, described, kind = _reference(samples, path, task, opts, model)
     feats = fid_lib.image_features(samples.recon, model, opts.device, opts.batch_size)
-    return measured(
-        fid_lib.frechet_distance(*fid_lib.stats_of(feats), mu_ref, sigma_ref)
-    ), described
+    return measured(fid_lib.frechet_distance(*fid_lib.stats_of(feats), mu_ref, sigma_ref)), (
+        described,
+        kind,
+    )
 
 
 def compute_ca(samples: Part, opts: EvaluateOptions, model: Any = None) -> dict[str, Any]:
@@ -140,8 +158,13 @@ def evaluate_samples(
     opts: EvaluateOptions,
     feature_model: Any = None,
     classifier: Any = None,
+    dataset: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Compute every metric of ``samples_path`` and write ``out`` (metrics.json) atomically."""
+    """Compute every metric of ``samples_path`` and write ``out`` (metrics.json) atomically.
+
+    ``dataset`` (``i2sb.data.build.describe_eval_data``) says what the images are; None is
+    recorded as unknown (an evaluation without a config).
+    """
     path = Path(samples_path)
     samples = read_part(path)
     task_spec(task)  # unknown task names fail here, before any work
@@ -157,9 +180,12 @@ def evaluate_samples(
         "task": task,
         "nfe": samples.meta.get("nfe"),
         "num_images": len(samples),
+        "image_size": int(samples.recon.shape[-1]),
+        "dataset": dataset,
         "samples": str(path),
         "metrics": {"fid": fid, "ca": ca, **image_quality(samples)},
-        "fid_reference": fid_reference,
+        "fid_reference": fid_reference[0] if fid_reference else None,
+        "fid_reference_kind": fid_reference[1] if fid_reference else None,
         "sampling": {k: samples.meta.get(k) for k in ("images_per_s", "seconds_per_nfe")},
     }
     write_json(out, result)
@@ -192,7 +218,10 @@ def evaluate_for_config(
     ``fid_val_stats`` (the workflow's cached validation statistics) replaces
     ``evaluate.fid_val_stats`` for the tasks whose FID reference is the validation set.
     """
+    from i2sb.data.build import describe_eval_data
+
     opts = options_from_config(cfg)
     if fid_val_stats and task_spec(task).fid_reference != FID_REF_TRAIN:
         opts = dataclasses.replace(opts, fid_reference=fid_val_stats)
-    return evaluate_samples(samples_path, task, out, opts)
+    dataset = describe_eval_data(cfg, task)
+    return evaluate_samples(samples_path, task, out, opts, dataset=dataset)

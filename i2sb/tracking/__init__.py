@@ -75,7 +75,12 @@ def build_record(
         "mask_source": str(summary.meta.get("mask_source")),
         "sampling_precision": str(summary.meta.get("precision")),
         "fid_reference": str(result.fid_reference),
+        "fid_reference_kind": str(result.fid_reference_kind),
+        "image_size": str(result.image_size),
     }
+    dataset = result.dataset or {}
+    for key in ("name", "kind", "eval_subset"):
+        params[f"dataset_{key}"] = str(dataset.get(key, "unknown"))
     tags = {f"{name}_unavailable_reason": reason for name, reason in result.reasons.items()}
     if why:
         tags["git_commit_unknown_reason"] = why

@@ -37,6 +37,9 @@ class EvalResult:
     values: dict[str, float]  # metric name -> value
     reasons: dict[str, str]  # metric name -> why it has no value
     fid_reference: str | None
+    fid_reference_kind: str | None = None  # i2sb.metrics.evaluate.FID_REFERENCE_KINDS
+    image_size: int | None = None
+    dataset: dict[str, Any] | None = None  # i2sb.data.build.describe_eval_data; None = unknown
 
 
 def read_json(path: str | Path, what: str) -> dict[str, Any]:
@@ -91,6 +94,9 @@ def read_eval_metrics(path: str | Path) -> EvalResult:
         values=values,
         reasons=reasons,
         fid_reference=obj.get("fid_reference"),
+        fid_reference_kind=obj.get("fid_reference_kind"),
+        image_size=obj.get("image_size"),
+        dataset=obj.get("dataset"),
     )
 
 
