@@ -9,6 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "i2sb"
 # (runners may read each other's file formats, e.g. metrics reads sample's part files).
 LAYER = {
     "tasks": 0, "paper": 0, "atomic": 0, "config": 1, "downloads": 1, "cluster": 1,
+    "slurm_profile": 1,
     "bridge": 1, "distributed": 1,
     "network": 2, "corruption": 2, "data": 2,
     "train": 3, "sample": 3, "metrics": 3,

@@ -1,0 +1,55 @@
+"""`i2sb slurm-profile`: install the merged Slurm profile so `snakemake --profile slurm` works."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "slurm-profile",
+        help="install the Slurm profile (ours + your account/partition) for `snakemake --profile slurm`",
+        description=(
+            "Merge the pipeline's Slurm profile (--base) with your site's settings and write it where "
+            "Snakemake looks for a profile by name ($XDG_CONFIG_HOME/snakemake/NAME, by default "
+            "~/.config/snakemake/slurm). Then, from the repository: "
+            "`snakemake --profile slurm --configfile config/benchmark.yaml`. "
+            "Rerun it to change the settings; the file is replaced."
+        ),
+    )
+    parser.add_argument("--account", required=True, help="Slurm account of every job (sbatch -A)")
+    parser.add_argument(
+        "--partition", required=True, help="Slurm partition of every job (sbatch -p)"
+    )
+    parser.add_argument("--qos", help="Slurm quality of service of every job (sbatch --qos)")
+    parser.add_argument(
+        "--overlay",
+        metavar="DIR",
+        help="a profile folder with more site settings (its config.yaml is merged in, key by key), "
+        "e.g. `slurm-status-command: squeue` on a cluster without accounting",
+    )
+    parser.add_argument(
+        "--base",
+        default="profiles/slurm",
+        metavar="DIR",
+        help="the pipeline's profile folder (default: %(default)s, relative to the repository)",
+    )
+    parser.add_argument(
+        "--name",
+        default="slurm",
+        help="profile name for `snakemake --profile NAME` (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write the profile folder here instead of Snakemake's user config folder",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from i2sb.slurm_profile import install_profile, user_profile_dir
+
+    out = args.out or user_profile_dir(args.name)
+    path = install_profile(args.base, args.account, args.partition, args.qos, args.overlay, out)
+    usage = f"--profile {args.name}" if not args.out else f"--profile {out}"
+    print(f"wrote {path}; run: snakemake {usage} --configfile config/benchmark.yaml")
+    return 0
