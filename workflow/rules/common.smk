@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 from i2sb.atomic import write_text
@@ -25,7 +26,13 @@ NPARTS = CFG.partitions
 PAIRED = CFG.data.kind == "paired"
 REPORT_DONE = f"{RUN}/tables/tables.json"
 ENV = "../../envs/i2sb.yaml"  # relative to workflow/rules/
-PYTHON = sys.executable
+# The python of train's shell command: under --sdm conda (or apptainer) the job runs inside the declared
+# environment (envs/i2sb.yaml), whose `python` it must use; otherwise the python that planned the DAG (.venv).
+# Script rules (sample, evaluate, ...) get the same choice from Snakemake itself.
+IN_DECLARED_ENV = bool(
+    {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER} & set(workflow.deployment_settings.deployment_method)
+)
+PYTHON = "python" if IN_DECLARED_ENV else sys.executable
 
 # One resolved config file that every job reads; rewritten only when its content changes, so
 # re-planning does not make finished jobs look outdated.
