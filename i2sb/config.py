@@ -70,6 +70,9 @@ class TrainResources:
     cpus_per_task: int = 2
     mem_mb: int = 8000
     runtime_min: int = 60
+    # Seconds every rank may take to reach the master (rank 0's host) before the job fails with an error
+    # naming MASTER_ADDR; a missing node then ends the job instead of hanging it (i2sb/distributed.py).
+    rendezvous_timeout_s: float = 300.0
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,27 @@
 No launcher of our own: torchrun sets RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT;
 under ``srun`` we read SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID and take the first host of
 SLURM_JOB_NODELIST as the master. gloo on CPU, nccl on GPU.
+
+The rendezvous (every rank reaching the master's TCP store) is bounded by a timeout
+(``train.resources.rendezvous_timeout_s``): a node that never starts its ranks, or cannot reach
+the master, ends the job with an error naming MASTER_ADDR:MASTER_PORT instead of a hang. Once
+the group stands, collectives keep torch's own (long) timeout, so a slow validation on rank 0
+does not fail the others.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import socket
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
+
+from i2sb.config import TrainResources
 
 
 @dataclass(frozen=True)
@@ -67,8 +78,60 @@ def rank_info_from_env() -> tuple[int, int, int]:
     return 0, 1, 0
 
 
-def init_distributed(device: str = "auto") -> DistContext:
-    """Join the process group if the environment describes one; pick this rank's device."""
+class RendezvousFailed(RuntimeError):
+    """The ranks did not all meet at the master's address within the rendezvous timeout."""
+
+
+def _join_group(
+    backend: str, rank: int, world: int, device_id, rendezvous_timeout_s: float
+) -> None:
+    """init_process_group, with the rendezvous bounded by ``rendezvous_timeout_s`` seconds."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+        # torchrun's agent already brought every local rank together and serves the store itself.
+        dist.init_process_group(backend, rank=rank, world_size=world, device_id=device_id)
+        return
+    addr, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
+    if not addr or not port:
+        raise RendezvousFailed(
+            f"rank {rank} of {world}: MASTER_ADDR and MASTER_PORT must be set (got {addr!r}, {port!r}); "
+            "srun and torchrun set them, see docs/slurm.md"
+        )
+    try:
+        store = dist.TCPStore(
+            addr,
+            int(port),
+            world,
+            is_master=rank == 0,
+            timeout=timedelta(seconds=rendezvous_timeout_s),
+            wait_for_workers=True,
+        )
+    except (
+        RuntimeError,
+        OSError,
+        ValueError,
+    ) as err:  # DistStoreError / DistNetworkError / bad port
+        role = (
+            f"waited for the other {world - 1} ranks to connect to it"
+            if rank == 0
+            else "could not reach the master (rank 0)"
+        )
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RendezvousFailed(
+            f"rendezvous failed: rank {rank} of {world} on {socket.gethostname()} {role} at "
+            f"MASTER_ADDR={addr} MASTER_PORT={port} for {rendezvous_timeout_s:g} s "
+            f"(train.resources.rendezvous_timeout_s). Check that every node started its ranks, that "
+            f"{addr} resolves and is reachable on port {port} from every node. ({reason})"
+        ) from None
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world, device_id=device_id)
+
+
+def init_distributed(
+    device: str = "auto", rendezvous_timeout_s: float = TrainResources.rendezvous_timeout_s
+) -> DistContext:
+    """Join the process group if the environment describes one; pick this rank's device.
+
+    ``rendezvous_timeout_s`` bounds the wait for all ranks (train.resources.rendezvous_timeout_s).
+    """
     rank, world, local_rank = rank_info_from_env()
     use_cuda = torch.cuda.is_available() if device == "auto" else device.startswith("cuda")
     if use_cuda:
@@ -77,11 +140,12 @@ def init_distributed(device: str = "auto") -> DistContext:
     else:
         dev = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(
-            backend="nccl" if use_cuda else "gloo",
-            rank=rank,
-            world_size=world,
-            device_id=dev if use_cuda else None,
+        _join_group(
+            "nccl" if use_cuda else "gloo",
+            rank,
+            world,
+            dev if use_cuda else None,
+            rendezvous_timeout_s,
         )
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, device=dev)
 
@@ -102,3 +166,32 @@ def mean_across_ranks(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     value = value.detach().clone()
     dist.all_reduce(value)
     return value / ctx.world_size
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """SHA-256 of a module's parameters and buffers, in state-dict order (bytes as stored)."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(
+            tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+        )
+    return digest.hexdigest()
+
+
+def rank_report(ctx: DistContext, module: torch.nn.Module) -> list[dict]:
+    """One entry per rank (rank, local rank, host, weights digest), gathered on every rank.
+
+    DDP keeps the replicas equal by all-reducing gradients; equal digests across hosts show it did.
+    """
+    own = {
+        "rank": ctx.rank,
+        "local_rank": ctx.local_rank,
+        "host": socket.gethostname(),
+        "weights_sha256": weights_digest(module),
+    }
+    if not ctx.distributed:
+        return [own]
+    everyone: list = [None] * ctx.world_size
+    dist.all_gather_object(everyone, own)
+    return everyone

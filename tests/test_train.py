@@ -1,5 +1,6 @@
 """Training: DDP with 2 gloo processes equals microbatch accumulation; exact resume; NaN stops cleanly."""
 
+import json
 import os
 import socket
 
@@ -97,6 +98,11 @@ def test_two_gloo_ranks_equal_one_process_with_accumulation(tmp_path):
     )
     rank0, rank1 = torch.load(result_path + ".0"), torch.load(result_path + ".1")
     torch.testing.assert_close(rank0, rank1, atol=0, rtol=0)
+    # summary.json names every rank and its host, with equal final weights on all of them
+    ranks = json.loads((tmp_path / "ddp" / "summary.json").read_text())["ranks"]
+    assert [entry["rank"] for entry in ranks] == [0, 1]
+    assert all(entry["host"] == socket.gethostname() for entry in ranks)
+    assert ranks[0]["weights_sha256"] == ranks[1]["weights_sha256"]
 
     single = train(
         tiny_config(),

@@ -15,7 +15,13 @@ from tqdm.auto import tqdm
 from i2sb.atomic import write_json
 from i2sb.bridge import Bridge, bridge_for_task, fill_hole_with_noise, log_steps_for, nfe_steps
 from i2sb.config import Config
-from i2sb.distributed import DistContext, barrier, init_distributed, mean_across_ranks
+from i2sb.distributed import (
+    DistContext,
+    barrier,
+    init_distributed,
+    mean_across_ranks,
+    rank_report,
+)
 from i2sb.train.batches import BatchPlan, microbatch_loader
 from i2sb.train.ema import EMA
 from i2sb.train.logbook import MetricsLog, psnr, save_grid
@@ -55,7 +61,7 @@ def train(
     progress: bool = True,
 ) -> TrainResult:
     """Train (or resume training of) one task; the summary is also written to summary.json."""
-    ctx = ctx or init_distributed()
+    ctx = ctx or init_distributed(rendezvous_timeout_s=cfg.train.resources.rendezvous_timeout_s)
     out_dir = Path(out_dir)
     torch.manual_seed(cfg.train.seed)  # same initial weights on every rank
     parts = build_parts(cfg, task, ctx.device, train_set, val_set)
@@ -67,6 +73,11 @@ def train(
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json(out_dir / "options.json", training_options(cfg, task, parts, ctx.world_size))
     summary = _loop(cfg, state, out_dir, ctx, progress)
+    # Every rank's host and final weights: under DDP all replicas must have ended equal.
+    summary["ranks"] = rank_report(ctx, parts.net)
+    digests = {entry["weights_sha256"] for entry in summary["ranks"]}
+    if len(digests) != 1:
+        raise RuntimeError(f"the ranks ended with different weights: {summary['ranks']}")
     if ctx.is_main:
         write_json(out_dir / "summary.json", summary)
     barrier(ctx)

@@ -48,8 +48,10 @@ install_packages() {
         own_policy=1
     fi
     local rc=0
-    { DEBIAN_FRONTEND=noninteractive apt-get update -qq \
-        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
+    # Another apt run (a shared CI machine) holds the dpkg lock for a while: wait for it, bounded.
+    local lock=(-o DPkg::Lock::Timeout=300)
+    { DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" update -qq \
+        && DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" install -y -qq --no-install-recommends "${missing[@]}"; } \
         >"$STATE_DIR/log/apt.log" 2>&1 || rc=$?
     [[ $own_policy == 1 ]] && rm -f /usr/sbin/policy-rc.d
     [[ $rc == 0 ]] || { tail -20 "$STATE_DIR/log/apt.log" >&2; die "apt-get failed (full log: $STATE_DIR/log/apt.log)"; }
