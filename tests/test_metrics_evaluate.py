@@ -186,6 +186,15 @@ def test_a_task_other_than_the_sampled_one_is_refused(tmp_path):
         evaluate_samples(path, "jpeg-10", tmp_path / "m.json", EvaluateOptions(fid=False))
 
 
+def test_a_lone_part_file_is_refused_where_a_gathered_set_is_expected(tmp_path):
+    path, part = make_samples(tmp_path / "part_0_2.npz")
+    part.meta.update(partition=[0, 2], total=32)
+    write_part(path, part)
+    with pytest.raises(ValueError, match="part 0 of 2 .* gather all 2 parts first"):
+        evaluate_samples(path, "jpeg-10", tmp_path / "m.json", EvaluateOptions(fid=False))
+    assert not (tmp_path / "m.json").exists()
+
+
 def test_cli_writes_metrics_offline_and_fails_when_they_are_required(tmp_path, offline, capsys):
     path, _ = make_samples(tmp_path / "samples.npz", task="sr4x-pool")
     out = tmp_path / "metrics.json"

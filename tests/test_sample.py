@@ -211,3 +211,35 @@ def test_run_options_are_normalised_from_both_layouts():
         sampling_options({k: v for k, v in ours.items() if k != "interval"}, source="run7")
     with pytest.raises(KeyError, match="unknown task 'mixture'"):
         sampling_options({**published, "corrupt": "mixture"})
+
+
+def test_a_retrained_run_or_other_images_make_a_finished_part_stale(tmp_path, dataset, capsys):
+    run = make_run(tmp_path / "run", seed=0)
+    out = tmp_path / "part_0_1.npz"
+    assert sample(run, dataset[:4], (0, 1), out)[1]
+    make_run(tmp_path / "run", seed=5)  # retrained in place: same path, same settings
+    assert sample(run, dataset[:4], (0, 1), out)[1]
+    assert "other checkpoint contents" in capsys.readouterr().err
+    others = [(x.flip(-1), label) for x, label in dataset[:4]]  # other photos, same labels
+    assert sample(run, others, (0, 1), out)[1]
+    assert "other evaluation images" in capsys.readouterr().err
+    assert not sample(run, others, (0, 1), out)[1]
+    meta = read_part(out).meta
+    assert meta["checkpoint_fingerprint"]["iteration"] is None  # this test run records none
+    assert meta["data_fingerprint"]["images"] == 4
+
+
+def test_a_data_folder_fingerprint_sees_a_replaced_file_but_not_a_moved_folder(tmp_path):
+    from PIL import Image
+
+    from i2sb.data.fingerprint import data_fingerprint
+    from i2sb.data.folders import ImageFolderDataset
+
+    for name in ("a", "b"):
+        (tmp_path / "one" / "cls").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (10, 20, 30)).save(tmp_path / "one" / "cls" / f"{name}.png")
+    first = data_fingerprint(ImageFolderDataset(tmp_path / "one"), [0, 1])
+    (tmp_path / "one").rename(tmp_path / "two")
+    assert data_fingerprint(ImageFolderDataset(tmp_path / "two"), [0, 1]) == first
+    Image.effect_noise((8, 8), 50).convert("RGB").save(tmp_path / "two" / "cls" / "b.png")
+    assert data_fingerprint(ImageFolderDataset(tmp_path / "two"), [0, 1]) != first

@@ -167,6 +167,12 @@ def evaluate_samples(
     """
     path = Path(samples_path)
     samples = read_part(path)
+    if "partition" in samples.meta:
+        index, count = samples.meta["partition"]
+        raise ValueError(
+            f"{path} is part {index} of {count} of a sampling run, not a gathered set: gather "
+            f"all {count} parts first (i2sb gather part_*_{count}.npz --out samples.npz)"
+        )
     task_spec(task)  # unknown task names fail here, before any work
     recorded = samples.meta.get("task")
     if recorded is not None and recorded != task:

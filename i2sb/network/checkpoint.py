@@ -7,6 +7,7 @@ layout {"net", "ema", "optimizer", "sched"} so the reference code and ours read 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,11 @@ OUR_OPTION_KEYS = ("preset", "cond_x1", "interval", "t0", "T")
 PUBLISHED_OPTION_KEYS = ("cond_x1", "interval", "t0", "T")
 
 
-def _torch_load(path: Path) -> Any:
+def _torch_load(path: Path, mmap: bool = False) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # torch raises several types; the message names the cause
         raise RuntimeError(f"cannot load checkpoint {path}: {err}") from None
 
@@ -123,6 +124,33 @@ def _network_for(options: dict[str, Any], ours: bool, source: Path) -> I2SBNet:
         float(options["T"]),
         cond_x1=bool(options["cond_x1"]),
     )
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """latest.pt of a run folder (or ``path`` itself when it is the file)."""
+    path = Path(path)
+    return path if path.is_file() else path / "latest.pt"
+
+
+def checkpoint_fingerprint(path: str | Path) -> dict[str, Any]:
+    """{"sha256", "bytes", "iteration"} of a run's latest.pt: what a sample was made from.
+
+    The hash covers the whole file (EMA weights included), so a retrained run gives another
+    fingerprint even at the same iteration. ``iteration`` is read without loading the weights
+    (memory-mapped) and is None for checkpoints that do not record it (published ones).
+    """
+    file = checkpoint_file(path)
+    saved = _torch_load(file, mmap=True)
+    iteration = saved.get("iteration") if isinstance(saved, dict) else None
+    digest = hashlib.sha256()
+    with open(file, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return {
+        "sha256": digest.hexdigest(),
+        "bytes": file.stat().st_size,
+        "iteration": int(iteration) if iteration is not None else None,
+    }
 
 
 def load_i2sb_checkpoint(path: str | Path) -> tuple[I2SBNet, dict[str, Any]]:

@@ -10,7 +10,9 @@ import numpy as np
 
 from i2sb.sample.parts import Part, read_part, write_part
 
-CONSISTENT_META = ("task", "nfe", "checkpoint", "total")
+CONSISTENT_META = (
+    "task", "nfe", "checkpoint", "checkpoint_fingerprint", "data_fingerprint", "total",
+)  # fmt: skip
 
 
 def part_name(index: int, count: int) -> str:

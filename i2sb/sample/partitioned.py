@@ -20,7 +20,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from i2sb.data.fingerprint import data_fingerprint
 from i2sb.data.partition import partition
+from i2sb.network.checkpoint import checkpoint_fingerprint
 from i2sb.sample.images import save_trajectory_png, to_uint8
 from i2sb.sample.parts import Part, why_incomplete, write_part
 from i2sb.sample.sampler import Sampler
@@ -143,8 +145,9 @@ def sample_partition(
 
     ``eval_indices[p]`` is the dataset position of evaluation image p. The part file records p
     (``indices``); p also picks the inpainting mask, and the batch's seed is ``seed`` + its first
-    p, so a rerun gives identical images. A part already complete for the same checkpoint and
-    settings is left alone (computed = False). ``sampler`` is a Sampler or a run folder.
+    p, so a rerun gives identical images. A part already complete for the same checkpoint
+    contents, evaluation images and settings is left alone (computed = False); any difference
+    recomputes it with a line on stderr saying what changed. ``sampler`` is a Sampler or a run folder.
     """
     if settings.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {settings.batch_size}")
@@ -154,6 +157,8 @@ def sample_partition(
     source = sampler.checkpoint if isinstance(sampler, Sampler) else sampler
     identity = {
         "checkpoint": str(Path(source).resolve()),
+        "checkpoint_fingerprint": checkpoint_fingerprint(source),
+        "data_fingerprint": data_fingerprint(dataset, eval_indices),
         "nfe": settings.nfe,
         "partition": [index, count],
         "total": len(eval_indices),

@@ -114,5 +114,25 @@ def why_incomplete(path: str | Path, indices: np.ndarray, expected_meta: dict[st
         return f"{path} holds other indices than partition {expected_meta.get('partition')}"
     for key, value in expected_meta.items():
         if part.meta.get(key) != value:
+            if key in FINGERPRINTS:
+                return (
+                    f"{path} was made from other {FINGERPRINTS[key]} "
+                    f"({_short(part.meta.get(key))}; now {_short(value)})"
+                )
             return f"{path} was made with {key}={part.meta.get(key)!r}, not {value!r}"
     return ""
+
+
+FINGERPRINTS = {
+    "checkpoint_fingerprint": "checkpoint contents",
+    "data_fingerprint": "evaluation images (names, sizes or labels differ)",
+}
+
+
+def _short(fingerprint: Any) -> str:
+    if not isinstance(fingerprint, dict):
+        return "not recorded"
+    shown = {
+        k: (v[:12] if k == "sha256" and isinstance(v, str) else v) for k, v in fingerprint.items()
+    }
+    return ", ".join(f"{k} {v}" for k, v in sorted(shown.items()))
