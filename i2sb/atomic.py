@@ -28,6 +28,25 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete ``atomic_path`` leftovers (``<stem>.tmp-<pid><suffix>``) of processes that died.
+
+    A kill between the temporary write and ``os.replace`` leaves one behind; on the next start
+    no other writer of the folder runs, so every such file is stale. Each removal is printed.
+    """
+    import re
+    import sys
+
+    removed = []
+    pattern = re.compile(r".+\.tmp-\d+(\.[^.]*)?")
+    for path in sorted(Path(folder).glob("*.tmp-*")):
+        if path.is_file() and pattern.fullmatch(path.name):
+            print(f"removing {path}: left behind by an interrupted write", file=sys.stderr)
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
 def write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

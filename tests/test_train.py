@@ -207,3 +207,36 @@ def test_first_host_of_a_slurm_nodelist():
     assert first_host("gpu[03-05,07],cpu1") == "gpu03"
     assert first_host("node7") == "node7"
     assert first_host("a-b[1,2]") == "a-b1"
+
+
+@pytest.mark.parametrize(
+    "task, changes, field",
+    [
+        ("jpeg-10", {}, "task"),
+        ("sr4x-pool", {"network": {"preset": "small"}}, "preset"),
+        ("sr4x-pool", {"bridge": {"beta_max": 0.5}}, "beta_max"),
+        ("sr4x-pool", {"data": {"kind": "imagefolder", "root": "elsewhere"}}, "config.data.kind"),
+    ],
+)
+def test_resuming_a_run_of_other_settings_is_refused_naming_the_field(
+    tmp_path, task, changes, field
+):
+    kwargs = dict(train_set=Images(), val_set=Images(4, 1), ctx=DistContext(), progress=False)
+    train(tiny_config(iterations=1), "sr4x-pool", tmp_path, **kwargs)
+    before = (tmp_path / "options.json").read_text()
+    values = tiny_config(iterations=2).to_dict()
+    for section, entries in changes.items():
+        values[section].update(entries)
+    with pytest.raises(ValueError, match=f"cannot resume .* trained with {field}="):
+        train(config_from_dict(values), task, tmp_path, **kwargs)
+    assert (tmp_path / "options.json").read_text() == before  # not rewritten
+
+
+def test_temporaries_left_by_a_killed_checkpoint_write_are_removed_on_start(tmp_path, capsys):
+    stale = tmp_path / "latest.tmp-999999.pt"
+    tmp_path.mkdir(exist_ok=True)
+    stale.write_bytes(b"half a checkpoint")
+    kwargs = dict(train_set=Images(), val_set=Images(4, 1), ctx=DistContext(), progress=False)
+    train(tiny_config(iterations=1), "sr4x-pool", tmp_path, **kwargs)
+    assert not stale.exists()
+    assert f"removing {stale}" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from i2sb.atomic import write_json
+from i2sb.atomic import remove_stale_temporaries, write_json
 from i2sb.bridge import Bridge, bridge_for_task, fill_hole_with_noise, log_steps_for, nfe_steps
 from i2sb.config import Config
 from i2sb.distributed import (
@@ -26,7 +26,7 @@ from i2sb.train.batches import BatchPlan, microbatch_loader
 from i2sb.train.ema import EMA
 from i2sb.train.logbook import MetricsLog, psnr, save_grid
 from i2sb.train.objective import boundary_pair, bridge_loss
-from i2sb.train.setup import TrainParts, build_parts, training_options
+from i2sb.train.setup import TrainParts, build_parts, check_resume, training_options
 
 
 @dataclass
@@ -63,6 +63,9 @@ def train(
     """Train (or resume training of) one task; the summary is also written to summary.json."""
     ctx = ctx or init_distributed(rendezvous_timeout_s=cfg.train.resources.rendezvous_timeout_s)
     out_dir = Path(out_dir)
+    check_resume(out_dir, cfg, task)
+    if ctx.is_main:
+        remove_stale_temporaries(out_dir)
     torch.manual_seed(cfg.train.seed)  # same initial weights on every rank
     parts = build_parts(cfg, task, ctx.device, train_set, val_set)
     state = _new_state(cfg, task, parts, ctx)

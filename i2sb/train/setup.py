@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -122,3 +125,56 @@ def training_options(cfg: Config, task: str, parts: TrainParts, world_size: int)
         "mask_source": parts.mask_source,
         "config": cfg.to_dict(),
     }
+
+
+# Data settings that change what a run learns from (not how fast it reads them).
+RESUME_DATA_KEYS = ("kind", "root", "image_size", "mask_source", "mask_seed", "demo")
+
+
+def _resume_fields(cfg: Config, task: str) -> dict[str, Any]:
+    """What a resumed run must share with the run on disk, by the name options.json uses."""
+    b = cfg.bridge
+    fields: dict[str, Any] = {
+        "task": task,
+        "preset": cfg.network.preset,
+        "image_size": cfg.data.image_size,
+        "cond_x1": b.cond_x1,
+        "interval": b.interval,
+        "t0": b.t0,
+        "T": b.T,
+        "beta_max": cfg.beta_max(task),
+        "ot_ode": cfg.ot_ode(task),
+    }
+    data = cfg.to_dict()["data"]
+    fields.update({f"config.data.{key}": data[key] for key in RESUME_DATA_KEYS})
+    return fields
+
+
+def check_resume(out_dir: str | Path, cfg: Config, task: str) -> None:
+    """Refuse to resume ``out_dir/latest.pt`` unless task, preset, image size, bridge and data match.
+
+    Without this a copied sr4x run folder would silently continue as jpeg-10 and options.json
+    would be rewritten to say so.
+    """
+    out_dir = Path(out_dir)
+    options_path = out_dir / "options.json"
+    if not (out_dir / "latest.pt").exists():
+        return
+    if not options_path.is_file():
+        raise ValueError(
+            f"{out_dir}/latest.pt has no options.json beside it, so what it was trained for is "
+            "unknown: resume refused; train into an empty --out folder"
+        )
+    try:
+        recorded = json.loads(options_path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{options_path} is not valid JSON: {err}") from None
+    for name, wanted in _resume_fields(cfg, task).items():
+        value: Any = recorded
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value != wanted:
+            raise ValueError(
+                f"cannot resume {out_dir}/latest.pt: it was trained with {name}={value!r}, this "
+                f"run asks for {name}={wanted!r}; use another --out folder (or the same settings)"
+            )
