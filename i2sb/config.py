@@ -112,7 +112,12 @@ class SampleConfig:
 class EvaluateConfig:
     fid: bool = True
     classifier_accuracy: bool = True
-    require_external_metrics: bool = False  # fail (not just report) when FID/CA weights are missing
+    lpips: bool = (
+        True  # LPIPS(alex) beside PSNR/SSIM; needs torchvision's AlexNet weights pre-placed
+    )
+    require_external_metrics: bool = (
+        False  # fail (not just report) when FID/CA/LPIPS weights are missing
+    )
     batch_size: int = 32
     fid_val_stats: str = (
         ""  # npz (mu/sigma) of the validation set for non-SR tasks (i2sb fid-reference)

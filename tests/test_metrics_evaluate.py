@@ -16,7 +16,7 @@ from i2sb.metrics.evaluate import EvaluateOptions, evaluate_samples
 from i2sb.metrics.image_quality import psnr_per_image, ssim_per_image
 from i2sb.sample.parts import Part, write_part
 
-METRICS = {"fid", "ca", "psnr", "ssim", "psnr_degraded", "ssim_degraded"}
+METRICS = {"fid", "ca", "psnr", "ssim", "psnr_degraded", "ssim_degraded", "lpips", "lpips_degraded"}
 
 
 def tiny_extractor(device="cpu"):
@@ -26,6 +26,11 @@ def tiny_extractor(device="cpu"):
         torch.nn.Flatten(),
     ).eval().to(device)  # fmt: skip
     return lambda x: net(x / 255.0)
+
+
+def tiny_lpips(a, b):
+    """Stands in for LPIPS(alex) (tests/test_metrics_perceptual.py has the real network): (B,1,1,1)."""
+    return ((a - b) ** 2).mean(dim=(1, 2, 3), keepdim=True)
 
 
 def tiny_classifier():
@@ -67,7 +72,9 @@ def test_metrics_json_follows_the_contract(tmp_path):
     path, part = make_samples(tmp_path / "samples.npz")
     out = tmp_path / "eval" / "metrics.json"
     opts = EvaluateOptions(fid_reference_from_clean=True, batch_size=8)
-    result = evaluate_samples(path, "jpeg-10", out, opts, tiny_extractor(), tiny_classifier())
+    result = evaluate_samples(
+        path, "jpeg-10", out, opts, tiny_extractor(), tiny_classifier(), lpips_model=tiny_lpips
+    )
     assert json.loads(out.read_text()) == result
     assert [p.name for p in out.parent.iterdir()] == ["metrics.json"]
     assert result["task"] == "jpeg-10" and result["nfe"] == 5 and result["num_images"] == 16
@@ -79,6 +86,7 @@ def test_metrics_json_follows_the_contract(tmp_path):
     assert metrics["ssim"]["value"] == pytest.approx(ssim_per_image(part.recon, part.clean).mean())
     assert metrics["psnr"]["value"] > metrics["psnr_degraded"]["value"]
     assert metrics["ssim"]["value"] > metrics["ssim_degraded"]["value"]
+    assert metrics["lpips"]["value"] < metrics["lpips_degraded"]["value"]
     assert metrics["ca"]["value"] == 1.0  # the tiny classifier separates bright from dark
     assert 0 < metrics["fid"]["value"] < 1 and "clean images" in result["fid_reference"]
     assert result["fid_reference_kind"] == "clean_images"
@@ -245,7 +253,7 @@ def test_cuda_gives_the_cpu_numbers(tmp_path):
         opts = EvaluateOptions(fid_reference_from_clean=True, device=device)
         models = (tiny_extractor(device), tiny_classifier().to(device))
         results[device] = evaluate_samples(
-            path, "jpeg-10", tmp_path / f"{device}.json", opts, *models
+            path, "jpeg-10", tmp_path / f"{device}.json", opts, *models, lpips_model=tiny_lpips
         )
     for name, entry in results["cpu"]["metrics"].items():
         cuda_value = results["cuda"]["metrics"][name]["value"]

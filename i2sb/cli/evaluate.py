@@ -5,19 +5,20 @@ from __future__ import annotations
 _WEIGHTS = (
     "Pretrained weights come from torch.hub's cache, $TORCH_HOME/hub/checkpoints (default "
     "~/.cache/torch/hub/checkpoints): pt_inception-2015-12-05-6726825d.pth (FID) and "
-    "resnet50-0676ba61.pth (CA); pre-place them there to run offline."
+    "resnet50-0676ba61.pth (CA); pre-place them there to run offline. LPIPS reads "
+    "alexnet-owt-7be5be79.pth from the same folder and never downloads it."
 )
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="FID, classifier accuracy, PSNR and SSIM of a samples.npz -> metrics.json",
+        help="FID, classifier accuracy, PSNR, SSIM and LPIPS of a samples.npz -> metrics.json",
         description="FID (clean-fid legacy_pytorch) against the task's reference: ADM's "
         "training-set batch for 4x SR (downloaded or pre-placed, downloads.fid_reference), "
         "validation-set statistics from `i2sb fid-reference` for the other tasks. CA: top-1 of "
-        "ResNet-50 IMAGENET1K_V1. PSNR/SSIM of recon (and of the degraded inputs) against clean. "
-        "FID/CA whose weights or reference cannot be had are written as null with the reason, "
+        "ResNet-50 IMAGENET1K_V1. PSNR/SSIM/LPIPS (AlexNet) of recon (and of the degraded inputs) against clean. "
+        "FID/CA/LPIPS whose weights or reference cannot be had are written as null with the reason, "
         f"unless --require-external-metrics. {_WEIGHTS} Example: i2sb evaluate "
         "samples.npz --task sr4x-pool --out metrics.json",
     )
@@ -37,6 +38,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--no-fid", action="store_true", help="skip FID")
     parser.add_argument("--no-ca", action="store_true", help="skip classifier accuracy")
+    parser.add_argument("--no-lpips", action="store_true", help="skip LPIPS")
     parser.add_argument("--batch-size", type=int, default=None, help="images per batch")
     parser.add_argument("--device", default="auto", help="torch device; auto = cuda if present")
     parser.set_defaults(handler=run_evaluate)
@@ -82,6 +84,7 @@ def _options(args):
         base,
         fid=base.fid and not args.no_fid,
         classifier_accuracy=base.classifier_accuracy and not args.no_ca,
+        lpips=base.lpips and not args.no_lpips,
         require_external_metrics=base.require_external_metrics or args.require_external_metrics,
         batch_size=args.batch_size or base.batch_size,
         fid_reference=args.fid_reference if args.fid_reference is not None else base.fid_reference,

@@ -21,6 +21,7 @@ from i2sb.downloads import DownloadError, PlacedFileMissing, fetch
 from i2sb.metrics import fid as fid_lib
 from i2sb.metrics.classifier import classifier_accuracy, load_resnet50
 from i2sb.metrics.image_quality import psnr_per_image, ssim_per_image
+from i2sb.metrics.perceptual import load_lpips, lpips_per_image
 from i2sb.metrics.weights import WeightsUnavailable
 from i2sb.sample.parts import Part, read_part
 from i2sb.tasks import FID_REF_TRAIN, task_spec
@@ -39,6 +40,7 @@ class EvaluateOptions:
 
     fid: bool = True
     classifier_accuracy: bool = True
+    lpips: bool = True
     require_external_metrics: bool = False
     batch_size: int = 32
     device: str = "cpu"
@@ -123,6 +125,25 @@ def compute_ca(samples: Part, opts: EvaluateOptions, model: Any = None) -> dict[
     )
 
 
+def compute_lpips(
+    samples: Part, opts: EvaluateOptions, model: Any = None
+) -> dict[str, dict[str, Any]]:
+    """lpips of recon (and lpips_degraded of the inputs) against clean; ``model``: LPIPS(alex)."""
+    if not opts.lpips:
+        off = unavailable("disabled (evaluate.lpips is false)")
+        return {"lpips": off, "lpips_degraded": off}
+    if model is None:
+        model = load_lpips(opts.device)
+    entries = {}
+    for name, images in (("lpips", samples.recon), ("lpips_degraded", samples.degraded)):
+        if images is None:
+            entries[name] = unavailable("the samples file holds no degraded images")
+            continue
+        distances = lpips_per_image(images, samples.clean, model, opts.device, opts.batch_size)
+        entries[name] = measured(np.mean(distances))
+    return entries
+
+
 def _external(name: str, opts: EvaluateOptions, compute: Callable[[], tuple]) -> tuple:
     """Run ``compute`` -> (entry, extra); missing weights/references become (unavailable, None)."""
     try:
@@ -159,6 +180,7 @@ def evaluate_samples(
     feature_model: Any = None,
     classifier: Any = None,
     dataset: dict[str, Any] | None = None,
+    lpips_model: Any = None,
 ) -> dict[str, Any]:
     """Compute every metric of ``samples_path`` and write ``out`` (metrics.json) atomically.
 
@@ -182,6 +204,11 @@ def evaluate_samples(
             "FID", opts, lambda: compute_fid(samples, path, task, opts, feature_model)
         )
         ca, _ = _external("CA", opts, lambda: (compute_ca(samples, opts, classifier), None))
+        lpips, _ = _external(
+            "LPIPS", opts, lambda: (compute_lpips(samples, opts, lpips_model), None)
+        )
+    if "value" in lpips:  # unavailable: the one reason holds for both entries
+        lpips = {"lpips": lpips, "lpips_degraded": lpips}
     result = {
         "task": task,
         "nfe": samples.meta.get("nfe"),
@@ -189,7 +216,7 @@ def evaluate_samples(
         "image_size": int(samples.recon.shape[-1]),
         "dataset": dataset,
         "samples": str(path),
-        "metrics": {"fid": fid, "ca": ca, **image_quality(samples)},
+        "metrics": {"fid": fid, "ca": ca, **image_quality(samples), **lpips},
         "fid_reference": fid_reference[0] if fid_reference else None,
         "fid_reference_kind": fid_reference[1] if fid_reference else None,
         "sampling": {k: samples.meta.get(k) for k in ("images_per_s", "seconds_per_nfe")},
@@ -206,6 +233,7 @@ def options_from_config(cfg: Any, device: str = "auto") -> EvaluateOptions:
     return EvaluateOptions(
         fid=ev.fid,
         classifier_accuracy=ev.classifier_accuracy,
+        lpips=ev.lpips,
         require_external_metrics=ev.require_external_metrics,
         batch_size=ev.batch_size,
         device=device,
