@@ -47,11 +47,6 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     return removed
 
 
-def write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-
-
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -8,7 +8,6 @@ Imports neither torch nor mlflow.
 from __future__ import annotations
 
 import dataclasses
-import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +15,12 @@ from typing import Any
 
 import yaml
 
-from i2sb.tasks import task_spec
+from i2sb.atomic import write_json
+from i2sb.tasks import CHOICES, task_spec
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
+DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"
+DEFAULT_ARTIFACT_ROOT = "results/mlartifacts"
 
 
 class ConfigError(ValueError):
@@ -139,8 +141,8 @@ class DownloadConfig:
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    uri: str = "sqlite:///results/mlflow.db"
-    artifact_root: str = "results/mlartifacts"
+    uri: str = DEFAULT_TRACKING_URI
+    artifact_root: str = DEFAULT_ARTIFACT_ROOT
     experiment: str = ""  # "" = the benchmark name
 
 
@@ -222,7 +224,7 @@ def _join(where: str, key: str) -> str:
 def _schema_errors(values: dict[str, Any]) -> list[str]:
     import jsonschema
 
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    schema = _with_choices(yaml.safe_load(SCHEMA_PATH.read_text()))
     validator = jsonschema.Draft202012Validator(schema)
     messages = []
     for error in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path)):
@@ -233,6 +235,18 @@ def _schema_errors(values: dict[str, Any]) -> list[str]:
             expected = error.schema.get("description") or _expected(error)
             messages.append(f"config key {key!r}: got {error.instance!r}, expected {expected}")
     return messages
+
+
+def _with_choices(node: Any) -> Any:
+    """Replace each ``choices: NAME`` with ``enum: CHOICES[NAME]``: a choice list is defined once."""
+    if isinstance(node, list):
+        return [_with_choices(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    resolved = {key: _with_choices(value) for key, value in node.items() if key != "choices"}
+    if "choices" in node:
+        resolved["enum"] = list(CHOICES[node["choices"]])
+    return resolved
 
 
 def _expected(error: Any) -> str:
@@ -305,11 +319,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
 
 def save_config(cfg: Config, path: str | Path) -> None:
     """Write the resolved config as JSON (atomically); ``config_from_dict`` reads it back exactly."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_json(path, cfg.to_dict())
 
 
 def missing_inputs(cfg: Config) -> list[str]:

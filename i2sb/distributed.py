@@ -78,6 +78,13 @@ def rank_info_from_env() -> tuple[int, int, int]:
     return 0, 1, 0
 
 
+def resolve_device(name: str) -> str:
+    """'auto' -> 'cuda' where a GPU is visible, else 'cpu'; any other name is returned as given."""
+    if name != "auto":
+        return name
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class RendezvousFailed(RuntimeError):
     """The ranks did not all meet at the master's address within the rendezvous timeout."""
 

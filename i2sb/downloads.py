@@ -5,7 +5,7 @@ then the cache folder (``downloads.cache_dir``, else ``$I2SB_CACHE``, else ``~/.
 and only then a download. Downloads go to a temporary file, are checked against the SHA-256,
 then renamed. Where the SHA-256 was not published and could not be measured offline, the
 digest of the first download is recorded beside the file and every later use is checked
-against it (trust on first use); this is stated in ``Resource.sha256_note``.
+against it (trust on first use): every ``Resource`` whose ``sha256`` is None.
 """
 
 from __future__ import annotations
@@ -37,11 +37,8 @@ class Resource:
     filename: str
     env: str  # environment variable that may point at a pre-placed copy
     config_key: str  # config key that may point at a pre-placed copy
-    sha256: str | None = None
-    sha256_note: str = ""
+    sha256: str | None = None  # None: not published; pinned on first download (trust on first use)
 
-
-_TOFU = "SHA-256 not published; pinned on first download (a .sha256 file beside it)"
 
 RESOURCES: dict[str, Resource] = {
     r.name: r
@@ -52,7 +49,6 @@ RESOURCES: dict[str, Resource] = {
             "256x256_diffusion_uncond.pt",
             "I2SB_ADM_CHECKPOINT",
             "downloads.adm_checkpoint",
-            sha256_note=_TOFU,
         ),
         Resource(
             "fid_reference",
@@ -61,7 +57,6 @@ RESOURCES: dict[str, Resource] = {
             "VIRTUAL_imagenet256_labeled.npz",
             "I2SB_FID_REFERENCE",
             "downloads.fid_reference",
-            sha256_note=_TOFU,
         ),
         Resource(
             "freeform_masks",
@@ -69,7 +64,6 @@ RESOURCES: dict[str, Resource] = {
             "imagenet_freeform_masks.npz",
             "I2SB_FREEFORM_MASKS",
             "downloads.freeform_masks",
-            sha256_note=_TOFU,
         ),
         Resource(
             "subset_fn",
@@ -77,7 +71,6 @@ RESOURCES: dict[str, Resource] = {
             "val_faster_imagefolder_10k_fn.txt",
             "I2SB_SUBSET_FN",
             "downloads.subset_fn",
-            sha256_note=_TOFU,
         ),
         Resource(
             "subset_label",
@@ -85,7 +78,6 @@ RESOURCES: dict[str, Resource] = {
             "val_faster_imagefolder_10k_label.txt",
             "I2SB_SUBSET_LABEL",
             "downloads.subset_label",
-            sha256_note=_TOFU,
         ),
     )
 }

@@ -14,6 +14,10 @@ EVAL_10K = "10k"  # the 10k subset suggested by Palette (NVlabs/I2SB dataset/*_1
 FID_REF_TRAIN = "adm_train"  # ADM's VIRTUAL_imagenet256_labeled.npz (training-set batch)
 FID_REF_VAL = "val"  # statistics of the full validation set, computed once and cached
 
+# Choice lists read by the config schema (``choices: <name>``), the CLI and the code.
+MASK_SOURCES = ("auto", "published", "generated")  # free-form inpainting masks
+CHOICES: dict[str, tuple[str, ...]] = {"mask_sources": MASK_SOURCES}
+
 
 @dataclass(frozen=True)
 class TaskSpec:

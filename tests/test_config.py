@@ -106,3 +106,13 @@ def test_an_image_folder_needs_both_splits_and_paired_data_may_be_csv(tmp_path):
     paired = config_from_dict({"data": {"kind": "paired", "root": str(tmp_path)}})
     assert missing_inputs(paired) == []
     assert missing_inputs(Config()) == []  # the demo makes its own images
+
+
+def test_a_choice_list_is_read_from_its_one_tuple(monkeypatch):
+    import i2sb.config
+    from i2sb.tasks import CHOICES
+
+    with pytest.raises(ConfigError, match=r"data\.mask_source.*'auto', 'published', 'generated'"):
+        config_from_dict({"data": {"mask_source": "drawn"}})
+    monkeypatch.setitem(i2sb.config.CHOICES, "mask_sources", (*CHOICES["mask_sources"], "drawn"))
+    assert config_from_dict({"data": {"mask_source": "drawn"}}).data.mask_source == "drawn"

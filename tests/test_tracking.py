@@ -146,10 +146,10 @@ def test_sample_grid_rows_are_clean_degraded_restored(tmp_path):
     assert columns == ["clean", "degraded", "recon"]
     grid = np.asarray(Image.open(tmp_path / "grid.png"))
     size, arrays = 8, np.load(args["samples"])
-    assert grid.shape == (8 * (size + PAD) + PAD, 3 * (size + PAD) + PAD, 3)
+    assert grid.shape == (8 * (size + PAD) - PAD, 3 * (size + PAD) - PAD, 3)
     for col, key in enumerate(columns):
-        left = PAD + col * (size + PAD)
-        top = PAD + 7 * (size + PAD)  # the eighth image, last row
+        left = col * (size + PAD)
+        top = 7 * (size + PAD)  # the eighth image, last row
         tile = grid[top : top + size, left : left + size]
         np.testing.assert_array_equal(tile, arrays[key][7].transpose(1, 2, 0))
 
@@ -170,4 +170,4 @@ def test_the_fingerprint_covers_the_runs_lmdb_index_when_there_is_one(tmp_path):
 def test_sample_grid_without_degraded_images_has_two_columns(tmp_path):
     write_samples(tmp_path / "s.npz", "jpeg-5", 2, n=3, degraded=False)
     assert write_sample_grid(tmp_path / "s.npz", tmp_path / "grid.png") == ["clean", "recon"]
-    assert np.asarray(Image.open(tmp_path / "grid.png")).shape == (3 * 10 + PAD, 2 * 10 + PAD, 3)
+    assert np.asarray(Image.open(tmp_path / "grid.png")).shape == (3 * 10 - PAD, 2 * 10 - PAD, 3)

@@ -1,6 +1,7 @@
 """The Snakemake workflow: planning the full benchmark, targeted runs, lint, and the tiny DAG end to end."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,9 +14,11 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def snakemake(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def snakemake(
+    *args: str, timeout: int = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*SNAKEMAKE, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+        [*SNAKEMAKE, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env
     )
 
 
@@ -80,7 +83,10 @@ def tiny_run(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     overrides = [f"results_dir={results}",
                  f"tracking={{uri: 'sqlite:///{results}/mlflow.db', artifact_root: '{results}/art'}}"]  # fmt: skip
-    proc = snakemake("--cores", "2", "--configfile", "config/tiny.yaml", "--config", *overrides)
+    # An empty TORCH_HOME: no Inception/ResNet-50 weights, so FID and CA must say why they are missing.
+    env = os.environ | {"TORCH_HOME": str(results / "torch-home")}
+    proc = snakemake("--cores", "2", "--configfile", "config/tiny.yaml", "--config", *overrides,
+                     env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return results / "tiny", overrides
 
@@ -94,8 +100,8 @@ def test_tiny_pipeline_runs_every_stage(tiny_run):
     metrics = json.loads((run / "eval" / "sr4x-pool" / "nfe2" / "metrics.json").read_text())
     assert metrics["num_images"] == 6  # 2 classes x 3 validation images
     assert metrics["metrics"]["psnr"]["value"] > 5
-    if metrics["metrics"]["fid"]["value"] is None:  # offline: a reason, never a number
-        assert metrics["metrics"]["fid"]["reason"]
+    fid = metrics["metrics"]["fid"]
+    assert fid["value"] is None and "weights" in fid["reason"]  # offline: a reason, never a number
     tables = json.loads((run / "tables" / "tables.json").read_text())
     assert tables["num_runs"] == 1
     assert (run / "tables" / "table_superres.md").read_text().count("–") > 0

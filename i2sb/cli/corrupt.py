@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from i2sb.tasks import MASK_SOURCES
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -23,7 +25,7 @@ def register(subparsers) -> None:
     parser.add_argument("--size", type=int, default=256, help="image size (default 256)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     masks = parser.add_argument_group("free-form inpainting masks")
-    masks.add_argument("--mask-source", default="auto", choices=("auto", "published", "generated"))
+    masks.add_argument("--mask-source", default="auto", choices=MASK_SOURCES)
     masks.add_argument("--masks-path", default="", help="pre-placed imagenet_freeform_masks.npz")
     masks.add_argument("--cache-dir", default="", help="downloads cache (default $I2SB_CACHE)")
     masks.add_argument("--seed", type=int, default=0, help="seed of generated masks")
@@ -62,6 +64,7 @@ def corrupt_files(
 
     from i2sb.corruption import build_corruption
     from i2sb.data.transforms import build_transform
+    from i2sb.sample.images import save_png, to_uint8
 
     operator = build_corruption(task, size, device, **(options or {}))
     stems = [Path(image).stem for image in images]
@@ -80,17 +83,5 @@ def corrupt_files(
     written = []
     for stem, clean, degraded in zip(stems, x0, x1):
         for suffix, tensor in (("clean", clean), (task, degraded)):
-            written.append(_write_png(Path(out_dir) / f"{stem}_{suffix}.png", tensor))
+            written.append(save_png(Path(out_dir) / f"{stem}_{suffix}.png", to_uint8(tensor)))
     return written, operator.mask_source
-
-
-def _write_png(path: Path, image) -> Path:
-    """(3, H, W) in [-1, 1] -> uint8 PNG, rounded and clamped as docs/CONTRACTS.md specifies."""
-    from PIL import Image
-
-    from i2sb.atomic import atomic_path
-
-    pixels = ((image.float() + 1) / 2 * 255).round().clamp(0, 255).byte()
-    with atomic_path(path) as tmp:
-        Image.fromarray(pixels.permute(1, 2, 0).cpu().numpy()).save(tmp)
-    return path

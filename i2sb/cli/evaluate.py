@@ -62,12 +62,6 @@ def _register_reference(subparsers) -> None:
     parser.set_defaults(handler=run_reference)
 
 
-def _device(name: str) -> str:
-    import torch
-
-    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
-
-
 def _options(args):
     import dataclasses
 
@@ -112,6 +106,7 @@ def run_evaluate(args) -> int:
 def run_reference(args) -> int:
     from pathlib import Path
 
+    from i2sb.distributed import resolve_device
     from i2sb.metrics.fid import load_inception
     from i2sb.metrics.fid_reference import folder_images, reference_stats_from_images
 
@@ -119,7 +114,7 @@ def run_reference(args) -> int:
         print(f"{args.out}: exists, kept (delete it to recompute)")
         return 0
     folder_images(args.folder)  # a wrong folder fails before the weights are loaded
-    device = _device(args.device)
+    device = resolve_device(args.device)
     mu, _ = reference_stats_from_images(
         args.folder, args.out, load_inception(device), device, args.image_size, args.batch_size
     )

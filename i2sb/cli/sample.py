@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from i2sb.tasks import MASK_SOURCES
+
 _EXAMPLE = (
     "Example: i2sb sample --ckpt results/demo/train/sr4x-pool --data-dir results/demo/photos "
     "--nfe 5 --partition 0_2 --out results/demo/samples/sr4x-pool/nfe5/part_0_2.npz"
@@ -76,7 +78,7 @@ def _register_sample(subparsers) -> None:
         "--allow-pickle", action="store_true", help="read an official LMDB's .pt index"
     )
     masks = parser.add_argument_group("free-form masks (default: as recorded by the run)")
-    masks.add_argument("--mask-source", default=None, choices=("auto", "published", "generated"))
+    masks.add_argument("--mask-source", default=None, choices=MASK_SOURCES)
     masks.add_argument("--masks-path", default=None, help="pre-placed imagenet_freeform_masks.npz")
     masks.add_argument("--mask-seed", type=int, default=None, help="seed of generated masks")
     parser.set_defaults(handler=run_sample)
@@ -101,12 +103,6 @@ def _register_restore(subparsers) -> None:
     parser.set_defaults(handler=run_restore)
 
 
-def _device(name: str) -> str:
-    import torch
-
-    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
-
-
 def _precision(args) -> str:
     return "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
 
@@ -120,6 +116,7 @@ def parse_partition(text: str) -> tuple[int, int]:
 
 
 def run_sample(args) -> int:
+    from i2sb.distributed import resolve_device
     from i2sb.sample.evalset import (
         EvalData,
         read_options,
@@ -142,7 +139,7 @@ def run_sample(args) -> int:
     data = EvalData(args.data_dir, args.data_kind, args.eval_subset, args.max_images,
                     args.subset_fn, args.subset_label, args.cache_dir, args.allow_pickle)  # fmt: skip
     out, computed = sample_run_partition(
-        args.ckpt, data, part, settings, args.out, _device(args.device), _precision(args),
+        args.ckpt, data, part, settings, args.out, resolve_device(args.device), _precision(args),
         args.image_size,
     )  # fmt: skip
     print(f"{out}: {'written' if computed else 'already complete, not recomputed'}")
@@ -157,12 +154,13 @@ def run_gather(args) -> int:
 
 
 def run_restore(args) -> int:
+    from i2sb.distributed import resolve_device
     from i2sb.sample.restore import restore_images
 
     written = restore_images(
         args.ckpt, args.images, args.out, args.nfe, masks=args.mask, resize_mode=args.resize_mode,
         trajectory=args.trajectory, batch_size=args.batch_size, clip_denoise=args.clip_denoise,
-        seed=args.seed, log_count=args.log_count, device=_device(args.device),
+        seed=args.seed, log_count=args.log_count, device=resolve_device(args.device),
         precision=_precision(args),
     )  # fmt: skip
     for path in written:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from i2sb.config import DEFAULT_ARTIFACT_ROOT, DEFAULT_TRACKING_URI
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -13,13 +15,13 @@ def register(subparsers) -> None:
         "sqlite:///results/mlflow.db --experiment demo --out results/demo/tables",
     )
     parser.add_argument(
-        "--tracking-uri", default="sqlite:///results/mlflow.db", help="MLflow store or server URL"
+        "--tracking-uri", default=DEFAULT_TRACKING_URI, help="MLflow store or server URL"
     )
     parser.add_argument("--experiment", required=True, help="experiment (the benchmark name)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(
         "--artifact-root",
-        default="results/mlartifacts",
+        default=DEFAULT_ARTIFACT_ROOT,
         help="artifact folder if the experiment must be created in a local store",
     )
     parser.set_defaults(handler=run)

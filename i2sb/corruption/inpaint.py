@@ -8,8 +8,8 @@ import torch
 from i2sb.corruption.base import Corruption
 from i2sb.corruption.masks import PUBLISHED_KEYS, GeneratedMasks, PublishedMasks
 from i2sb.downloads import fetch, locate
+from i2sb.tasks import MASK_SOURCES
 
-MASK_SOURCES = ("auto", "published", "generated")
 _TRAINING_INDEX_RANGE = 2**62  # random draws for generated masks: practically never repeat
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from i2sb.atomic import write_json
+from i2sb.distributed import resolve_device
 from i2sb.downloads import DownloadError, PlacedFileMissing, fetch
 from i2sb.metrics import fid as fid_lib
 from i2sb.metrics.classifier import classifier_accuracy, load_resnet50
@@ -228,15 +229,13 @@ def evaluate_samples(
 def options_from_config(cfg: Any, device: str = "auto") -> EvaluateOptions:
     """EvaluateOptions from a Config's ``evaluate`` and ``downloads`` sections."""
     ev, dl = cfg.evaluate, cfg.downloads
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     return EvaluateOptions(
         fid=ev.fid,
         classifier_accuracy=ev.classifier_accuracy,
         lpips=ev.lpips,
         require_external_metrics=ev.require_external_metrics,
         batch_size=ev.batch_size,
-        device=device,
+        device=resolve_device(device),
         fid_reference=ev.fid_val_stats,
         fid_reference_from_clean=ev.fid_reference_from_clean,
         adm_reference=dl.fid_reference,

@@ -67,7 +67,8 @@ def batch_features(
     return np.concatenate(feats).astype(np.float64)
 
 
-def _chunks(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+def chunks(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    """Consecutive slices of at most ``batch_size`` images."""
     for start in range(0, len(images), batch_size):
         yield images[start : start + batch_size]
 
@@ -77,7 +78,7 @@ def image_features(
 ) -> np.ndarray:
     """images: uint8 (N, 3, H, W) -> features (N, D)."""
     check_images(images, "FID images")
-    return batch_features(_chunks(images, batch_size), model, device)
+    return batch_features(chunks(images, batch_size), model, device)
 
 
 def stats_of(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,12 +15,14 @@ import numpy as np
 import torch
 
 from i2sb.atomic import atomic_path
+from i2sb.distributed import resolve_device
 from i2sb.metrics.fid import (
     IMAGE_SUFFIXES,
     MODE,
     FeatureModel,
     batch_features,
     check_images,
+    chunks,
     load_reference_stats,
     stats_of,
 )
@@ -54,11 +56,6 @@ def _folder_batches(files: list[Path], size: int, batch_size: int) -> Iterator[n
         yield np.stack([load_center_crop(p, size) for p in files[start : start + batch_size]])
 
 
-def _array_batches(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
-    for start in range(0, len(images), batch_size):
-        yield images[start : start + batch_size]
-
-
 def reference_stats_from_images(
     images: np.ndarray | str | Path,
     cache_path: str | Path,
@@ -77,7 +74,7 @@ def reference_stats_from_images(
         return load_reference_stats(cache_path)
     if isinstance(images, np.ndarray):
         check_images(images, "FID reference images")
-        count, batches = len(images), _array_batches(images, batch_size)
+        count, batches = len(images), chunks(images, batch_size)
     else:
         files = folder_images(images)
         count, batches = len(files), _folder_batches(files, image_size, batch_size)
@@ -93,7 +90,7 @@ def folder_reference_stats(
     """The workflow's entry: validation-set statistics of an image folder with clean-fid's Inception."""
     from i2sb.metrics.fid import load_inception
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device("auto")
     return reference_stats_from_images(
         folder, cache_path, load_inception(device), device, image_size, batch_size
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from i2sb.atomic import write_json
+from i2sb.config import DEFAULT_ARTIFACT_ROOT, DEFAULT_TRACKING_URI
 from i2sb.tracking.grid import write_sample_grid
 from i2sb.tracking.inputs import (
     flatten,
@@ -121,10 +122,10 @@ def track(
     metrics_json, train_dir, samples = Path(metrics_json), Path(train_dir), Path(samples)
     config = read_json(config_json, "resolved config")
     settings = config.get("tracking") or {}
-    uri = tracking_uri or settings.get("uri") or "sqlite:///results/mlflow.db"
+    uri = tracking_uri or settings.get("uri") or DEFAULT_TRACKING_URI
     record = build_record(metrics_json, train_dir, samples, config, variant, data_index)
     name = experiment or settings.get("experiment") or config["benchmark"]
-    root = artifact_root or settings.get("artifact_root") or "results/mlartifacts"
+    root = artifact_root or settings.get("artifact_root") or DEFAULT_ARTIFACT_ROOT
     artifacts = [(metrics_json, "eval"), (Path(config_json), "config")]
     artifacts += [(p, "train") for p in [train_dir / "options.json"] if p.is_file()]
     artifacts += [(p, "samples") for p in [samples.parent / "trajectory.png"] if p.is_file()]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from i2sb.atomic import atomic_path
+from i2sb.sample.images import grid, save_png
 from i2sb.tracking.inputs import read_head
 
 GRID_IMAGES = 8
@@ -35,24 +35,8 @@ def grid_columns(samples: str | Path, count: int = GRID_IMAGES) -> list[tuple[st
     return columns
 
 
-def tile(columns: list[np.ndarray], pad: int = PAD) -> np.ndarray:
-    """Images (n, 3, H, W) per column -> one (rows·(H+pad)+pad, cols·(W+pad)+pad, 3) uint8 canvas, white gaps."""
-    rows, _, height, width = columns[0].shape
-    canvas = np.full(
-        (rows * (height + pad) + pad, len(columns) * (width + pad) + pad, 3), 255, np.uint8
-    )
-    for col, images in enumerate(columns):
-        for row in range(rows):
-            top, left = pad + row * (height + pad), pad + col * (width + pad)
-            canvas[top : top + height, left : left + width] = images[row].transpose(1, 2, 0)
-    return canvas
-
-
 def write_sample_grid(samples: str | Path, out: str | Path, count: int = GRID_IMAGES) -> list[str]:
     """Write the grid PNG; returns the column names, left to right."""
-    from PIL import Image
-
     columns = grid_columns(samples, count)
-    with atomic_path(out) as tmp:
-        Image.fromarray(tile([images for _, images in columns])).save(tmp)
+    save_png(out, grid(np.stack([images for _, images in columns], axis=1), pad=PAD))
     return [name for name, _ in columns]

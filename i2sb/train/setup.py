@@ -60,7 +60,7 @@ def datasets_from_config(cfg: Config) -> tuple[object, object]:
 def build_network(cfg: Config) -> torch.nn.Module:
     """From scratch for a preset, or ADM's weights (spec §3 surgery) when network.adm_init is set."""
     from i2sb.bridge import noise_levels
-    from i2sb.network import I2SBNet, build_i2sb_net, load_adm_checkpoint
+    from i2sb.network import I2SBNet, build_i2sb_net, load_adm_from_downloads
 
     b = cfg.bridge
     if not cfg.network.adm_init:
@@ -71,10 +71,7 @@ def build_network(cfg: Config) -> torch.nn.Module:
         raise ValueError(
             f"network.adm_init needs network.preset: adm256, got {cfg.network.preset!r}"
         )
-    from i2sb.downloads import fetch
-
-    path = fetch("adm_checkpoint", cfg.downloads.adm_checkpoint, cfg.downloads.cache_dir)
-    unet = load_adm_checkpoint(path, cond_x1=b.cond_x1)
+    unet = load_adm_from_downloads(b.cond_x1, cfg.downloads.adm_checkpoint, cfg.downloads.cache_dir)
     return I2SBNet(unet, noise_levels(b.interval, b.t0, b.T), cond_x1=b.cond_x1)
 
 
