@@ -1,8 +1,11 @@
-"""The I2SB bridge: schedule, marginals, posterior and the sampler loop (spec §1-2).
+"""The I2SB bridge: schedule, marginals and posterior (spec §1-2).
 
-Pure math on tensors: no files, no networks. The network enters only as a callable
-``pred_x0_fn(x_t, step) -> pred_x0``. Numerics follow the reference implementation
-(float64 schedule, float32 buffers) so published checkpoints sample identically.
+Pure math on tensors: no files, no networks, no device choice, no progress bars. Randomness is
+injected: every draw goes through ``noise(like) -> standard normal shaped like like`` (default
+``torch.randn_like``). The samplers that walk the NFE grid live in :mod:`i2sb.samplers`; the
+network enters only as a callable ``pred_x0_fn(x_t, step) -> pred_x0``. Numerics follow the
+reference implementation (float64 schedule, float32 buffers) so published checkpoints sample
+identically.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 Step = int | torch.Tensor
+Noise = Callable[[torch.Tensor], torch.Tensor]  # noise(like) -> N(0, I) shaped like ``like``
 
 
 def make_beta_schedule(
@@ -72,25 +75,34 @@ def _per_sample(value: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class Bridge:
     """Schrodinger bridge between x0 (clean, step 0) and x1 (degraded, step N-1).
 
-    Buffers (float32, length N): ``betas, std_fwd, std_bwd, std_sb, mu_x0, mu_x1``.
+    Buffers (float32, length N): ``betas, std_fwd, std_bwd, std_sb, mu_x0, mu_x1``, built on the
+    CPU; ``bridge.to(device)`` gives a copy whose buffers live where the images are.
     """
 
-    def __init__(self, betas: np.ndarray, device: str | torch.device = "cpu"):
+    BUFFERS = ("betas", "std_fwd", "std_bwd", "std_sb", "mu_x0", "mu_x1")
+
+    def __init__(self, betas: np.ndarray):
         betas = np.asarray(betas, dtype=np.float64)
         std_fwd = np.sqrt(np.cumsum(betas))
         std_bwd = np.sqrt(np.flip(np.cumsum(np.flip(betas))))
         mu_x0, mu_x1, var = gaussian_product(std_fwd, std_bwd)
 
         def as_buffer(array: np.ndarray) -> torch.Tensor:
-            return torch.tensor(np.ascontiguousarray(array), dtype=torch.float32, device=device)
+            return torch.tensor(np.ascontiguousarray(array), dtype=torch.float32)
 
-        self.device = torch.device(device)
         self.betas = as_buffer(betas)
         self.std_fwd = as_buffer(std_fwd)
         self.std_bwd = as_buffer(std_bwd)
         self.std_sb = as_buffer(np.sqrt(var))
         self.mu_x0 = as_buffer(mu_x0)
         self.mu_x1 = as_buffer(mu_x1)
+
+    def to(self, device: str | torch.device) -> Bridge:
+        """A copy with every buffer on ``device`` (the same values, bit for bit)."""
+        moved = object.__new__(Bridge)
+        for name in self.BUFFERS:
+            setattr(moved, name, getattr(self, name).to(device))
+        return moved
 
     @property
     def interval(self) -> int:
@@ -101,13 +113,20 @@ class Bridge:
             step = step.to(buffer.device)
         return _per_sample(buffer[step], like).to(like.device)
 
-    def q_sample(self, step: Step, x0: torch.Tensor, x1: torch.Tensor, ot_ode: bool = False):
+    def q_sample(
+        self,
+        step: Step,
+        x0: torch.Tensor,
+        x1: torch.Tensor,
+        ot_ode: bool = False,
+        noise: Noise = torch.randn_like,
+    ):
         """Draw x_n ~ q(x_n | x0, x1); x0, x1: (B, C, H, W); step: int or (B,) long."""
         if x0.shape != x1.shape:
             raise ValueError(f"x0 and x1 shapes differ: {tuple(x0.shape)} vs {tuple(x1.shape)}")
         xt = self._at(self.mu_x0, step, x0) * x0 + self._at(self.mu_x1, step, x0) * x1
         if not ot_ode:
-            xt = xt + self._at(self.std_sb, step, x0) * torch.randn_like(xt)
+            xt = xt + self._at(self.std_sb, step, x0) * noise(xt)
         return xt.detach()
 
     def compute_label(self, step: Step, x0: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
@@ -121,18 +140,38 @@ class Bridge:
         pred_x0 = xt - self._at(self.std_fwd, step, xt) * net_out
         return pred_x0.clamp(-1.0, 1.0) if clip_denoise else pred_x0
 
-    def p_posterior(
-        self, nprev: int, n: int, x_n: torch.Tensor, x0: torch.Tensor, ot_ode: bool = False
-    ) -> torch.Tensor:
-        """Draw x_nprev ~ p(x_nprev | x_n, x0) for nprev < n (DDPM posterior, eq. 4)."""
+    def posterior_coefficients(
+        self, nprev: int, n: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(coef_x0, coef_xn, std) of p(x_nprev | x_n, x0) = N(coef_x0 x0 + coef_xn x_n, std^2).
+
+        With s_n = std_fwd[n], s_m = std_fwd[nprev], s_d^2 = s_n^2 - s_m^2: the Gaussian product of
+        N(x0, s_m^2) and N(x_n, s_d^2), so coef_x0 = s_d^2 / s_n^2 and std = s_m s_d / s_n.
+        """
         if not nprev < n:
             raise ValueError(f"p_posterior needs nprev < n, got nprev={nprev}, n={n}")
         std_n, std_prev = self.std_fwd[n], self.std_fwd[nprev]
         std_delta = (std_n**2 - std_prev**2).sqrt()
         coef_x0, coef_xn, var = gaussian_product(std_prev, std_delta)
+        return coef_x0, coef_xn, var.sqrt()
+
+    def p_posterior(
+        self,
+        nprev: int,
+        n: int,
+        x_n: torch.Tensor,
+        x0: torch.Tensor,
+        ot_ode: bool = False,
+        noise: Noise = torch.randn_like,
+    ) -> torch.Tensor:
+        """Draw x_nprev ~ p(x_nprev | x_n, x0) for nprev < n (DDPM posterior, eq. 4).
+
+        One ``noise`` draw unless ``ot_ode`` or nprev = 0.
+        """
+        coef_x0, coef_xn, std = self.posterior_coefficients(nprev, n)
         x_prev = coef_x0.to(x_n.device) * x0 + coef_xn.to(x_n.device) * x_n
         if not ot_ode and nprev > 0:
-            x_prev = x_prev + var.sqrt().to(x_n.device) * torch.randn_like(x_prev)
+            x_prev = x_prev + std.to(x_n.device) * noise(x_prev)
         return x_prev
 
     def pred_x0_fn(
@@ -141,7 +180,7 @@ class Bridge:
         cond: torch.Tensor | None = None,
         clip_denoise: bool = False,
     ) -> Callable[[torch.Tensor, int], torch.Tensor]:
-        """Wrap a network ``net(x_t, steps (B,), cond=...) -> label estimate`` for :meth:`sample`."""
+        """Wrap a network ``net(x_t, steps (B,), cond=...) -> label estimate`` for the samplers."""
 
         def predict(xt: torch.Tensor, step: int) -> torch.Tensor:
             steps = torch.full((xt.shape[0],), step, device=xt.device, dtype=torch.long)
@@ -149,52 +188,6 @@ class Bridge:
             return self.compute_pred_x0(steps, xt, out.float(), clip_denoise=clip_denoise)
 
         return predict
-
-    def sample(
-        self,
-        steps: Sequence[int],
-        pred_x0_fn: Callable[[torch.Tensor, int], torch.Tensor],
-        x1: torch.Tensor,
-        mask: torch.Tensor | None = None,
-        ot_ode: bool = False,
-        log_steps: Sequence[int] | None = None,
-        progress: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Walk ``steps`` (ascending, starting at 0) backwards from x_{steps[-1]} = x1.
-
-        With a ``mask`` (1 in the hole), the known pixels are reset to x1 after every step
-        (plus bridge noise unless OT-ODE). The caller fills the hole of x1 with noise first
-        (:func:`fill_hole_with_noise`), as in training.
-        Returns ``(xs, pred_x0s)``: (B, len(log_steps), C, H, W) on CPU, index 0 = step 0.
-        """
-        steps = list(steps)
-        log_steps = list(log_steps) if log_steps is not None else steps
-        if not steps or steps[0] != 0 or log_steps[0] != 0:
-            raise ValueError(
-                f"steps and log_steps must start at 0, got {steps[:3]}, {log_steps[:3]}"
-            )
-        if any(a >= b for a, b in zip(steps, steps[1:], strict=False)):
-            raise ValueError("steps must be strictly increasing")
-        logged = set(log_steps)
-        xt = x1.detach()
-        xs, pred_x0s = [], []
-        pairs = list(zip(steps[-2::-1], steps[:0:-1], strict=True))
-        for prev_step, step in tqdm(pairs, desc="I2SB sampling", disable=not progress):
-            pred_x0 = pred_x0_fn(xt, step)
-            xt = self.p_posterior(prev_step, step, xt, pred_x0, ot_ode=ot_ode)
-            if mask is not None:
-                known = x1
-                if not ot_ode:
-                    known = known + self.std_sb[prev_step].to(x1.device) * torch.randn_like(x1)
-                xt = (1.0 - mask) * known + mask * xt
-            if prev_step in logged:
-                xs.append(xt.detach().cpu())
-                pred_x0s.append(pred_x0.detach().cpu())
-
-        def newest_first(frames: list[torch.Tensor]) -> torch.Tensor:
-            return torch.flip(torch.stack(frames, dim=1), dims=(1,))
-
-        return newest_first(xs), newest_first(pred_x0s)
 
 
 def nfe_steps(interval: int, nfe: int) -> list[int]:
@@ -210,15 +203,17 @@ def log_steps_for(steps: Sequence[int], log_count: int = 10) -> list[int]:
     return [steps[i] for i in space_indices(len(steps) - 1, count)]
 
 
-def fill_hole_with_noise(x1: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+def fill_hole_with_noise(
+    x1: torch.Tensor, mask: torch.Tensor | None, noise: Noise = torch.randn_like
+) -> torch.Tensor:
     """Replace x1 inside the hole (mask == 1) by N(0, I), as training and sampling do."""
     if mask is None:
         return x1
-    return (1.0 - mask) * x1 + mask * torch.randn_like(x1)
+    return (1.0 - mask) * x1 + mask * noise(x1)
 
 
-def bridge_for_task(interval: int, beta_max: float, device: str | torch.device = "cpu") -> Bridge:
-    return Bridge(symmetric_betas(interval, beta_max), device=device)
+def bridge_for_task(interval: int, beta_max: float) -> Bridge:
+    return Bridge(symmetric_betas(interval, beta_max))
 
 
 def noise_levels(interval: int, t0: float = 1e-4, t_max: float = 1.0, device="cpu") -> torch.Tensor:

@@ -28,6 +28,23 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class SamplerKind:
+    """What the configuration knows of a sampler; its function lives in i2sb/samplers.py."""
+
+    options: dict[str, float]  # option name -> default
+    label_keys: dict[str, str]  # option name -> its short name in the label (implicit-eta0)
+    needs_forward_operator: bool = False  # needs the task's operator A and measurement y
+
+
+# The samplers of spec §2 and §10, by name: the one list the config, the CLI and the library share.
+SAMPLER_KINDS: dict[str, SamplerKind] = {
+    "ddpm": SamplerKind({}, {}),
+    "implicit": SamplerKind({"eta": 0.0}, {"eta": "eta"}),
+    "cddb": SamplerKind({"step_size": 1.0}, {"step_size": "lam"}, needs_forward_operator=True),
+}
+
+
+@dataclass(frozen=True)
 class DemoDataConfig:
     classes: int = 4  # how many photo "classes" the demo image folder has
     train_per_class: int = 48  # seeded random crops per class for train/

@@ -35,6 +35,11 @@ class TaskSpec:
     def has_mask(self) -> bool:
         return self.family == "inpaint"
 
+    @property
+    def has_forward_operator(self) -> bool:
+        """Whether the degradation has a differentiable operator A and a measurement y (CDDB)."""
+        return self.family in ("superres", "blur", "inpaint")
+
 
 def _spec(name: str, family: str, hole_ratio: tuple[float, float] | None = None) -> TaskSpec:
     restoring = family in ("blur", "inpaint")

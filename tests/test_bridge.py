@@ -17,6 +17,7 @@ from i2sb.bridge import (
     space_indices,
     symmetric_betas,
 )
+from i2sb.samplers import sample
 
 N = 1000
 
@@ -111,7 +112,7 @@ def test_ot_ode_sampling_with_the_oracle_returns_x0(bridge, nfe):
     torch.manual_seed(0)
     x0, x1 = torch.rand(2, 3, 8, 8) * 2 - 1, torch.rand(2, 3, 8, 8) * 2 - 1
     steps = nfe_steps(N, nfe)
-    xs, pred_x0s = bridge.sample(steps, lambda xt, step: x0, x1, ot_ode=True)
+    xs, pred_x0s = sample("ddpm", bridge, steps, lambda xt, step: x0, x1, ot_ode=True)
     # With the oracle each step shrinks x_t - x0 by s_m^2 / s_n^2 (the posterior's weight on x_n);
     # only std_fwd[0] = 0.01 > 0 keeps the product from being exactly 0.
     s2 = bridge.std_fwd.double() ** 2
@@ -132,7 +133,7 @@ def test_trajectory_layout_starts_at_the_final_step(bridge):
         seen.append(step)
         return torch.full_like(xt, float(step))
 
-    xs, pred_x0s = bridge.sample(steps, record, x1, ot_ode=True, log_steps=log_steps)
+    xs, pred_x0s = sample("ddpm", bridge, steps, record, x1, ot_ode=True, log_steps=log_steps)
     assert seen == steps[:0:-1]
     # pred_x0 logged for prev_step p was predicted at the step right after p in the grid
     after = {p: steps[steps.index(p) + 1] for p in log_steps}
@@ -147,7 +148,9 @@ def test_masked_ot_ode_sampling_keeps_known_pixels_after_every_step(bridge):
     x1 = fill_hole_with_noise(x0 * (1 - mask) + mask, mask)
     torch.testing.assert_close(x1 * (1 - mask), x0 * (1 - mask))
     steps = nfe_steps(N, 10)
-    xs, _ = bridge.sample(steps, lambda xt, s: torch.zeros_like(xt), x1, mask=mask, ot_ode=True)
+    xs, _ = sample(
+        "ddpm", bridge, steps, lambda xt, s: torch.zeros_like(xt), x1, mask=mask, ot_ode=True
+    )
     for frame in range(xs.shape[1]):
         torch.testing.assert_close(xs[:, frame] * (1 - mask), x1 * (1 - mask), atol=0, rtol=0)
 
@@ -157,7 +160,7 @@ def test_seeded_sampling_is_reproducible(bridge):
 
     def run():
         torch.manual_seed(3)
-        return bridge.sample(nfe_steps(N, 5), lambda xt, s: xt * 0.5, x1)[0]
+        return sample("ddpm", bridge, nfe_steps(N, 5), lambda xt, s: xt * 0.5, x1)[0]
 
     torch.testing.assert_close(run(), run(), atol=0, rtol=0)
 

@@ -58,3 +58,26 @@ def test_other_operators_ignore_indices():
     x0 = torch.rand(2, 3, 64, 64) * 2 - 1
     operator = build_corruption("jpeg-10", 64)
     assert torch.equal(operator(x0)[0], operator(x0, torch.tensor([3, 8]))[0])
+
+
+@pytest.mark.parametrize("task", BENCHMARK_TASKS)
+def test_forward_operator_and_measurement_agree_with_the_degradation(task):
+    """A(x0) is the measurement y the degraded image holds; tasks without A say so by name."""
+    from i2sb.tasks import task_spec
+
+    operator = build_corruption(task, 64, mask_source="generated")
+    x0 = (torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1).double()
+    x1, mask = operator(x0, torch.tensor([0, 1]))
+    if not task_spec(task).has_forward_operator:
+        for call in (lambda: operator.forward(x0, mask), lambda: operator.measurement(x1, mask)):
+            with pytest.raises(ValueError, match=f"task {task} has no differentiable forward"):
+                call()
+        return
+    y = operator.forward(x0, mask)
+    torch.testing.assert_close(operator.measurement(x1, mask), y, rtol=0, atol=1e-12)
+    side = 16 if task.startswith("sr4x") else 64
+    assert y.shape == (2, 3, side, side)
+    # differentiable: the gradient of ||A(x) - y||^2 vanishes at x0 and not elsewhere
+    x = (x0 + 0.1).requires_grad_(True)
+    (grad,) = torch.autograd.grad((operator.forward(x, mask) - y).pow(2).sum(), x)
+    assert grad.abs().max() > 0

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "i2sb"
 LAYER = {
     "tasks": 0, "paper": 0, "atomic": 0, "config": 1, "downloads": 1, "cluster": 1,
     "slurm_profile": 1,
-    "bridge": 1, "distributed": 1,
+    "bridge": 1, "distributed": 1, "samplers": 1,
     "network": 2, "corruption": 2, "data": 2,
     "train": 3, "sample": 3, "metrics": 3,
     "tracking": 4, "tables": 4,

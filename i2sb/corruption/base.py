@@ -14,6 +14,11 @@ class Corruption:
     only free-form inpainting uses them (mask i for image i), the other operators ignore them.
     The arithmetic runs in float32 (float64 for float64 input) and the result is cast back to the
     input dtype, so bfloat16 batches get the same degradation rather than bfloat16 rounding noise.
+
+    Tasks with a differentiable operator (sr4x-*, blur-*, inpaint-*; ``task_spec(name)
+    .has_forward_operator``) also give ``forward(x, mask)`` = A(x), in measurement space (the
+    low-resolution image, the blurred image, the known pixels), and ``measurement(x1, mask)`` = the
+    y = A(x0) that the degraded image x1 holds, for the data-consistent sampler (spec §10).
     """
 
     mask_source: str | None = None
@@ -42,6 +47,20 @@ class Corruption:
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The operator itself, on a checked batch in working precision."""
         raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """A(x): (B, 3, H, W) in [-1, 1] -> measurement space, differentiable in x."""
+        raise self._no_operator()
+
+    def measurement(self, x1: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """y = A(x0), read off the degraded image x1 = this corruption of x0."""
+        raise self._no_operator()
+
+    def _no_operator(self) -> ValueError:
+        return ValueError(
+            f"task {self.name} has no differentiable forward operator (the data-consistent sampler "
+            "cddb needs one: sr4x-*, blur-*, inpaint-*)"
+        )
 
     def _check(self, x0: torch.Tensor) -> None:
         size = self.image_size

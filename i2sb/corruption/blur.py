@@ -71,8 +71,15 @@ class Blur(Corruption):
         self._scales = coefficient_scales(singular).to(self.device)
 
     def apply(self, x0, indices, generator):
-        dtype = x0.dtype
+        return self.forward(x0), None
+
+    def forward(self, x, mask=None):
+        """A: the blur itself (same size; linear in [0, 1], affine in [-1, 1])."""
+        dtype = x.dtype
         u, v, scales = self._u.to(dtype), self._v.to(dtype), self._scales.to(dtype)
-        unit = (x0 + 1) / 2
+        unit = (x + 1) / 2
         blurred = u @ (scales * (v.T @ unit @ v)) @ u.T
-        return blurred * 2 - 1, None
+        return blurred * 2 - 1
+
+    def measurement(self, x1, mask=None):
+        return x1

@@ -21,7 +21,22 @@ def center_mask(image_size: int) -> torch.Tensor:
     return mask
 
 
-class CenterInpainting(Corruption):
+class Inpainting(Corruption):
+    """What the inpainting tasks share: A keeps the known pixels, A(x) = x (1 - m)."""
+
+    def _mask_for(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if mask is None:
+            raise ValueError(f"{self.name}: the forward operator needs the batch's mask")
+        return mask.to(x.dtype)
+
+    def forward(self, x, mask=None):
+        return x * (1 - self._mask_for(x, mask))
+
+    def measurement(self, x1, mask=None):
+        return self.forward(x1, mask)  # x1 (1 - m) = x0 (1 - m) for a 0/1 mask
+
+
+class CenterInpainting(Inpainting):
     """inpaint-center: a fixed central hole; ``indices`` are ignored."""
 
     def __init__(self, name: str, image_size: int, device="cpu") -> None:
@@ -31,6 +46,9 @@ class CenterInpainting(Corruption):
     def apply(self, x0, indices, generator):
         mask = self._mask.to(x0.dtype).expand(x0.shape[0], -1, -1, -1)
         return x0 * (1 - mask) + mask, mask
+
+    def _mask_for(self, x, mask):
+        return (self._mask if mask is None else mask).to(x.dtype)
 
 
 def open_mask_bank(
@@ -57,7 +75,7 @@ def open_mask_bank(
     return GeneratedMasks(ratio_range, seed) if found is None else PublishedMasks(found, key)
 
 
-class FreeformInpainting(Corruption):
+class FreeformInpainting(Inpainting):
     """inpaint-freeform1020 / 2030: mask i for image i when ``indices`` are given (evaluation),
     a random mask per image otherwise (training; drawn from ``generator`` or torch's global RNG)."""
 

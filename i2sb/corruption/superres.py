@@ -29,8 +29,19 @@ class PoolSuperResolution(Corruption):
         _check_divisible(name, image_size)
 
     def apply(self, x0, indices, generator):
-        low = F.avg_pool2d(x0, FACTOR)
-        return F.interpolate(low, scale_factor=FACTOR, mode="nearest"), None
+        return F.interpolate(self.forward(x0), scale_factor=FACTOR, mode="nearest"), None
+
+    def forward(self, x, mask=None):
+        """A: 4x4 average pooling, (B, 3, H, W) -> (B, 3, H/4, W/4)."""
+        return F.avg_pool2d(x, FACTOR)
+
+    def measurement(self, x1, mask=None):
+        return low_resolution(x1)
+
+
+def low_resolution(x1: torch.Tensor) -> torch.Tensor:
+    """The low-resolution image inside x1: nearest upsampling x4 repeats pixel (i, j) at (4i, 4j)."""
+    return x1[..., ::FACTOR, ::FACTOR]
 
 
 def bicubic_taps(factor: int = FACTOR, a: float = -0.5) -> torch.Tensor:
@@ -76,6 +87,12 @@ class BicubicSuperResolution(Corruption):
         self._matrix = low_rank(decimation_matrix(image_size, bicubic_taps())).to(self.device)
 
     def apply(self, x0, indices, generator):
-        matrix = self._matrix.to(x0.dtype)
-        low = matrix @ x0 @ matrix.T
-        return F.interpolate(low, scale_factor=FACTOR, mode="nearest"), None
+        return F.interpolate(self.forward(x0), scale_factor=FACTOR, mode="nearest"), None
+
+    def forward(self, x, mask=None):
+        """A: y = A' X A'^T per channel, (B, 3, H, W) -> (B, 3, H/4, W/4)."""
+        matrix = self._matrix.to(x.dtype)
+        return matrix @ x @ matrix.T
+
+    def measurement(self, x1, mask=None):
+        return low_resolution(x1)

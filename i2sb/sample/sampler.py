@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from i2sb import samplers
 from i2sb.bridge import (
     Bridge,
     bridge_for_task,
@@ -82,7 +83,7 @@ class Sampler:
         self.options = options
         self.precision = precision
         self.checkpoint = checkpoint
-        self.bridge: Bridge = bridge_for_task(options.interval, options.beta_max, self.device)
+        self.bridge: Bridge = bridge_for_task(options.interval, options.beta_max).to(self.device)
 
     @classmethod
     def load(
@@ -137,8 +138,8 @@ class Sampler:
             pred_x0_fn = self.bridge.pred_x0_fn(
                 self._network(counter), cond=cond, clip_denoise=clip_denoise
             )
-            frames, _ = self.bridge.sample(
-                steps, pred_x0_fn, x1, mask=mask, ot_ode=self.options.ot_ode,
+            frames, _ = samplers.sample(
+                "ddpm", self.bridge, steps, pred_x0_fn, x1, mask=mask, ot_ode=self.options.ot_ode,
                 log_steps=log_steps_for(steps, log_count),
             )  # fmt: skip
         _synchronize(self.device)

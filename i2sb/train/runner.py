@@ -12,6 +12,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from i2sb import samplers
 from i2sb.atomic import remove_stale_temporaries, write_json
 from i2sb.bridge import Bridge, bridge_for_task, fill_hole_with_noise, log_steps_for, nfe_steps
 from i2sb.config import Config
@@ -96,7 +97,7 @@ def _new_state(cfg: Config, task: str, parts: TrainParts, ctx: DistContext) -> _
     sched = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=cfg.train.lr_step, gamma=cfg.train.lr_gamma
     )
-    bridge = bridge_for_task(cfg.bridge.interval, cfg.beta_max(task), ctx.device)
+    bridge = bridge_for_task(cfg.bridge.interval, cfg.beta_max(task)).to(ctx.device)
     return _State(parts, bridge, ema, optimizer, sched)
 
 
@@ -244,7 +245,9 @@ def _validate(cfg: Config, state: _State, out_dir: Path) -> dict:
         torch.manual_seed(cfg.train.seed)
         x1_noised = fill_hole_with_noise(x1, mask)
         predict = state.bridge.pred_x0_fn(net, cond=x1_noised if parts.cond_x1 else None)
-        xs, _ = state.bridge.sample(
+        xs, _ = samplers.sample(
+            "ddpm",
+            state.bridge,
             steps,
             predict,
             x1_noised,
