@@ -31,7 +31,12 @@ def make_folder(root: Path, classes=("cat", "dog"), per_class=4, size=16, fmt="P
 
 
 def files_of(root: Path) -> dict[str, bytes]:
-    return {os.path.join(d, f): Path(d, f).read_bytes() for d, _, fs in os.walk(root) for f in fs}
+    """{path relative to root: bytes}: what the LMDB stores (keys relative to the source)."""
+    return {
+        os.path.relpath(os.path.join(d, f), root): Path(d, f).read_bytes()
+        for d, _, fs in os.walk(root)
+        for f in fs
+    }
 
 
 def test_round_trip_keeps_every_file_byte_for_byte(tmp_path):
@@ -57,7 +62,7 @@ def test_lmdb_and_image_folder_give_the_same_items(tmp_path):
     src = make_folder(tmp_path / "src")
     convert_folder(src, "train", tmp_path / "data", workers=0, progress=False)
     from_lmdb, from_folder = LMDBImageDataset(tmp_path / "data", "train"), ImageFolderDataset(src)
-    assert from_lmdb.samples == from_folder.samples
+    assert from_lmdb.samples == [(os.path.relpath(p, src), y) for p, y in from_folder.samples]
     assert torch.equal(from_lmdb[3][0], from_folder[3][0])
 
 
@@ -151,7 +156,8 @@ def test_an_official_lmdb_can_be_indexed_once_then_read_without_pickle(tmp_path,
     assert "--trust-pickle" in capsys.readouterr().err
     assert main(["data", "index", str(tmp_path / "data"), "--split", "val", "--trust-pickle"]) == 0
     dataset = LMDBImageDataset(tmp_path / "data", "val")
-    assert dataset.samples == ImageFolderDataset(src).samples and dataset.classes == ["cat", "dog"]
+    relative = [(os.path.relpath(p, src), y) for p, y in ImageFolderDataset(src).samples]
+    assert dataset.samples == relative and dataset.classes == ["cat", "dog"]
 
 
 def test_official_pt_is_what_the_reference_reader_expects(tmp_path):
@@ -161,7 +167,8 @@ def test_official_pt_is_what_the_reference_reader_expects(tmp_path):
 
     folder = torch.load(lmdb_layout(tmp_path / "data", "train").official_pt, weights_only=False)
     assert isinstance(folder, ImageFolder)
-    assert folder.imgs == ImageFolder(str(src)).imgs and folder.classes == ["cat", "dog"]
+    reference = [(os.path.relpath(p, src), y) for p, y in ImageFolder(str(src)).imgs]
+    assert folder.imgs == folder.samples == reference and folder.classes == ["cat", "dog"]
 
 
 def test_pickled_dataset_carries_no_open_environment(tmp_path):
@@ -191,3 +198,59 @@ def test_missing_lmdb_is_a_clear_error(tmp_path):
         LMDBImageDataset(tmp_path, "train")
     with pytest.raises(ValueError, match="split"):
         LMDBImageDataset(tmp_path, "test")
+
+
+def test_the_same_source_given_absolute_then_relative_is_stored_once(tmp_path, monkeypatch):
+    make_folder(tmp_path / "src")
+    convert_folder(tmp_path / "src", "train", tmp_path / "data", workers=0, progress=False)
+    monkeypatch.chdir(tmp_path)
+    report = convert_folder("src", "train", tmp_path / "data", workers=0, progress=False)
+    assert report.written == 0 and report.stored == 8 and report.removed == 0
+    dataset = LMDBImageDataset(tmp_path / "data", "train")
+    with lmdb_convert.lmdb.open(str(dataset.lmdb_path), readonly=True, lock=False) as env:
+        assert env.stat()["entries"] == 8
+
+
+def test_a_rerun_redoes_changed_files_and_reports_corrupt_and_deleted_ones(tmp_path):
+    src = make_folder(tmp_path / "src")
+    convert_folder(src, "train", tmp_path / "data", workers=0, progress=False)
+    Image.new("RGB", (16, 20), (200, 10, 10)).save(src / "cat" / "cat1.png")  # replaced
+    (src / "dog" / "dog2.png").write_bytes(b"\x89PNG garbage")  # became corrupt
+    (src / "dog" / "dog3.png").unlink()  # deleted
+    os.utime(src / "cat" / "cat1.png", ns=(1, 1))  # a new mtime even on coarse file systems
+    os.utime(src / "dog" / "dog2.png", ns=(1, 1))
+    report = convert_folder(src, "train", tmp_path / "data", workers=0, progress=False)
+    assert sorted(Path(p).name for p in report.changed) == ["cat1.png", "dog2.png"]
+    assert [Path(item["path"]).name for item in report.skipped] == ["dog2.png"]
+    assert report.removed == 1 and report.stored == 6 and report.written == 1
+    dataset = LMDBImageDataset(tmp_path / "data", "train")
+    stored = {path: dataset.read_bytes(i) for i, path in enumerate(dataset.paths)}
+    assert stored["cat/cat1.png"] == (src / "cat" / "cat1.png").read_bytes()
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_and_named(tmp_path, capsys):
+    from i2sb.cli import main
+
+    src = make_folder(tmp_path / "src")
+    bad = os.path.join(os.fsencode(src / "cat"), b"caf\xe9.png")
+    with open(bad, "wb") as handle:
+        handle.write((src / "cat" / "cat0.png").read_bytes())
+    assert main(["data", "convert", "--src", str(src), "--split", "val",
+                 "--out", str(tmp_path / "data"), "--workers", "0"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "8 images stored" in out and "caf\\xe9.png: file name is not valid UTF-8" in out
+    assert len(LMDBImageDataset(tmp_path / "data", "val")) == 8
+
+
+def test_a_repaired_jpeg_is_a_warning_in_the_report(tmp_path):
+    src = make_folder(tmp_path / "src", fmt="JPEG", size=64)
+    path = src / "dog" / "dog1.jpg"
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(3)
+    middle = len(data) // 2
+    data[middle : middle + 50] = rng.integers(0, 256, 50, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    Image.open(path).load()  # Pillow decodes it without a word
+    report = convert_folder(src, "train", tmp_path / "data", workers=0, progress=False)
+    assert [Path(w["path"]).name for w in report.warnings] == ["dog1.jpg"]
+    assert "Corrupt JPEG data" in report.warnings[0]["warning"] and report.stored == 8

@@ -60,9 +60,9 @@ def corrupt_files(
     """Degrade ``images`` with ``task``; returns the PNGs written (clean, degraded per image) and
     the operator's mask source."""
     import torch
-    from PIL import Image, UnidentifiedImageError
 
     from i2sb.corruption import build_corruption
+    from i2sb.data.decode import load_rgb
     from i2sb.data.transforms import build_transform
     from i2sb.sample.images import save_png, to_uint8
 
@@ -74,9 +74,8 @@ def corrupt_files(
     batch = []
     for image in images:
         try:
-            with Image.open(image) as pil:
-                batch.append(transform(pil.convert("RGB")))
-        except (FileNotFoundError, UnidentifiedImageError) as err:
+            batch.append(transform(load_rgb(image)))
+        except (FileNotFoundError, ValueError) as err:
             raise FileNotFoundError(f"{image}: not a readable image ({err})") from None
     x0 = torch.stack(batch).to(device)
     x1, _ = operator(x0, torch.arange(len(images), device=device))

@@ -79,6 +79,15 @@ def run_convert(args) -> int:
     )
     for item in report.skipped[:10]:
         print(f"  skipped {item['path']}: {item['reason']}")
+    for path in report.changed[:10]:
+        print(f"  changed since the last conversion, stored again: {path}")
+    if report.removed:
+        print(f"  removed {report.removed} stored entries whose source file is gone")
+    if report.rescaled:
+        print(f"  {len(report.rescaled)} high-bit-depth images scaled to 8 bits, e.g. "
+              f"{report.rescaled[0]}")  # fmt: skip
+    for item in report.warnings[:10]:
+        print(f"  warning: {item['path']}: {item['warning']} (decoded with repairs; check it)")
     return 0
 
 

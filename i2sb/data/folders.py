@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from i2sb.data.decode import load_rgb
+
 # torchvision's IMG_EXTENSIONS, repeated so that scanning does not import torchvision.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -52,19 +54,6 @@ def scan_image_folder(root: str | Path) -> FolderListing:
             f"image folder {root} holds no images with extensions {IMAGE_EXTENSIONS}"
         )
     return FolderListing(classes, samples, ignored)
-
-
-def load_rgb(data: bytes | str, source: str = "") -> Any:
-    """Decode an image (bytes or a path) into an RGB PIL image; a failure names ``source``."""
-    import io
-
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
-            return image.convert("RGB")
-    except (OSError, ValueError, SyntaxError) as err:
-        raise ValueError(f"cannot decode image {source or data!r}: {err}") from err
 
 
 class LabelledImages:

@@ -40,6 +40,11 @@ class LmdbLayout:
     def report(self) -> Path:
         return self.data_dir / f"{self.stem}.report.json"
 
+    @property
+    def sources(self) -> Path:
+        """{key: [size, mtime_ns]} of each stored source file, so a rerun notices changed files."""
+        return self.data_dir / f"{self.stem}.sources.json"
+
 
 def lmdb_layout(data_dir: str | Path, split: str) -> LmdbLayout:
     if split not in SPLITS:

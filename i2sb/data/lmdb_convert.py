@@ -9,6 +9,7 @@ full. Already-stored keys are kept on a rerun, so an interrupted conversion resu
 from __future__ import annotations
 
 import io
+import json
 import multiprocessing
 import os
 import time
@@ -37,6 +38,10 @@ class ConversionReport:
     written: int = 0  # written by this run (the rest were already present from an interrupted run)
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
     ignored: list[str] = field(default_factory=list)  # files without an image extension
+    changed: list[str] = field(default_factory=list)  # stored before, changed since: redone
+    removed: int = 0  # stored entries whose source file is gone (or keyed the old way)
+    rescaled: list[str] = field(default_factory=list)  # high-bit-depth files stored as 8-bit PNG
+    warnings: list[dict[str, str]] = field(default_factory=list)  # {"path", "warning"}
     seconds: float = 0.0
 
     @property
@@ -44,21 +49,43 @@ class ConversionReport:
         return self.written / self.seconds if self.seconds > 0 else 0.0
 
 
-def read_and_verify(path: str) -> tuple[str, bytes | None, str | None]:
-    """Read a file and decode it fully; return (path, raw bytes, None) or (path, None, reason)."""
+@dataclass(frozen=True)
+class Verified:
+    """One source file after decoding: the bytes to store, or why it cannot be stored."""
+
+    path: str
+    data: bytes | None
+    reason: str | None = None  # why it was skipped
+    rescaled: bool = False  # a high-bit-depth image, stored re-encoded as 8-bit PNG
+    warning: str | None = None  # decoded, but the decoder repaired damage
+
+
+def read_and_verify(path: str) -> Verified:
+    """Read a file and decode it fully (truncated files fail here, not at training).
+
+    High-bit-depth images are stored as 8-bit PNG (i2sb.data.decode scales them), so every
+    reader of the LMDB, the reference's included, sees the same pixels as ours.
+    """
     from PIL import Image
+
+    from i2sb.data.decode import is_high_bit_depth, jpeg_warning, to_rgb8
 
     try:
         with open(path, "rb") as handle:
             data = handle.read()
         with Image.open(io.BytesIO(data)) as image:
-            image.convert("RGB")  # forces a full decode: truncated files fail here, not at training
+            high = is_high_bit_depth(image.mode)
+            rgb = to_rgb8(image, path)
+        if high:
+            buffer = io.BytesIO()
+            rgb.save(buffer, "PNG")
+            return Verified(path, buffer.getvalue(), rescaled=True)
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
-        return path, None, f"{type(err).__name__}: {err}"
-    return path, data, None
+        return Verified(path, None, f"{type(err).__name__}: {err}")
+    return Verified(path, data, warning=jpeg_warning(data))
 
 
-def _verified(paths: list[str], workers: int) -> Iterator[tuple[str, bytes | None, str | None]]:
+def _verified(paths: list[str], workers: int) -> Iterator[Verified]:
     if workers <= 0:
         yield from map(read_and_verify, paths)
         return
@@ -82,38 +109,92 @@ def _commit(env: lmdb.Environment, batch: list[tuple[bytes, bytes]]) -> None:
             env.set_mapsize(env.info()["map_size"] * 2)
 
 
-def _stored_keys(env: lmdb.Environment) -> set[bytes]:
+def display_name(path: str) -> str:
+    """``path`` printable and JSON-safe even when its bytes are not UTF-8."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def source_key(path: str, source: str) -> str:
+    """The LMDB key of an image: its path relative to the source folder (``<class>/<file>``).
+
+    Relative keys make a rerun with the same folder given another way (absolute, relative,
+    through a link) find the entries already stored instead of adding them a second time.
+    """
+    return os.path.relpath(path, source)
+
+
+def _source_stat(path: str) -> list[int]:
+    stat = os.stat(path)
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _read_sources(layout: LmdbLayout) -> dict[str, list[int]]:
+    try:
+        recorded = json.loads(layout.sources.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}  # none yet (first or interrupted run): nothing to compare against
+    return recorded if isinstance(recorded, dict) else {}
+
+
+def _prune(env: lmdb.Environment, wanted: set[bytes], report: ConversionReport) -> None:
+    """Delete stored entries that no source file maps to any more (deleted files, old keys)."""
+    with env.begin(write=True) as txn:
+        stale = [key for key in txn.cursor().iternext(keys=True, values=False) if key not in wanted]
+        for key in stale:
+            txn.delete(key)
+    report.removed = len(stale)
+
+
+def _pending(
+    env: lmdb.Environment, listing: FolderListing, layout: LmdbLayout, report: ConversionReport
+) -> list[str]:
+    """Paths still to store: new, or changed since they were stored (others are kept)."""
+    recorded, todo, wanted = _read_sources(layout), [], set()
     with env.begin() as txn:
-        return set(txn.cursor().iternext(keys=True, values=False))
-
-
-def _pending(env: lmdb.Environment, listing: FolderListing, report: ConversionReport) -> list[str]:
-    """Paths still to store: not yet in the LMDB (an interrupted run's keys are kept)."""
-    present, todo = _stored_keys(env), []
+        present = set(txn.cursor().iternext(keys=True, values=False))
     for path, _ in listing.samples:
-        key = path.encode("utf-8")
+        try:
+            key = source_key(path, report.source).encode("utf-8")
+        except UnicodeEncodeError:
+            report.skipped.append({"path": display_name(path),
+                                   "reason": "file name is not valid UTF-8; rename the file"})  # fmt: skip
+            continue
         if len(key) > env.max_key_size():
             report.skipped.append({"path": path, "reason": "path longer than the LMDB key limit"})
+            continue
+        wanted.add(key)
+        previous = recorded.get(key.decode("utf-8"))
+        if key in present and previous is not None and previous != _source_stat(path):
+            report.changed.append(path)
+            todo.append(path)
         elif key not in present:
             todo.append(path)
+    _prune(env, wanted, report)
     return todo
 
 
 def _write_all(
     env: lmdb.Environment,
-    results: Iterable[tuple[str, bytes | None, str | None]],
+    results: Iterable[Verified],
     report: ConversionReport,
     batch_images: int,
     batch_bytes: int,
 ) -> None:
     batch: list[tuple[bytes, bytes]] = []
     size = 0
-    for path, data, reason in results:
-        if data is None:
-            report.skipped.append({"path": path, "reason": reason or "unreadable"})
+    for result in results:
+        key = source_key(result.path, report.source).encode("utf-8")
+        if result.data is None:
+            report.skipped.append({"path": result.path, "reason": result.reason or "unreadable"})
+            with env.begin(write=True) as txn:
+                txn.delete(key)  # a file that became unreadable keeps no stale entry
             continue
-        batch.append((path.encode("utf-8"), data))
-        size += len(data)
+        if result.rescaled:
+            report.rescaled.append(result.path)
+        if result.warning:
+            report.warnings.append({"path": result.path, "warning": result.warning})
+        batch.append((key, result.data))
+        size += len(result.data)
         if len(batch) >= batch_images or size >= batch_bytes:
             _commit(env, batch)
             report.written += len(batch)
@@ -125,27 +206,39 @@ def _write_all(
 
 def _write_markers(layout: LmdbLayout, listing: FolderListing, report: ConversionReport) -> None:
     skipped = {item["path"] for item in report.skipped}
-    samples = [(path, label) for path, label in listing.samples if path not in skipped]
+    samples = [
+        (source_key(path, report.source), label)
+        for path, label in listing.samples
+        if path not in skipped and display_name(path) not in skipped
+    ]
     report.stored = len(samples)
     write_json(layout.report, {**asdict(report), "images_per_s": report.images_per_s})
+    write_json(layout.sources, {key: _source_stat(os.path.join(report.source, key))
+                                for key, _ in samples})  # fmt: skip
     write_official_pt(layout.official_pt, report.source, samples)
     # last: the index's presence marks the conversion complete
     write_index(layout, report.source, listing.classes, samples, report.skipped)
 
 
 def write_official_pt(path: Path, source: str, samples: list[tuple[str, int]]) -> None:
-    """Save a torchvision ImageFolder listing exactly ``samples`` (what NVlabs/I2SB's reader loads)."""
+    """Save a torchvision ImageFolder listing exactly ``samples`` (what NVlabs/I2SB's reader loads).
+
+    Its ``samples``/``imgs`` hold the LMDB keys (paths relative to ``source``): the reference
+    reader looks each image up in the LMDB by that path.
+    """
     import torch
     from torchvision.datasets import ImageFolder
 
     from i2sb.atomic import atomic_path
 
-    wanted = {sample_path for sample_path, _ in samples}
+    wanted = {os.path.join(source, key) for key, _ in samples}
     folder = ImageFolder(source, is_valid_file=wanted.__contains__, allow_empty=True)
-    if [tuple(s) for s in folder.samples] != samples:
+    found = [(source_key(p, source), label) for p, label in folder.samples]
+    if found != samples:
         raise RuntimeError(
             f"{source}: the folder changed during conversion; run the conversion again"
         )
+    folder.samples = folder.imgs = found
     with atomic_path(path) as tmp:
         torch.save(folder, tmp, pickle_protocol=4)
 
@@ -162,8 +255,10 @@ def convert_folder(
 ) -> ConversionReport:
     """Convert ``src`` (``src/<class>/<image>``) into ``out/<split>_faster_imagefolder.lmdb`` and friends.
 
-    Keys are the image paths as ``os.path.join(src, class, file)`` (UTF-8, i.e. ASCII for ASCII
-    names), values the files' raw bytes. ``workers=None`` uses one decode process per CPU (max 8);
+    Keys are the image paths relative to ``src`` (``<class>/<file>``, UTF-8), values the files'
+    raw bytes (high-bit-depth images: an 8-bit PNG). A rerun keeps what is stored, redoes files
+    whose size or modification time changed (``report.changed``), drops entries whose file is
+    gone, and skips file names that are not UTF-8 (listed in ``report.skipped``). ``workers=None`` uses one decode process per CPU (max 8);
     0 decodes in this process.
     """
     from tqdm import tqdm
@@ -183,7 +278,7 @@ def convert_folder(
     release(layout.lmdb)  # py-lmdb allows one handle per path per process
     env = lmdb.open(os.fspath(layout.lmdb), map_size=map_size, readahead=False, meminit=False)
     try:
-        todo = _pending(env, listing, report)
+        todo = _pending(env, listing, layout, report)
         bar = tqdm(total=len(listing.samples), initial=len(listing.samples) - len(todo),
                    desc=f"convert {split}", unit="img", disable=not progress)  # fmt: skip
         results = _verified(todo, min(8, os.cpu_count() or 1) if workers is None else workers)

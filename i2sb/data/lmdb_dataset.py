@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from i2sb.data.folders import LabelledImages, load_rgb
+from i2sb.data.decode import load_rgb
+from i2sb.data.folders import LabelledImages
 from i2sb.data.index import read_index, read_official_pt
 from i2sb.data.layout import lmdb_layout
 from i2sb.data.lmdb_env import open_readonly

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from i2sb.data.folders import is_image_name, load_rgb
+from i2sb.data.decode import load_rgb
+from i2sb.data.folders import is_image_name
 
 CLEAN_DIR, DEGRADED_DIR = "A", "B"  # A = clean x0, B = degraded x1
 CSV_COLUMNS = ("clean", "degraded")

@@ -43,12 +43,12 @@ def folder_images(folder: str | Path) -> list[Path]:
 
 def load_center_crop(path: Path, size: int) -> np.ndarray:
     """One image file -> uint8 (3, size, size): short side resized to ``size``, then center-cropped."""
-    from PIL import Image
     from torchvision.transforms import functional as tvf
 
-    with Image.open(path) as image:
-        image = tvf.center_crop(tvf.resize(image.convert("RGB"), size), [size, size])
-        return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+    from i2sb.data.decode import load_rgb
+
+    image = tvf.center_crop(tvf.resize(load_rgb(str(path)), size), [size, size])
+    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
 
 
 def _folder_batches(files: list[Path], size: int, batch_size: int) -> Iterator[np.ndarray]:

@@ -74,13 +74,14 @@ def _masks(task: str, mask_files: Sequence[str | Path], count: int, size: int, r
 
 
 def _open(path: str | Path, mode: str):
-    from PIL import Image, UnidentifiedImageError
+    from i2sb.data.decode import load_rgb
 
     try:
-        with Image.open(path) as image:
-            return image.convert(mode)
-    except (FileNotFoundError, UnidentifiedImageError, OSError) as err:
-        raise FileNotFoundError(f"{path}: not a readable image ({err})") from None
+        return load_rgb(str(path)).convert(mode)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: not a readable image (no such file)") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: not a readable image ({err})") from None
 
 
 def _write_trajectory(path: Path, rows: np.ndarray, kind: str) -> Path:
