@@ -277,9 +277,89 @@ def _expected(error: Any) -> str:
     return error.message
 
 
+_NULLS = ("null", "none", "~", "")
+_BOOLS = {"true": True, "false": False}
+
+
+def _coerce_scalar(kind: Any, value: Any) -> Any:
+    """``value`` as ``kind`` when that is unambiguous ('10' or 4.0 for an int); else unchanged.
+
+    Strings arrive from ``snakemake --config`` (which reads every nested value as a string) and
+    integral floats from YAML (``4.0``, ``1e3``); what cannot be read without guessing is left
+    for the schema to reject, naming the key.
+    """
+    args = typing.get_args(kind)
+    if type(None) in args:  # Optional[X]
+        if value is None or (isinstance(value, str) and value.strip().lower() in _NULLS):
+            return None
+        kind = next(a for a in args if a is not type(None))
+    if isinstance(value, bool):
+        return value
+    if kind is bool and isinstance(value, str):
+        return _BOOLS.get(value.strip().lower(), value)
+    if kind is int:
+        number = _number(value)
+        return int(number) if number is not None and float(number).is_integer() else value
+    if kind is float:
+        number = _number(value)
+        return float(number) if number is not None else value
+    if kind is str and isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _number(value: Any) -> float | int | None:
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return number if number == number and abs(number) != float("inf") else None
+    return None
+
+
+def coerce_values(values: Any, cls: type = Config) -> Any:
+    """A copy of a config mapping with unambiguous values turned into the declared types.
+
+    The dataclasses' type hints are the one definition of each key's type. Unknown keys and
+    values of the wrong shape are kept as they are: validation then names them.
+    """
+    if not isinstance(values, dict):
+        return values
+    hints = typing.get_type_hints(cls)
+    coerced = {}
+    for name, value in values.items():
+        kind = hints.get(name)
+        if kind is None:
+            coerced[name] = value
+        elif dataclasses.is_dataclass(kind):
+            coerced[name] = coerce_values(value, kind)
+        elif typing.get_origin(kind) is tuple:
+            item = typing.get_args(kind)[0]
+            if isinstance(value, str) and value.strip().startswith("["):
+                value = yaml.safe_load(value)  # a list given as text: 'nfe=[10,100]'
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                value = [value]  # one item given without brackets: 'tasks=jpeg-5'
+            coerced[name] = (
+                [_coerce_scalar(item, v) for v in value]
+                if isinstance(value, list | tuple)
+                else value
+            )
+        else:
+            coerced[name] = _coerce_scalar(kind, value)
+    return coerced
+
+
 def config_from_dict(values: dict[str, Any] | None, source: str = "<dict>") -> Config:
-    """Validate a (partial) config mapping and fill in every default."""
-    values = values or {}
+    """Coerce, validate a (partial) config mapping and fill in every default."""
+    values = coerce_values(values or {})
     errors = _schema_errors(values)
     if errors:
         raise ConfigError(f"invalid configuration in {source}:\n  " + "\n  ".join(errors))
@@ -300,7 +380,17 @@ def _check_consistency(cfg: Config, source: str) -> None:
                 f"config key 'nfe' in {source}: {nfe} is outside [1, bridge.interval - 1 = "
                 f"{cfg.bridge.interval - 1}]"
             )
-    train = cfg.train
+    bridge, train = cfg.bridge, cfg.train
+    if not bridge.t0 < bridge.T:
+        raise ConfigError(
+            f"config key 'bridge.t0' in {source}: {bridge.t0} must be smaller than bridge.T = "
+            f"{bridge.T}"
+        )
+    if not train.validate_nfe < bridge.interval:
+        raise ConfigError(
+            f"config key 'train.validate_nfe' in {source}: {train.validate_nfe} must be smaller "
+            f"than bridge.interval = {bridge.interval}"
+        )
     if train.batch_size % train.microbatch:
         raise ConfigError(
             f"config key 'train.batch_size' in {source}: {train.batch_size} is not a multiple of "

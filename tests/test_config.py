@@ -52,6 +52,12 @@ def test_empty_config_gives_all_defaults():
             r"train\.batch_size.*multiple.*microbatch",
         ),
         ({"data": {"image_size": 60}}, r"data\.image_size.*multiple of 8"),
+        ({"train": {"iterations": 4.5}}, r"train\.iterations.*4\.5.*integer"),
+        ({"train": {"iterations": "many"}}, r"train\.iterations.*'many'.*integer"),
+        ({"partitions": "2.5"}, r"partitions.*'2\.5'.*integer"),
+        ({"network": {"adm_init": "yes please"}}, r"network\.adm_init.*boolean"),
+        ({"bridge": {"t0": 1.0, "T": 0.5}}, r"bridge\.t0.*must be smaller than bridge\.T"),
+        ({"train": {"validate_nfe": 1000}}, r"train\.validate_nfe.*smaller than bridge\.interval"),
     ],
 )
 def test_bad_values_name_the_key_and_what_was_expected(values, pattern):
@@ -116,3 +122,40 @@ def test_a_choice_list_is_read_from_its_one_tuple(monkeypatch):
         config_from_dict({"data": {"mask_source": "drawn"}})
     monkeypatch.setitem(i2sb.config.CHOICES, "mask_sources", (*CHOICES["mask_sources"], "drawn"))
     assert config_from_dict({"data": {"mask_source": "drawn"}}).data.mask_source == "drawn"
+
+
+def test_unambiguous_values_are_coerced_to_the_declared_type():
+    cfg = config_from_dict(
+        {
+            "train": {"iterations": 4.0, "lr": "1e-3", "grad_clip": "null", "batch_size": "1e1",
+                      "microbatch": 5},
+            "data": {"image_size": 32.0},
+            "partitions": "2",
+            "nfe": ["10", 100.0],
+            "tasks": "jpeg-5",
+            "network": {"adm_init": "false"},
+            "bridge": {"ot_ode": "True", "beta_max": "0.5"},
+        }
+    )  # fmt: skip
+    assert cfg.train.iterations == 4 and type(cfg.train.iterations) is int
+    assert cfg.train.lr == 1e-3 and cfg.train.grad_clip is None and cfg.train.batch_size == 10
+    assert type(cfg.data.image_size) is int and cfg.partitions == 2 and cfg.nfe == (10, 100)
+    assert cfg.tasks == ("jpeg-5",) and cfg.network.adm_init is False
+    assert cfg.bridge.ot_ode is True and cfg.bridge.beta_max == 0.5
+
+
+def test_the_documented_snakemake_override_parses_to_typed_values():
+    from snakemake.cli import parse_config
+
+    values = parse_config(
+        ["tasks=[jpeg-5]", "nfe=[10,100]", "data={root: /data/x, image_size: 32}"]
+    )
+    cfg = config_from_dict(values)
+    assert cfg.tasks == ("jpeg-5",) and cfg.nfe == (10, 100) and cfg.data.image_size == 32
+
+
+def test_set_overrides_with_an_exponent_give_an_integer_before_anything_is_written(tmp_path):
+    from i2sb.cli._overrides import parse_overrides
+
+    cfg = load_config(ROOT / "config" / "config.yaml", parse_overrides(["train.iterations=1e3"]))
+    assert cfg.train.iterations == 1000 and type(cfg.train.iterations) is int

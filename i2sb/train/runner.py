@@ -239,7 +239,7 @@ def _validate(cfg: Config, state: _State, out_dir: Path) -> dict:
     """Restore a fixed validation batch with the EMA weights; PSNR and a PNG grid."""
     parts, net = state.parts, state.parts.net
     x0, x1, mask = parts.validation_batch()
-    steps = nfe_steps(cfg.bridge.interval, min(cfg.train.validate_nfe, cfg.bridge.interval - 1))
+    steps = nfe_steps(cfg.bridge.interval, cfg.train.validate_nfe)  # < interval (config)
     net.eval()
     with state.ema.average_parameters(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.train.seed)

@@ -10,11 +10,13 @@ from snakemake.utils import validate
 
 from i2sb.atomic import write_text
 from i2sb.cluster import sample_job_resources
-from i2sb.config import SCHEMA_PATH, check_inputs, config_from_dict
+from i2sb.config import SCHEMA_PATH, check_inputs, coerce_values, config_from_dict
 from i2sb.data.subsets import is_imagenet, resolve_eval_subset
 from i2sb.tasks import EVAL_10K, FID_REF_TRAIN, task_spec
 
 # Our check first: its message names the key; Snakemake's own validation then records the schema.
+# --config gives every nested value as a string ('10'): coerce_values reads what is unambiguous.
+config.update(coerce_values(config))
 CFG = config_from_dict(config, source="the workflow config (--configfile / --config)")
 validate(config, str(SCHEMA_PATH), set_default=False)
 # A placeholder such as data.root: /path/to/imagenet stops planning here, naming the key.
