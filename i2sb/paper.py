@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from i2sb.tasks import TASKS
+from i2sb.tasks import EVAL_10K, EVAL_FULL, FID_REF_TRAIN, FID_REF_VAL, TASKS, task_spec
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,24 @@ class PaperResult:
 
 
 I2SB = "I2SB"
+
+# What the paper's figures were measured on (spec §7), named as metrics.json names ours: the data
+# set, its resolution, the evaluation set's size per task and the FID reference per task.
+PAPER_DATASET = "ImageNet"
+PAPER_IMAGE_SIZE = 256
+PAPER_EVAL_IMAGES = {EVAL_FULL: 50_000, EVAL_10K: 10_000}
+PAPER_FID_REFERENCE = {FID_REF_TRAIN: "adm_train_batch", FID_REF_VAL: "val_stats"}
+
+
+def paper_eval_images(task: str) -> int:
+    """How many validation images the paper evaluated ``task`` on (50k for 4x SR, else the 10k subset)."""
+    return PAPER_EVAL_IMAGES[task_spec(task).eval_set]
+
+
+def paper_fid_reference(task: str) -> str:
+    """The paper's FID reference for ``task``, as metrics.json's ``fid_reference_kind`` names it."""
+    return PAPER_FID_REFERENCE[task_spec(task).fid_reference]
+
 
 PAPER_RESULTS: tuple[PaperResult, ...] = (
     PaperResult("sr4x-pool", I2SB, 1000, 2.7, 71.0),

@@ -1,8 +1,10 @@
-"""`i2sb tables`: our figures beside the paper's; a missing value shows as "–", never filled in."""
+"""`i2sb tables`: captions that say what a figure is, footnoted gaps, a sampler column, and the
+paper's rows only beside runs on its data set."""
 
 from __future__ import annotations
 
 import math
+import re
 
 import mlflow
 import pandas as pd
@@ -10,61 +12,220 @@ import pytest
 from test_tracking_data import make_run
 
 from i2sb.cli import main
-from i2sb.paper import PAPER_RESULTS, PAPER_TABLES, paper_results
-from i2sb.tables import make_tables
-from i2sb.tables.build import nfe_table, paper_table, runs_frame
-from i2sb.tables.render import display, latex, markdown
-from i2sb.tasks import TASKS
+from i2sb.paper import I2SB, PAPER_RESULTS, paper_results
+from i2sb.tables import make_tables, write_report
+from i2sb.tables.build import (
+    NO_RUN,
+    SAMPLER_BEFORE_SAMPLERS,
+    nfe_table,
+    on_paper_data,
+    paper_table,
+    runs_frame,
+)
+from i2sb.tables.facts import REFERENCE_NAMES, table_caption
+from i2sb.tables.plots import task_figure
+from i2sb.tables.render import Footnotes, display, markdown
 from i2sb.tracking import track
 
+DEMO = {"dataset_name": "demo photos", "dataset_kind": "demo", "image_size": "64"}
+IMAGENET = {"dataset_name": "ImageNet", "dataset_kind": "imagenet", "image_size": "256"}
+OFFLINE = {
+    "fid": "Inception (FID) weights unavailable offline",
+    "ca": "ResNet-50 (CA) weights unavailable offline",
+    "lpips": "AlexNet (LPIPS) weights unavailable offline",
+}
 
-def _search(rows):
-    """A frame shaped like mlflow.search_runs output."""
-    return pd.DataFrame(
-        {
-            "params.task": [r[0] for r in rows],
-            "params.variant": ["i2sb"] * len(rows),
-            "params.nfe": [str(r[1]) for r in rows],
-            "metrics.fid": [r[2] for r in rows],
-            "metrics.ca": [0.5] * len(rows),
-            "tags.fid_unavailable_reason": [None if r[2] else "offline" for r in rows],
-        }
+
+def run(task, sampler, nfe, psnr, data=DEMO, images=16, fid=None, reference="None", **extra):
+    """One row shaped like mlflow.search_runs output; metrics not given are unavailable offline."""
+    row = {f"params.{k}": v for k, v in data.items()}
+    row |= {"params.task": task, "params.nfe": str(nfe), "params.num_images": str(images)}
+    row |= {"params.fid_reference_kind": reference, "params.mask_source": "None"}
+    if sampler is not None:
+        row["params.sampler"] = sampler
+    row |= {"metrics.psnr": psnr, "metrics.ssim": 0.6, "metrics.psnr_degraded": 18.5}
+    row |= {"metrics.ssim_degraded": 0.5, "metrics.fid": fid}
+    row |= {f"tags.{m}_unavailable_reason": why for m, why in OFFLINE.items()}
+    row["tags.lpips_degraded_unavailable_reason"] = OFFLINE["lpips"]
+    if fid is not None:
+        row["tags.fid_unavailable_reason"] = None
+    return row | extra
+
+
+def search(rows):
+    return pd.DataFrame(rows)
+
+
+DEMO_RUNS = [
+    run(task, sampler, nfe, 20 + nfe / 5 + (sampler == "implicit"))
+    for task in ("sr4x-pool", "jpeg-10", "inpaint-center")
+    for sampler in ("ddpm", "implicit")
+    for nfe in (5, 20)
+]
+
+
+def test_runs_carry_their_sampler_and_what_they_were_evaluated_on():
+    runs = runs_frame(search([run("jpeg-10", "implicit", 5, 21.0, **{"metrics.ca": 0.5})]))
+    (row,) = runs.to_dict("records")
+    assert (row["task"], row["sampler"], row["nfe"]) == ("jpeg-10", "implicit", 5)
+    assert (row["dataset"], row["image_size"], row["num_images"]) == ("demo photos", 64, 16)
+    assert row["ca"] == 50.0 and row["ca_reason"] is None  # fraction -> percent; no stale reason
+    assert math.isnan(row["fid"]) and row["fid_reason"] == OFFLINE["fid"]
+    assert row["fid_reference_kind"] is None  # "None" in MLflow = no FID measured
+
+
+def test_runs_recorded_before_samplers_are_the_papers_sampler_and_a_label_wins():
+    old = runs_frame(search([run("jpeg-10", None, 5, 21.0)]))
+    assert list(old["sampler"]) == [SAMPLER_BEFORE_SAMPLERS]
+    labelled = run("jpeg-10", "implicit", 5, 21.0, **{"params.sampler_label": "implicit-eta0"})
+    assert list(runs_frame(search([labelled]))["sampler"]) == ["implicit-eta0"]
+
+
+def _dashes_have_footnotes(text: str) -> list[str]:
+    cited = set(re.findall(r"–\[(\d+)\]", text))
+    defined = set(re.findall(r"^\[(\d+)\] .+$", text, flags=re.MULTILINE))
+    assert text.count("–") == len(re.findall(r"–\[\d+\]", text)), "a dash without a footnote"
+    assert cited <= defined
+    return re.findall(r"^\[\d+\] (.+)$", text, flags=re.MULTILINE)
+
+
+def test_the_demo_report_names_its_data_and_never_imagenet(tmp_path):
+    runs = runs_frame(search(DEMO_RUNS))
+    files = write_report(runs, tmp_path, ("sr4x-pool", "jpeg-10", "inpaint-center"))
+    texts = {p.name: p.read_text() for p in files if p.suffix in (".md", ".tex", ".csv")}
+    assert not [name for name, text in texts.items() if "ImageNet" in text]
+    assert not [name for name, text in texts.items() if "(paper)" in text]
+    superres = texts["table_superres.md"]
+    assert "demo photos, 64 px, 16 images; samplers ddpm, implicit at NFE 5, 20" in superres
+    assert "no FID measured" in superres
+    assert {"table_superres.md", "table_jpeg.md", "table_inpaint.md"} <= set(texts)
+    assert "table_deblur.md" not in texts  # only the configured tasks get rows
+    notes = _dashes_have_footnotes(texts["report.md"])
+    assert OFFLINE["lpips"] in notes and OFFLINE["fid"] in notes
+
+
+def test_the_demo_psnr_table_has_each_sampler_at_each_nfe_beside_the_degraded_input():
+    runs = runs_frame(search(DEMO_RUNS))
+    table = nfe_table(runs, "psnr", ("sr4x-pool", "jpeg-10", "inpaint-center"))
+    shown = markdown(display(table, Footnotes()))
+    assert "| task | sampler | degraded input | NFE 5 | NFE 20 |" in shown
+    assert "| jpeg-10 | ddpm | 18.50 | 21.00 | 24.00 |" in shown
+    assert "| jpeg-10 | implicit | 18.50 | 22.00 | 25.00 |" in shown
+    assert len(table) == 6
+
+
+def test_a_missing_run_is_a_footnoted_gap_and_the_csv_cell_is_empty(tmp_path):
+    gone = {"params.task": "jpeg-10", "params.nfe": "20", "params.sampler": "implicit"}
+    rows = [r for r in DEMO_RUNS if any(r[k] != v for k, v in gone.items())]
+    runs = runs_frame(search(rows))
+    table = nfe_table(runs, "psnr", ("jpeg-10",))
+    assert table["NFE 20_reason"].isna().tolist() == [True, False]
+    assert table["NFE 20_reason"].iloc[1] == NO_RUN
+    files = write_report(runs, tmp_path, ("jpeg-10",))
+    notes = _dashes_have_footnotes((tmp_path / "nfe_psnr.md").read_text())
+    assert notes == [NO_RUN]
+    csv_path = next(p for p in files if p.name == "nfe_psnr.csv")
+    text = csv_path.read_text()
+    assert "–" not in text and "jpeg-10,implicit,18.5,22.0,\n" in text
+    assert pd.read_csv(csv_path)["NFE 20"].isna().tolist() == [False, True]
+
+
+def test_only_the_configured_tasks_get_rows_and_other_tasks_their_own_table(tmp_path):
+    rows = [*DEMO_RUNS, run("jpeg-37", "ddpm", 5, 30.0)]
+    runs = runs_frame(search(rows))
+    write_report(runs, tmp_path, ("jpeg-10", "jpeg-37", "blur-uni"))
+    names = sorted(p.name for p in tmp_path.glob("table_*.md"))
+    assert names == ["table_deblur.md", "table_jpeg.md", "table_other.md"]
+    jpeg = (tmp_path / "table_jpeg.md").read_text()
+    assert "jpeg-10" in jpeg and "jpeg-5" not in jpeg and "sr4x" not in jpeg
+    assert "| jpeg-37 | I2SB (ours) | ddpm | 5 |" in (tmp_path / "table_other.md").read_text()
+    assert NO_RUN in (tmp_path / "table_deblur.md").read_text()  # configured, no run: a gap
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "jpeg-10_vs_nfe.png",
+        "jpeg-37_vs_nfe.png",
+    ]
+
+
+def test_one_label_per_method_and_a_degraded_row_per_task():
+    runs = runs_frame(search(DEMO_RUNS))
+    table = paper_table(runs, ("jpeg-10", "sr4x-pool"), with_paper=False)
+    assert set(table["method"]) == {f"{I2SB} (ours)", "degraded input"}
+    degraded = table[table["method"] == "degraded input"]
+    assert list(degraded["task"]) == ["jpeg-10", "sr4x-pool"] and (degraded["psnr"] == 18.5).all()
+    assert table.groupby("task")["method"].first().eq("degraded input").all()  # it leads
+
+
+def imagenet_runs():
+    full = run("sr4x-pool", "ddpm", 999, 25.0, IMAGENET, 50_000, 2.9, "adm_train_batch")
+    subset = run("sr4x-pool", "implicit", 10, 24.0, IMAGENET, 1_000, 5.0, "adm_train_batch")
+    own = run("jpeg-5", "ddpm", 100, 26.0, IMAGENET, 10_000, 6.0, "clean_images")
+    return runs_frame(search([full, subset, own]))
+
+
+def test_imagenet_runs_sit_beside_the_papers_rows_and_say_whether_they_compare():
+    runs = imagenet_runs()
+    assert on_paper_data(runs) and not on_paper_data(runs_frame(search(DEMO_RUNS)))
+    table = paper_table(runs, ("sr4x-pool", "jpeg-5"), with_paper=True)
+    paper = table[table["method"].str.endswith("(paper)")]
+    assert list(paper["fid"]) == [r.fid for t in ("sr4x-pool", "jpeg-5") for r in paper_results(t)]
+    ours = table[table["method"] == f"{I2SB} (ours)"].set_index(["task", "nfe"])["comparable"]
+    assert ours[("sr4x-pool", 999)] == ""
+    assert ours[("sr4x-pool", 10)] == "1,000 images, not the paper's 50,000"
+    assert ours[("jpeg-5", 100)] == "FID against clean_images, not val_stats"
+    notes = Footnotes()
+    shown = markdown(display(table, notes))
+    assert "| sr4x-pool | I2SB (ours) | ddpm | 999 | 2.90 |" in shown and "| yes |" in shown
+    assert any("not comparable with the paper's figures: 1,000 images" in n for n in notes.texts)
+
+
+def test_the_imagenet_caption_names_ours_and_the_papers_evaluation():
+    runs = imagenet_runs()
+    caption = table_caption("4x super-resolution", runs, ("sr4x-pool",), with_paper=True)
+    assert "Ours: ImageNet, 256 px, 1,000 or 50,000 images" in caption
+    assert "samplers ddpm, implicit at NFE 10, 999" in caption
+    assert "FID reference: ADM's training-set batch" in caption
+    assert (
+        "quoted from Liu et al. (ICML 2023): ImageNet, 256 px, 50,000 validation images" in caption
     )
 
 
-def test_paper_tables_cover_the_nine_tasks_once():
-    named = [task for tasks in PAPER_TABLES.values() for task in tasks]
-    assert sorted(named) == sorted(TASKS)
-    assert [r.fid for r in paper_results("sr4x-pool")] == [2.7, 3.1, 3.8, 9.9, 14.8]
-    assert len(PAPER_RESULTS) == 20
+def test_every_fid_reference_kind_the_evaluation_writes_has_words():
+    from i2sb.metrics.evaluate import FID_REFERENCE_KINDS
+
+    assert set(REFERENCE_NAMES) == set(FID_REFERENCE_KINDS)
 
 
-def test_a_task_without_runs_gets_an_empty_ours_row():
-    runs = runs_frame(_search([("jpeg-5", 5, 40.0)]))
-    table = paper_table(runs, PAPER_TABLES["jpeg"])
-    ours = table[table["method"].str.startswith("ours")]
-    assert list(ours["task"]) == ["jpeg-5", "jpeg-10"]
-    assert ours.iloc[0]["fid"] == 40.0 and ours.iloc[0]["ca"] == 50.0  # CA fraction -> percent
-    assert ours.iloc[1][["fid", "ca", "psnr", "ssim"]].isna().all()
-    shown = markdown(display(table))
-    assert "| jpeg-10 | ours | – | – | – | – | – |" in shown
-    assert "| jpeg-5 | I2SB (paper) | 100 | 5.40 | 67.50 | – | – |" in shown
+def test_the_papers_rows_keep_its_order_and_name_only_known_tasks():
+    for task in {r.task for r in PAPER_RESULTS}:
+        rows = paper_results(task)
+        i2sb = [r for r in rows if r.method == I2SB]
+        assert rows[: len(i2sb)] == sorted(i2sb, key=lambda r: -r.nfe)  # I2SB first, NFE down
 
 
-def test_nfe_table_has_every_task_and_every_nfe():
-    runs = runs_frame(_search([("jpeg-5", 5, 40.0), ("jpeg-5", 20, None), ("blur-uni", 2, 9.0)]))
-    table = nfe_table(runs, "fid")
-    assert list(table.columns) == ["task", "variant", "NFE 2", "NFE 5", "NFE 20"]
-    assert len(table) == len(TASKS)
-    jpeg5 = table[table["task"] == "jpeg-5"].iloc[0]
-    assert jpeg5["NFE 5"] == 40.0 and math.isnan(jpeg5["NFE 20"]) and math.isnan(jpeg5["NFE 2"])
+def test_plots_tick_the_measured_nfes_draw_a_line_per_sampler_and_fit_their_notes():
+    import matplotlib.pyplot as plt
 
-
-def test_latex_is_booktabs_with_escapes():
-    runs = runs_frame(_search([]))
-    text = latex(display(paper_table(runs, PAPER_TABLES["superres"])), "4x SR_test")
-    assert r"\toprule" in text and r"\midrule" in text and r"\bottomrule" in text
-    assert r"$\Pi$GDM" in text and r"4x SR\_test" in text and "–" not in text
+    runs = runs_frame(search(DEMO_RUNS))
+    fig = task_figure(runs, "jpeg-10", with_paper=False)
+    try:
+        psnr_axis = fig.axes[0]
+        assert list(psnr_axis.get_xticks()) == [5, 20]
+        labels = [line.get_label() for line in psnr_axis.get_lines()]
+        assert labels == [f"{I2SB} (ours), ddpm", f"{I2SB} (ours), implicit", "degraded input"]
+        assert [a.get_title() for a in fig.axes] == [
+            "PSNR (higher is better)",
+            "SSIM (higher is better)",
+        ]
+        fig.canvas.draw()
+        frame = fig.bbox
+        texts = [t for t in fig.texts if t.get_text()] + [fig._suptitle]
+        assert any(OFFLINE["fid"] in t.get_text() for t in texts)
+        for text in texts:
+            box = text.get_window_extent()
+            assert box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0
+            assert box.y1 <= frame.y1, text.get_text()
+    finally:
+        plt.close(fig)
 
 
 @pytest.fixture(scope="module")
@@ -78,35 +239,19 @@ def tracked(tmp_path_factory):
     return {"uri": uri, "root": root}
 
 
-def test_tables_from_a_store_with_tasks_missing(tracked, tmp_path):
+def test_tables_from_a_store(tracked, tmp_path):
     out = tmp_path / "tables"
-    assert (
-        main(
-            [
-                "tables",
-                "--tracking-uri",
-                tracked["uri"],
-                "--experiment",
-                "bench",
-                "--out",
-                str(out),
-                "--artifact-root",
-                str(tracked["root"] / "art"),
-            ]
-        )
-        == 0
-    )
+    argv = ["tables", "--tracking-uri", tracked["uri"], "--experiment", "bench", "--out", str(out),
+            "--artifact-root", str(tracked["root"] / "art"), "--task", "sr4x-pool",
+            "--task", "sr4x-bicubic"]  # fmt: skip
+    assert main(argv) == 0
     superres = (out / "table_superres.md").read_text()
-    assert "| sr4x-pool | ours (i2sb) | 20 | 30.00 |" in superres
-    assert "| sr4x-pool | ours (i2sb) | 5 | – | – | 21.50 | 0.610 |" in superres
-    assert "| sr4x-bicubic | ours | – | – | – | – | – |" in superres
-    assert "| blur-uni | i2sb | – |" in (out / "nfe_fid.md").read_text()
-    csv = pd.read_csv(out / "table_deblur.csv", na_values="–")
-    assert csv[csv["method"] == "ours"][["FID", "PSNR"]].isna().all().all()
-    plots = sorted(p.name for p in (out / "plots").iterdir())
-    assert plots == ["jpeg-5_vs_nfe.png", "sr4x-pool_vs_nfe.png"]
-    for name in ("superres", "jpeg", "inpaint", "deblur"):
-        assert (out / f"table_{name}.tex").read_text().startswith(r"\begin{table}")
+    assert "| sr4x-pool | I2SB (ours) | ddpm | 20 | 30.00 |" in superres
+    assert "| sr4x-bicubic | I2SB (ours) |  |  | –[" in superres
+    assert not list(out.glob("table_jpeg.*"))  # jpeg-5 has runs but is not asked for
+    _dashes_have_footnotes(superres)
+    assert (out / "table_superres.tex").read_text().startswith(r"\begin{table}")
+    assert sorted(p.name for p in (out / "plots").iterdir()) == ["sr4x-pool_vs_nfe.png"]
 
 
 def test_the_summary_run_is_one_and_holds_the_tables(tracked, tmp_path):

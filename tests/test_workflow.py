@@ -104,7 +104,9 @@ def test_tiny_pipeline_runs_every_stage(tiny_run):
     assert fid["value"] is None and "weights" in fid["reason"]  # offline: a reason, never a number
     tables = json.loads((run / "tables" / "tables.json").read_text())
     assert tables["num_runs"] == 1
-    assert (run / "tables" / "table_superres.md").read_text().count("–") > 0
+    superres = (run / "tables" / "table_superres.md").read_text()
+    assert superres.count("–") > 0 and "demo photos, 32 px, 6 images" in superres
+    assert "ImageNet" not in (run / "tables" / "report.md").read_text()
 
 
 def test_tiny_pipeline_rerun_does_nothing_and_retracking_keeps_one_run(tiny_run):

@@ -10,8 +10,10 @@ def register(subparsers) -> None:
         "tables",
         help="write the paper's tables (Markdown, LaTeX, CSV) and NFE plots from the MLflow runs",
         description="Read every evaluation run of an experiment and write OUT/: one table per "
-        "paper table with our figures beside the paper's, NFE tables, and FID/PSNR-vs-NFE "
-        "plots. Missing values print as '–'. Example: i2sb tables --tracking-uri "
+        "paper table holding a task (our figures, the degraded inputs, and the paper's when the runs "
+        "are on ImageNet), NFE tables per metric, and metric-vs-NFE plots (one line per sampler). "
+        "Captions name the data set, resolution, image count, samplers, NFEs and FID reference; "
+        "a missing value prints as '–' with a footnote giving the reason (empty in the CSV). Example: i2sb tables --tracking-uri "
         "sqlite:///results/mlflow.db --experiment demo --out results/demo/tables",
     )
     parser.add_argument(
@@ -24,12 +26,20 @@ def register(subparsers) -> None:
         default=DEFAULT_ARTIFACT_ROOT,
         help="artifact folder if the experiment must be created in a local store",
     )
+    parser.add_argument(
+        "--task",
+        action="append",
+        dest="tasks",
+        metavar="TASK",
+        help="a task that gets rows (repeat; default: every task with runs)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
     from i2sb.tables import make_tables
 
-    result = make_tables(args.tracking_uri, args.experiment, args.out, args.artifact_root)
+    tasks = tuple(args.tasks) if args.tasks else None
+    result = make_tables(args.tracking_uri, args.experiment, args.out, args.artifact_root, tasks)
     print(f"{result['num_runs']} runs -> {len(result['files'])} files in {args.out}")
     return 0

@@ -15,7 +15,18 @@ import pandas as pd
 
 from i2sb.atomic import write_text
 from i2sb.paper import PAPER_TABLES, TABLE_TITLES
-from i2sb.tables.build import HEADERS, PAPER_ORDER, nfe_table, paper_table, runs_frame
+from i2sb.tables.build import (
+    DEGRADED,
+    HEADERS,
+    METRICS,
+    PAPER_ORDER,
+    nfe_table,
+    on_paper_data,
+    paper_table,
+    report_tasks,
+    runs_frame,
+)
+from i2sb.tables.facts import describe_runs, table_caption
 from i2sb.tables.render import DECIMALS, write_table
 from i2sb.tracking.store import (
     KIND_TAG,
@@ -24,6 +35,8 @@ from i2sb.tracking.store import (
     store_lock,
     upsert_run,
 )
+
+OTHER_TASKS = "Tasks outside the paper's tables"
 
 
 @contextlib.contextmanager
@@ -52,33 +65,66 @@ def read_runs(uri: str, experiment_id: str) -> pd.DataFrame:
     return runs_frame(search)
 
 
-def write_report(runs: pd.DataFrame, out: Path) -> list[Path]:
-    """Every table and plot into ``out``; returns the files written."""
-    from i2sb.tables.render import plot_task
+def _table_groups(tasks: tuple[str, ...]) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Table name -> (title, tasks): the paper's tables holding a configured task, then the rest."""
+    groups = {
+        name: (TABLE_TITLES[name], tuple(t for t in paper_tasks if t in tasks))
+        for name, paper_tasks in PAPER_TABLES.items()
+    }
+    groups["other"] = (OTHER_TASKS, tuple(t for t in tasks if t not in PAPER_ORDER))
+    return {name: group for name, group in groups.items() if group[1]}
 
+
+def write_report(runs: pd.DataFrame, out: Path, tasks: tuple[str, ...] | None = None) -> list[Path]:
+    """Every table and plot into ``out`` for ``tasks`` (default: those with runs); returns the files."""
+    from i2sb.tables.plots import plot_task
+
+    tasks = report_tasks(runs, tasks)
+    runs = runs[runs["task"].isin(tasks)]
+    with_paper = on_paper_data(runs)
     written, sections = [], []
-    for name, tasks in PAPER_TABLES.items():
-        caption = f"{TABLE_TITLES[name]} (ImageNet 256): ours beside the paper"
-        written += write_table(paper_table(runs, tasks), out, f"table_{name}", caption)
-        sections.append(written[-3])
-    for metric in ("fid", "psnr", "ca", "ssim"):
-        caption = f"{HEADERS[metric]} against NFE"
-        table = nfe_table(runs, metric)
-        written += write_table(table, out, f"nfe_{metric}", caption, DECIMALS[metric])
-        sections.append(written[-3])
-    for task in PAPER_ORDER:
+    for name, (title, group) in _table_groups(tasks).items():
+        caption = table_caption(title, runs, group, with_paper)
+        paths, text = write_table(
+            paper_table(runs, group, with_paper), out, f"table_{name}", caption
+        )
+        written += paths
+        sections.append(text)
+    for metric in METRICS:
+        beside = f", beside the {DEGRADED}" if f"{metric}_degraded" in runs else ""
+        caption = (
+            f"{HEADERS[metric]} against NFE, per task and sampler{beside}: {describe_runs(runs)}."
+        )
+        table = nfe_table(runs, metric, tasks)
+        paths, text = write_table(table, out, f"nfe_{metric}", caption, DECIMALS[metric])
+        written += paths
+        if runs[metric].notna().any():
+            sections.append(text)
+        else:
+            reasons = "; ".join(str(r) for r in runs[f"{metric}_reason"].dropna().unique())
+            sections.append(
+                f"**{HEADERS[metric]}**: no value in any run ({reasons or 'no runs'}).\n"
+            )
+    for task in tasks:
         if (runs["task"] == task).any():
             written.append(out / "plots" / f"{task}_vs_nfe.png")
-            plot_task(runs, task, written[-1])
-    report = "# Results\n\n" + "\n".join(p.read_text() for p in sections)
+            plot_task(runs, task, written[-1], with_paper)
+    report = "# Results\n\n" + "\n".join(sections)
     write_text(out / "report.md", report)
     return [*written, out / "report.md"]
 
 
 def make_tables(
-    tracking_uri: str, experiment: str, out: str | Path, artifact_root: str | None = None
+    tracking_uri: str,
+    experiment: str,
+    out: str | Path,
+    artifact_root: str | None = None,
+    tasks: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """Write the report for ``experiment`` into ``out`` and log it as the experiment's summary run."""
+    """Write the report for ``experiment`` into ``out`` and log it as the experiment's summary run.
+
+    ``tasks`` (the config's) are the tasks that get rows; by default, those with runs.
+    """
     from mlflow import MlflowClient
 
     out = Path(out)
@@ -86,7 +132,7 @@ def make_tables(
         client = MlflowClient(tracking_uri=tracking_uri)
         experiment_id = get_or_create_experiment(client, experiment, tracking_uri, artifact_root)
         runs = read_runs(tracking_uri, experiment_id)
-        written = write_report(runs, out)
+        written = write_report(runs, out, tasks)
         record = RunRecord(
             key=f"{experiment}/tables",
             kind="summary",
@@ -106,11 +152,15 @@ def make_tables(
 
 
 def make_tables_to(
-    tracking: Any, experiment: str, out: str | Path, summary_path: str | Path
+    tracking: Any,
+    experiment: str,
+    out: str | Path,
+    summary_path: str | Path,
+    tasks: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """``make_tables`` with the config's ``tracking`` section, writing its result to ``summary_path``."""
     from i2sb.atomic import write_json
 
-    result = make_tables(tracking.uri, experiment, out, tracking.artifact_root or None)
+    result = make_tables(tracking.uri, experiment, out, tracking.artifact_root or None, tasks)
     write_json(summary_path, result)
     return result

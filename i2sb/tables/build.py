@@ -1,7 +1,7 @@
 """Our results beside the paper's, as data frames; missing values stay missing (NaN), never filled in.
 
 Pure pandas: the input is the frame ``mlflow.search_runs`` returns, so these functions are tested
-without a tracking store.
+without a tracking store. A missing cell carries its reason in the ``<column>_reason`` column.
 """
 
 from __future__ import annotations
@@ -10,72 +10,206 @@ import math
 
 import pandas as pd
 
-from i2sb.paper import PAPER_TABLES, paper_results
+from i2sb.paper import (
+    I2SB,
+    PAPER_DATASET,
+    PAPER_IMAGE_SIZE,
+    PAPER_TABLES,
+    paper_eval_images,
+    paper_fid_reference,
+    paper_results,
+)
 
-METRICS = ("fid", "ca", "psnr", "ssim")
+METRICS = ("fid", "ca", "psnr", "ssim", "lpips")
+# The metrics measured on the degraded inputs too (``<metric>_degraded`` in metrics.json).
+DEGRADED_METRICS = ("psnr", "ssim", "lpips")
 PAPER_ORDER = tuple(task for tasks in PAPER_TABLES.values() for task in tasks)
-HEADERS = {"fid": "FID", "ca": "CA (%)", "psnr": "PSNR", "ssim": "SSIM"}
+HEADERS = {"fid": "FID", "ca": "CA (%)", "psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS"}
 # `i2sb evaluate` reports CA as the fraction of correct top-1 predictions; the paper prints percent.
 CA_TO_PERCENT = 100.0
+# Runs recorded before the sampler became a dimension of the benchmark were all sampled with the
+# paper's sampler: the only default this module assumes.
+SAMPLER_BEFORE_SAMPLERS = "ddpm"
+# What each run was evaluated on (MLflow params written by `i2sb track`).
+FACTS = {
+    "dataset": "dataset_name",
+    "dataset_kind": "dataset_kind",
+    "image_size": "image_size",
+    "num_images": "num_images",
+    "fid_reference_kind": "fid_reference_kind",
+    "mask_source": "mask_source",
+}
+OURS, PAPER_SUFFIX, DEGRADED = f"{I2SB} (ours)", " (paper)", "degraded input"
+NOT_REPORTED = "not reported by the paper"
+BASELINE_NOT_QUOTED = "a baseline of the paper: only its FID is quoted (i2sb/paper.py)"
+NO_RUN = "no evaluation run recorded"
+NOT_FOR_DEGRADED = "not computed for the degraded inputs"
+
+
+def _param(search: pd.DataFrame, name: str) -> pd.Series:
+    column = f"params.{name}"
+    if column not in search:
+        return pd.Series([None] * len(search), index=search.index, dtype=object)
+    values = search[column].astype(object)
+    return values.where(~values.isin(["None", "unknown", ""]) & values.notna(), None)
+
+
+def _sampler(search: pd.DataFrame) -> pd.Series:
+    """The sampler label of each run: ``sampler_label`` or ``sampler``, else the paper's (ddpm)."""
+    for name in ("sampler_label", "sampler"):
+        if f"params.{name}" in search:
+            return _param(search, name).fillna(SAMPLER_BEFORE_SAMPLERS)
+    return pd.Series([SAMPLER_BEFORE_SAMPLERS] * len(search), index=search.index)
+
+
+def _metric(search: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series]:
+    column, reason = f"metrics.{name}", f"tags.{name}_unavailable_reason"
+    values = search[column] if column in search else pd.Series(math.nan, index=search.index)
+    reasons = search[reason] if reason in search else pd.Series(None, index=search.index)
+    return values.astype(float), reasons.astype(object).where(values.isna(), None)
 
 
 def runs_frame(search: pd.DataFrame) -> pd.DataFrame:
-    """``mlflow.search_runs`` output -> one row per run: task, variant, nfe and the metrics (NaN if absent)."""
-    columns = ["task", "variant", "nfe", *METRICS, *(f"{m}_reason" for m in METRICS)]
+    """``mlflow.search_runs`` output -> one row per run: task, sampler, nfe, what it was evaluated
+    on (FACTS) and the metrics (NaN if absent, with ``<metric>_reason``)."""
+    names = [*METRICS, *(f"{m}_degraded" for m in DEGRADED_METRICS)]
+    columns = ["task", "sampler", "nfe", *FACTS, *names, *(f"{m}_reason" for m in names)]
     if search.empty:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(
         {
             "task": search["params.task"],
-            "variant": search["params.variant"],
+            "sampler": _sampler(search),
             "nfe": pd.to_numeric(search["params.nfe"]).astype(int),
         }
     )
-    for name in METRICS:
-        column, reason = f"metrics.{name}", f"tags.{name}_unavailable_reason"
-        frame[name] = search[column] if column in search else math.nan
-        frame[f"{name}_reason"] = search[reason] if reason in search else None
+    for fact, param in FACTS.items():
+        frame[fact] = _param(search, param)
+    for fact in ("image_size", "num_images"):
+        frame[fact] = pd.to_numeric(frame[fact], errors="coerce").astype("Int64")
+    for name in names:
+        frame[name], frame[f"{name}_reason"] = _metric(search, name)
     frame["ca"] = frame["ca"] * CA_TO_PERCENT
-    return frame.sort_values(["task", "variant", "nfe"]).reset_index(drop=True)
+    return frame.sort_values(["task", "sampler", "nfe"]).reset_index(drop=True)[columns]
 
 
-def paper_table(runs: pd.DataFrame, tasks: tuple[str, ...]) -> pd.DataFrame:
-    """Rows per task: the paper's I2SB and baselines, then ours per (variant, NFE); one empty 'ours' row
-    when a task has no run, so the gap shows."""
+def on_paper_data(runs: pd.DataFrame) -> bool:
+    """Whether the runs are on the paper's data set, so that the paper's rows belong beside them."""
+    return not runs.empty and (runs["dataset_kind"] == "imagenet").all()
+
+
+def not_comparable(run: pd.Series) -> list[str]:
+    """Why one of our ImageNet runs is not comparable with the paper's figures (empty: it is)."""
+    task, why = run["task"], []
+    if run["image_size"] is not pd.NA and run["image_size"] != PAPER_IMAGE_SIZE:
+        why.append(f"{run['image_size']} px, not {PAPER_IMAGE_SIZE}")
+    expected = paper_eval_images(task)
+    if run["num_images"] is pd.NA or run["num_images"] != expected:
+        why.append(f"{_count(run['num_images'])} images, not the paper's {expected:,}")
+    reference = paper_fid_reference(task)
+    if not math.isnan(run["fid"]) and run["fid_reference_kind"] != reference:
+        why.append(f"FID against {run['fid_reference_kind']}, not {reference}")
+    if task.startswith("inpaint-freeform") and run["mask_source"] != "published":
+        why.append("generated free-form masks, not the paper's")
+    return why
+
+
+def _count(value) -> str:
+    return "an unknown number of" if value is pd.NA or value is None else f"{int(value):,}"
+
+
+def _paper_rows(task: str) -> list[dict]:
+    rows = []
+    for result in paper_results(task):
+        row = {"task": task, "method": result.method + PAPER_SUFFIX, "nfe": result.nfe}
+        row |= {"sampler": "ddpm" if result.method == I2SB else None}
+        row |= {"fid": result.fid, "ca": result.ca, "dataset": PAPER_DATASET}
+        row |= {"image_size": PAPER_IMAGE_SIZE, "num_images": paper_eval_images(task)}
+        row |= {"fid_reference_kind": paper_fid_reference(task)}
+        row |= {f"{m}_reason": NOT_REPORTED for m in METRICS}
+        row |= {f"{m}_reason": BASELINE_NOT_QUOTED for m in ("sampler", "nfe", "ca")}
+        rows.append(row)
+    return rows
+
+
+def _degraded_row(task: str, ours: pd.DataFrame) -> dict:
+    """The degraded inputs' scores, from the task's first run (every run of a task shares them)."""
+    row = {"task": task, "method": DEGRADED, "fid_reason": NOT_FOR_DEGRADED}
+    row |= {"ca_reason": NOT_FOR_DEGRADED}
+    first = ours.iloc[0] if len(ours) else None
+    for metric in DEGRADED_METRICS:
+        source = f"{metric}_degraded"
+        row[metric] = math.nan if first is None else first[source]
+        row[f"{metric}_reason"] = NO_RUN if first is None else first[f"{source}_reason"]
+    for fact in ("dataset", "image_size", "num_images"):
+        row[fact] = None if first is None else first[fact]
+    return row
+
+
+def paper_table(runs: pd.DataFrame, tasks: tuple[str, ...], with_paper: bool) -> pd.DataFrame:
+    """Rows per task: the paper's (when ``with_paper``), the degraded inputs, then ours per
+    (sampler, NFE); a task without runs keeps an empty row of ours, so the gap shows.
+
+    ``comparable`` says, for our rows beside the paper's, why they are not comparable ("" if they are).
+    """
     rows = []
     for task in tasks:
-        for result in paper_results(task):
-            rows.append(
-                {
-                    "task": task,
-                    "method": f"{result.method} (paper)",
-                    "nfe": result.nfe,
-                    "fid": result.fid,
-                    "ca": result.ca,
-                    "psnr": None,
-                    "ssim": None,
-                }
-            )
         ours = runs[runs["task"] == task]
+        if with_paper:
+            rows += _paper_rows(task)
+        rows.append(_degraded_row(task, ours))
         if ours.empty:
-            rows.append({"task": task, "method": "ours", "nfe": None})
-        for record in ours[["variant", "nfe", *METRICS]].to_dict("records"):
-            rows.append({"task": task, **record, "method": f"ours ({record['variant']})"})
-    table = pd.DataFrame(rows, columns=["task", "method", "nfe", *METRICS])
+            rows.append({"task": task, "method": OURS} | {f"{m}_reason": NO_RUN for m in METRICS})
+        for record in ours.to_dict("records"):
+            row = {"task": task, "method": OURS, **record}
+            if with_paper:
+                row["comparable"] = "; ".join(not_comparable(pd.Series(record)))
+            rows.append(row)
+    facts = ["dataset", "image_size", "num_images", "fid_reference_kind"]
+    columns = ["task", "method", "sampler", "nfe", *METRICS, *facts]
+    columns += ["comparable"] if with_paper else []
+    table = pd.DataFrame(rows).reindex(columns=[*columns, *_reason_columns(rows)])
     table["nfe"] = table["nfe"].astype("Int64")
     return table.astype({name: float for name in METRICS})
 
 
-def nfe_table(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Rows (task, variant) over every benchmark task, columns NFE; a task without runs is an empty row."""
-    pivot = runs.pivot_table(
-        index=["task", "variant"], columns="nfe", values=metric, aggfunc="first"
-    )
-    if pivot.empty:
-        pivot = pd.DataFrame(index=pd.MultiIndex.from_tuples([], names=["task", "variant"]))
-    variants = sorted(runs["variant"].unique()) or ["i2sb"]
-    order = [(task, variant) for task in PAPER_ORDER for variant in variants]
-    extra = [key for key in pivot.index if key not in order]  # e.g. jpeg-<q> outside the paper
-    pivot = pivot.reindex(index=order + extra, columns=sorted(runs["nfe"].unique()))
-    pivot.columns = [f"NFE {nfe}" for nfe in pivot.columns]
-    return pivot.reset_index()
+def _reason_columns(rows: list[dict]) -> list[str]:
+    return sorted({key for row in rows for key in row if key.endswith("_reason")})
+
+
+def nfe_table(runs: pd.DataFrame, metric: str, tasks: tuple[str, ...]) -> pd.DataFrame:
+    """Rows (task, sampler), a "degraded input" column where the metric has one, then one column
+    per measured NFE; ``<column>_reason`` says why a cell is empty."""
+    samplers = sorted(runs["sampler"].unique()) or [SAMPLER_BEFORE_SAMPLERS]
+    nfes = sorted(runs["nfe"].unique())
+    rows = []
+    for task in tasks:
+        ours = runs[runs["task"] == task]
+        degraded = _degraded_row(task, ours) if metric in DEGRADED_METRICS else None
+        for sampler in samplers:
+            row = {"task": task, "sampler": sampler}
+            if degraded is not None:
+                row[DEGRADED] = degraded[metric]
+                row[f"{DEGRADED}_reason"] = degraded[f"{metric}_reason"]
+            for nfe in nfes:
+                found = ours[(ours["sampler"] == sampler) & (ours["nfe"] == nfe)]
+                column = f"NFE {nfe}"
+                row[column] = found.iloc[0][metric] if len(found) else math.nan
+                row[f"{column}_reason"] = (
+                    found.iloc[0][f"{metric}_reason"] if len(found) else NO_RUN
+                )
+            rows.append(row)
+    value_columns = [
+        *([DEGRADED] if metric in DEGRADED_METRICS else []),
+        *(f"NFE {n}" for n in nfes),
+    ]
+    table = pd.DataFrame(rows, columns=["task", "sampler", *value_columns])
+    reasons = pd.DataFrame(rows).reindex(columns=[f"{c}_reason" for c in value_columns])
+    return pd.concat([table.astype({c: float for c in value_columns}), reasons], axis=1)
+
+
+def report_tasks(runs: pd.DataFrame, configured: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The tasks that get rows: the configured ones (in the paper's order), else those with runs."""
+    tasks = configured if configured else tuple(runs["task"].unique())
+    known = [t for t in PAPER_ORDER if t in tasks]
+    return (*known, *sorted(t for t in tasks if t not in PAPER_ORDER))

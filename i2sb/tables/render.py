@@ -1,4 +1,9 @@
-"""Tables as Markdown, LaTeX (booktabs) and CSV, and the metric-vs-NFE plots; a missing value prints as "–"."""
+"""Tables as Markdown, LaTeX (booktabs) and CSV.
+
+A missing value prints as "–" with a footnote giving the reason (``<column>_reason`` of the table);
+the CSV leaves it empty. Columns that describe the runs (data set, image count, ...) go to the
+caption and the CSV, not to the printed table.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +12,73 @@ from pathlib import Path
 
 import pandas as pd
 
-from i2sb.atomic import atomic_path, write_text
-from i2sb.paper import I2SB, paper_results
-from i2sb.tables.build import HEADERS
+from i2sb.atomic import write_text
+from i2sb.tables.build import DEGRADED, HEADERS, METRICS
 
 MISSING = "–"
-DECIMALS = {"fid": 2, "ca": 2, "psnr": 2, "ssim": 3}
+NO_REASON = "no value, and no reason was recorded"
+DECIMALS = {"fid": 2, "ca": 2, "psnr": 2, "ssim": 3, "lpips": 3}
+COMPARABLE = "comparable"
+PRINTED_HEADERS = {**HEADERS, "nfe": "NFE", COMPARABLE: "comparable with the paper"}
+# Columns only the CSV holds: the caption says them for the whole table.
+CSV_ONLY = ("dataset", "image_size", "num_images", "fid_reference_kind")
 _LATEX_ESCAPES = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "Π": r"$\Pi$", MISSING: "--"}
 
 
-def display(table: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
-    """Numbers as text with fixed decimals per metric column (else ``decimals``); NaN/NA as "–"."""
+class Footnotes:
+    """Numbered notes, one per distinct text, in the order they are first cited."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def cite(self, text: str) -> str:
+        if text not in self.texts:
+            self.texts.append(text)
+        return f"[{self.texts.index(text) + 1}]"
+
+    def lines(self) -> list[str]:
+        return [f"[{number}] {text}" for number, text in enumerate(self.texts, start=1)]
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _is_value_column(column: str) -> bool:
+    return column in METRICS or column == DEGRADED or column.startswith("NFE ")
+
+
+def printed_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in table.columns if not c.endswith("_reason") and c not in CSV_ONLY]
+
+
+def display(table: pd.DataFrame, notes: Footnotes, decimals: int = 2) -> pd.DataFrame:
+    """The printed table: fixed decimals per metric (else ``decimals``), "–[n]" for a missing value
+    whose reason is footnote n; an empty descriptive cell without a reason stays blank."""
     shown = pd.DataFrame(index=table.index)
-    for column in table.columns:
+    for column in printed_columns(table):
         places = DECIMALS.get(column, decimals)
-        shown[HEADERS.get(column, column.replace("nfe", "NFE"))] = [
-            _cell(value, places) for value in table[column]
-        ]
+        reasons = table.get(f"{column}_reason", pd.Series(None, index=table.index))
+        cells = []
+        for value, reason in zip(table[column], reasons, strict=True):
+            if column == COMPARABLE:
+                cells.append(_comparable(value, notes))
+            elif not _missing(value):
+                cells.append(f"{value:.{places}f}" if isinstance(value, float) else str(value))
+            elif _is_value_column(column) or not _missing(reason):
+                cells.append(MISSING + notes.cite(NO_REASON if _missing(reason) else str(reason)))
+            else:
+                cells.append("")
+        shown[PRINTED_HEADERS.get(column, column)] = cells
     return shown
 
 
-def _cell(value, decimals: int) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return MISSING
-    if isinstance(value, float):
-        return f"{value:.{decimals}f}"
-    return str(value)
+def _comparable(why, notes: Footnotes) -> str:
+    if _missing(why):
+        return ""  # a row of the paper or of the degraded inputs
+    if not why:
+        return "yes"
+    return "no" + notes.cite(f"not comparable with the paper's figures: {why}")
 
 
 def markdown(shown: pd.DataFrame) -> str:
@@ -47,9 +93,9 @@ def _latex_text(text: str) -> str:
     return text
 
 
-def latex(shown: pd.DataFrame, caption: str) -> str:
-    """A booktabs tabular in a table float; needs \\usepackage{booktabs}."""
-    align = "".join("l" if c in ("task", "method", "variant") else "r" for c in shown.columns)
+def latex(shown: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
+    """A booktabs tabular in a table float, footnotes below it; needs \\usepackage{booktabs}."""
+    align = "".join("l" if c in ("task", "method", "sampler") else "r" for c in shown.columns)
     body = [
         " & ".join(_latex_text(c) for c in row) + r" \\" for row in shown.itertuples(index=False)
     ]
@@ -65,68 +111,30 @@ def latex(shown: pd.DataFrame, caption: str) -> str:
             *body,
             r"\bottomrule",
             r"\end{tabular}",
+            *([r"\par\footnotesize"] if notes else []),
+            *(_latex_text(note) + r"\\" for note in notes),
             r"\end{table}",
             "",
         ]
     )
 
 
+def csv_text(table: pd.DataFrame) -> str:
+    """Raw values (no rounding, no markers); a missing value is an empty cell."""
+    columns = [c for c in table.columns if not c.endswith("_reason")]
+    return table[columns].to_csv(index=False, na_rep="")
+
+
 def write_table(
     table: pd.DataFrame, out_dir: Path, name: str, caption: str, decimals: int = 2
-) -> list[Path]:
-    """DIR/<name>.md, .tex and .csv; returns the paths."""
-    shown = display(table, decimals)
+) -> tuple[list[Path], str]:
+    """DIR/<name>.md, .tex and .csv; returns the paths and the Markdown text."""
+    notes = Footnotes()
+    shown = display(table, notes, decimals)
+    text = f"**{caption}**\n\n" + markdown(shown)
+    text += "".join(f"\n{line}\n" for line in notes.lines())
     paths = [out_dir / f"{name}.{ext}" for ext in ("md", "tex", "csv")]
-    write_text(paths[0], f"**{caption}**\n\n" + markdown(shown))
-    write_text(paths[1], latex(shown, caption))
-    write_text(paths[2], shown.to_csv(index=False))
-    return paths
-
-
-def plot_task(runs: pd.DataFrame, task: str, path: Path) -> None:
-    """FID and PSNR against NFE for one task, one line per variant; the paper's I2SB FID as stars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ours = runs[runs["task"] == task].sort_values("nfe")
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
-    for axis, metric in zip(axes, ("fid", "psnr")):
-        for variant, group in ours.groupby("variant"):
-            valid = group.dropna(subset=[metric])
-            if valid.empty:
-                continue
-            axis.plot(valid["nfe"], valid[metric], marker="o", label=f"ours ({variant})")
-        if metric == "fid":
-            paper = [r for r in paper_results(task) if r.method == I2SB]
-            axis.scatter(
-                [r.nfe for r in paper],
-                [r.fid for r in paper],
-                marker="*",
-                s=120,
-                color="black",
-                label="I2SB (paper)",
-            )
-        if ours[metric].isna().all():
-            reasons = ours[f"{metric}_reason"].dropna().unique()
-            why = str(reasons[0])[:60] if len(reasons) else "no run"
-            axis.text(
-                0.5,
-                0.5,
-                f"no {metric.upper()} values:\n{why}",
-                ha="center",
-                va="center",
-                transform=axis.transAxes,
-                fontsize=8,
-                wrap=True,
-            )
-        axis.set(
-            xscale="log", xlabel="NFE", ylabel=HEADERS[metric], title=f"{task}: {HEADERS[metric]}"
-        )
-        if axis.get_legend_handles_labels()[0]:
-            axis.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    write_text(paths[0], text)
+    write_text(paths[1], latex(shown, caption, notes.lines()))
+    write_text(paths[2], csv_text(table))
+    return paths, text

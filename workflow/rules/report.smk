@@ -9,6 +9,7 @@ rule report:
     params:
         tracking=CFG.tracking,
         experiment=CFG.tracking.experiment or CFG.benchmark,
+        tasks=CFG.tasks,
     log:
         f"{RUN}/logs/report.log",
     conda:

@@ -7,4 +7,7 @@ from pathlib import Path
 from i2sb.tables import make_tables_to
 
 summary = Path(snakemake.output.summary)
-make_tables_to(snakemake.params.tracking, snakemake.params.experiment, summary.parent, summary)
+make_tables_to(
+    snakemake.params.tracking, snakemake.params.experiment, summary.parent, summary,
+    tuple(snakemake.params.tasks),
+)  # fmt: skip
