@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluation and reporting. Run `i2sb COMMAND --help` for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"i2sb {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of an error (any position)"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if module.name.startswith("_"):  # shared helpers, not commands
@@ -30,16 +33,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from i2sb.cli._errors import describe
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line, also after the subcommand
+    args = parser.parse_args([a for a in argv if a != "--debug"])
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
     try:
         return int(args.handler(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError, RuntimeError) as err:
-        # Library errors name the file, key or option at fault; a traceback adds nothing for users.
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+    except Exception as err:
+        # Errors a user can fix get one line naming the file, key or option; bugs keep the
+        # traceback, and --debug keeps it for everything.
+        message = None if debug else describe(err)
+        if message is None:
+            raise
         print(f"i2sb {args.command}: error: {message}", file=sys.stderr)
         return 1
 

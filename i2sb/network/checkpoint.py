@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,31 @@ def _torch_load(path: Path, mmap: bool = False) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # torch raises several types; the message names the cause
-        raise RuntimeError(f"cannot load checkpoint {path}: {err}") from None
+        raise RuntimeError(load_error_message(path, err)) from None
+
+
+def load_error_message(path: Path, err: Exception) -> str:
+    """One line on why ``torch.load`` refused ``path`` and what to do; never torch's advice to
+    retry with ``weights_only=False`` (that would run code from the file)."""
+    import pickle
+
+    if isinstance(err, EOFError) or (path.is_file() and path.stat().st_size == 0):
+        return (
+            f"checkpoint {path} is empty or truncated (an interrupted write or copy): copy it "
+            "again, or delete it to train from scratch"
+        )
+    if isinstance(err, pickle.UnpicklingError):
+        detail = re.search(r"(Unsupported global: [^\n.]+|Unsupported operand [^\n.]+)", str(err))
+        return (
+            f"checkpoint {path} holds Python objects, not only tensors"
+            f"{f' ({detail.group(1).strip()})' if detail else ''}; i2sb loads weights only and "
+            "does not run code from a file: use a checkpoint written by i2sb or NVlabs/I2SB"
+        )
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return (
+        f"checkpoint {path} is not a PyTorch checkpoint of weights ({type(err).__name__}: "
+        f"{first[:200]}); check the path, or copy the file again"
+    )
 
 
 def _load_strict(module: nn.Module, state: dict, source: Path, assign: bool = False) -> None:

@@ -102,7 +102,12 @@ def _new_state(cfg: Config, task: str, parts: TrainParts, ctx: DistContext) -> _
 
 
 def _restore(state: _State, path: Path, ctx: DistContext) -> None:
-    saved = torch.load(path, map_location=ctx.device, weights_only=True)
+    try:
+        saved = torch.load(path, map_location=ctx.device, weights_only=True)
+    except Exception as err:  # torch raises several types; say which file and what to do
+        from i2sb.network.checkpoint import load_error_message
+
+        raise RuntimeError(load_error_message(path, err)) from None
     state.parts.net.load_state_dict(saved["net"])
     state.ema.load_state_dict(saved["ema"])
     state.optimizer.load_state_dict(saved["optimizer"])
