@@ -42,7 +42,7 @@ def register(subparsers) -> None:
     demo.add_argument("--classes", type=int, default=4)
     demo.add_argument("--train-per-class", type=int, default=48)
     demo.add_argument("--val-per-class", type=int, default=8)
-    demo.add_argument("--size", type=int, default=64)
+    demo.add_argument("--size", type=int, default=64, help="pixels, at most 1024")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(handler=run_demo)
 

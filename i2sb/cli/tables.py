@@ -14,7 +14,9 @@ def register(subparsers) -> None:
         "are on ImageNet), NFE tables per metric, and metric-vs-NFE plots (one line per sampler). "
         "Captions name the data set, resolution, image count, samplers, NFEs and FID reference; "
         "a missing value prints as '–' with a footnote giving the reason (empty in the CSV). Example: i2sb tables --tracking-uri "
-        "sqlite:///results/mlflow.db --experiment demo --out results/demo/tables",
+        "sqlite:///results/mlflow.db --experiment demo --out results/demo/tables. An experiment "
+        "without evaluation runs (misspelt, or nothing tracked yet) is an error naming those that "
+        "have runs.",
     )
     parser.add_argument(
         "--tracking-uri", default=DEFAULT_TRACKING_URI, help="MLflow store or server URL"
@@ -36,9 +38,41 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
+def check_experiment(uri: str, name: str) -> None:
+    """Refuse an experiment without evaluation runs (misspelt, empty) naming those that exist;
+    a local sqlite store that does not exist is not created."""
+    from mlflow import MlflowClient
+
+    from i2sb.tracking.store import KIND_TAG, sqlite_file
+
+    db = sqlite_file(uri)
+    if db is not None and not db.is_file():
+        raise FileNotFoundError(
+            f"no MLflow store at {db} (--tracking-uri {uri}); import runs first with `i2sb track`"
+        )
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(name)
+    runs = []
+    if experiment is not None:
+        runs = client.search_runs([experiment.experiment_id],
+                                  filter_string=f"tags.`{KIND_TAG}` = 'eval'", max_results=1)  # fmt: skip
+    if not runs:
+        found = []
+        for other in client.search_experiments():
+            if client.search_runs([other.experiment_id],
+                                  filter_string=f"tags.`{KIND_TAG}` = 'eval'", max_results=1):  # fmt: skip
+                found.append(other.name)
+        state = "has no evaluation runs" if experiment is not None else "does not exist"
+        raise ValueError(
+            f"MLflow experiment {name!r} at {uri} {state}; experiments with evaluation runs: "
+            f"{', '.join(sorted(found)) or 'none (run i2sb track first)'}"
+        )
+
+
 def run(args) -> int:
     from i2sb.tables import make_tables
 
+    check_experiment(args.tracking_uri, args.experiment)
     tasks = tuple(args.tasks) if args.tasks else None
     result = make_tables(args.tracking_uri, args.experiment, args.out, args.artifact_root, tasks)
     print(f"{result['num_runs']} runs -> {len(result['files'])} files in {args.out}")

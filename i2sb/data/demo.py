@@ -65,6 +65,10 @@ def _write_split(
             )
 
 
+MAX_SIZE = 1024
+MAX_PER_CLASS = 10_000
+
+
 def make_demo_images(
     out_dir: str | Path,
     classes: int = 4,
@@ -84,6 +88,15 @@ def make_demo_images(
     for key in ("train_per_class", "val_per_class", "size"):
         if params[key] < 1:
             raise ValueError(f"data.demo.{key} must be >= 1, got {params[key]}")
+    # The shipped photos are ~512 px and crops cover 25-60% of them: larger demo images would
+    # only be upsampled, and --size 100000 once took 23 GB before the kernel killed it.
+    if size > MAX_SIZE:
+        raise ValueError(f"demo image size must be at most {MAX_SIZE} px, got {size}")
+    if max(train_per_class, val_per_class) > MAX_PER_CLASS:
+        raise ValueError(
+            f"demo images per class must be at most {MAX_PER_CLASS}, got "
+            f"{max(train_per_class, val_per_class)}; use your own image folder for more"
+        )
     if out_dir.exists():
         marker = out_dir / MARKER
         if marker.is_file() and json.loads(marker.read_text()) == params:

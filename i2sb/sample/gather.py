@@ -89,6 +89,13 @@ def gather_parts(
     """Merge part files in index order into ``out``, or fail naming the missing or clashing part."""
     if not paths:
         raise ValueError("gather needs at least one part file")
+    target = Path(out).resolve()
+    for path in paths:
+        if Path(path).resolve() == target:
+            raise ValueError(
+                f"--out {out} is one of the part files: gathering would overwrite it; write "
+                "the gathered set to another file (e.g. samples.npz)"
+            )
     parts = {Path(p): read_part(p) for p in paths}
     if len(parts) != len(paths):
         raise ValueError(f"the same part file is given twice in {[str(p) for p in paths]}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import re
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,7 +54,9 @@ def store_lock(uri: str) -> Iterator[None]:
     if db is None:
         yield
         return
-    db.parent.mkdir(parents=True, exist_ok=True)
+    if not db.parent.is_dir():  # never a silent folder somewhere unexpected (sqlite:////x/...)
+        print(f"creating folder {db.parent.resolve()} for the MLflow store {uri}", file=sys.stderr)
+        db.parent.mkdir(parents=True, exist_ok=True)
     with open(db.with_name(db.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
