@@ -126,6 +126,7 @@ def test_a_missing_run_is_a_footnoted_gap_and_the_csv_cell_is_empty(tmp_path):
     assert notes == [NO_RUN]
     csv_path = next(p for p in files if p.name == "nfe_psnr.csv")
     text = csv_path.read_text()
+    assert text.startswith("task,sampler,degraded input,NFE 5,NFE 20\n")
     assert "–" not in text and "jpeg-10,implicit,18.5,22.0,\n" in text
     assert pd.read_csv(csv_path)["NFE 20"].isna().tolist() == [False, True]
 
@@ -172,6 +173,12 @@ def test_imagenet_runs_sit_beside_the_papers_rows_and_say_whether_they_compare()
     assert ours[("sr4x-pool", 999)] == ""
     assert ours[("sr4x-pool", 10)] == "1,000 images, not the paper's 50,000"
     assert ours[("jpeg-5", 100)] == "FID against clean_images, not val_stats"
+    sizes = {999: 64, 10: 256, 100: pd.NA}
+    smaller = runs.assign(image_size=pd.array(runs["nfe"].map(sizes), dtype="Int64"))
+    resized = paper_table(smaller, ("sr4x-pool", "jpeg-5"), with_paper=True)
+    why = resized.dropna(subset=["comparable"]).set_index("nfe")["comparable"]
+    assert why[999] == "64 px, not 256 px"
+    assert why[100].startswith("resolution not recorded, not 256 px; FID against")
     notes = Footnotes()
     shown = markdown(display(table, notes))
     assert "| sr4x-pool | I2SB (ours) | ddpm | 999 | 2.90 |" in shown and "| yes |" in shown

@@ -101,10 +101,12 @@ def on_paper_data(runs: pd.DataFrame) -> bool:
 def not_comparable(run: pd.Series) -> list[str]:
     """Why one of our ImageNet runs is not comparable with the paper's figures (empty: it is)."""
     task, why = run["task"], []
-    if run["image_size"] is not pd.NA and run["image_size"] != PAPER_IMAGE_SIZE:
-        why.append(f"{run['image_size']} px, not {PAPER_IMAGE_SIZE}")
+    unknown_size = pd.isna(run["image_size"])
+    if unknown_size or run["image_size"] != PAPER_IMAGE_SIZE:
+        size = "resolution not recorded" if unknown_size else f"{run['image_size']} px"
+        why.append(f"{size}, not {PAPER_IMAGE_SIZE} px")
     expected = paper_eval_images(task)
-    if run["num_images"] is pd.NA or run["num_images"] != expected:
+    if pd.isna(run["num_images"]) or run["num_images"] != expected:
         why.append(f"{_count(run['num_images'])} images, not the paper's {expected:,}")
     reference = paper_fid_reference(task)
     if not math.isnan(run["fid"]) and run["fid_reference_kind"] != reference:
@@ -115,7 +117,7 @@ def not_comparable(run: pd.Series) -> list[str]:
 
 
 def _count(value) -> str:
-    return "an unknown number of" if value is pd.NA or value is None else f"{int(value):,}"
+    return "an unknown number of" if pd.isna(value) else f"{int(value):,}"
 
 
 def _paper_rows(task: str) -> list[dict]:

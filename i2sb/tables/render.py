@@ -122,7 +122,8 @@ def latex(shown: pd.DataFrame, caption: str, notes: list[str] = ()) -> str:
 def csv_text(table: pd.DataFrame) -> str:
     """Raw values (no rounding, no markers); a missing value is an empty cell."""
     columns = [c for c in table.columns if not c.endswith("_reason")]
-    return table[columns].to_csv(index=False, na_rep="")
+    named = {c: HEADERS[c] for c in columns if c in HEADERS}  # "CA (%)": the unit travels along
+    return table[columns].rename(columns=named).to_csv(index=False, na_rep="")
 
 
 def write_table(
