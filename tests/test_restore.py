@@ -31,6 +31,14 @@ def test_restore_writes_one_model_sized_png_per_input(sr_run, tmp_path):
             assert image.size == (SIZE, SIZE) and image.mode == "RGB"
 
 
+def test_restored_pngs_do_not_depend_on_the_batch_size(sr_run, tmp_path):
+    inputs = [write_photo(tmp_path / f"p{i}.png", 40, 40, i) for i in range(3)]
+    one = restore_images(str(sr_run), inputs, tmp_path / "one", nfe=2, batch_size=1)
+    three = restore_images(str(sr_run), inputs, tmp_path / "three", nfe=2, batch_size=3)
+    for a, b in zip(one, three, strict=True):
+        assert a.read_bytes() == b.read_bytes()
+
+
 def test_pad_mode_keeps_the_aspect_ratio(sr_run, tmp_path):
     photo = write_photo(tmp_path / "wide.png", 64, 32)
     (path,) = restore_images(str(sr_run), [photo], tmp_path, nfe=2, resize_mode="pad")

@@ -25,9 +25,11 @@ from i2sb.data.partition import partition
 from i2sb.network.checkpoint import checkpoint_fingerprint
 from i2sb.sample.images import save_trajectory_png, to_uint8
 from i2sb.sample.parts import Part, why_incomplete, write_part
-from i2sb.sample.sampler import Sampler
+from i2sb.sample.sampler import Sampler, per_image
 
 TRAJECTORY_IMAGES = 4  # rows of trajectory.png
+# How the noise is seeded; recorded so parts made under an older scheme are recomputed, not reused.
+NOISE_SCHEME = "per-image generator seeded by (seed, evaluation index)"
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,10 @@ def _degrade(sampler: Sampler, settings: SampleSettings):
     )
 
     def degrade(x0: torch.Tensor, positions: np.ndarray):
-        return corruption(x0.to(sampler.device), torch.from_numpy(positions))
+        x0, indices = x0.to(sampler.device), torch.from_numpy(positions)
+        if sampler.device.type != "cpu":
+            return corruption(x0, indices)
+        return per_image(corruption, x0, indices)  # batch-size independent (see per_image)
 
     return degrade, corruption.mask_source
 
@@ -106,8 +111,10 @@ def _run(
             if degrade is None:
                 raise ValueError("a run of the paired task needs paired data (--data-kind paired)")
             x1, mask = degrade(x0, batch)
-        result = sampler.restore(x1, mask, settings.nfe, settings.seed + int(batch[0]),
-                                 settings.clip_denoise, settings.log_count)  # fmt: skip
+        result = sampler.restore(
+            x1, mask, settings.nfe, settings.seed, indices=batch.tolist(),
+            clip_denoise=settings.clip_denoise, log_count=settings.log_count,
+        )  # fmt: skip
         seconds += result.seconds
         evaluations += result.network_evaluations
         for key, images in (("recon", result.recon), ("clean", x0), ("degraded", x1)):
@@ -144,8 +151,9 @@ def sample_partition(
     """Restore partition ``part = (i, n)`` of the evaluation set; returns (out, computed).
 
     ``eval_indices[p]`` is the dataset position of evaluation image p. The part file records p
-    (``indices``); p also picks the inpainting mask, and the batch's seed is ``seed`` + its first
-    p, so a rerun gives identical images. A part already complete for the same checkpoint
+    (``indices``); p also picks the inpainting mask, and image p draws its noise from a generator
+    seeded by (``seed``, p), so the images do not depend on the partitioning or the batch size
+    (on the CPU byte for byte). A part already complete for the same checkpoint
     contents, evaluation images and settings is left alone (computed = False); any difference
     recomputes it with a line on stderr saying what changed. ``sampler`` is a Sampler or a run folder.
     """
@@ -164,6 +172,7 @@ def sample_partition(
         "total": len(eval_indices),
         "clip_denoise": settings.clip_denoise,
         "seed": settings.seed,
+        "noise": NOISE_SCHEME,
         "precision": sampler.precision if isinstance(sampler, Sampler) else precision,
         "corruption_options": dict(settings.corruption_options),
     }

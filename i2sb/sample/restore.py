@@ -110,8 +110,9 @@ def restore_images(
 ) -> list[Path]:
     """Restore degraded image files; writes OUT/<stem>_restored.png (and <stem>_trajectory.png|gif).
 
-    Returns the restored PNGs in input order. Each batch is seeded with ``seed`` + the position of
-    its first image, so rerunning the same command gives the same PNGs.
+    Returns the restored PNGs in input order. Image i (its position among ``images``) draws its
+    noise from a generator seeded by (``seed``, i), so rerunning the command gives the same PNGs
+    whatever ``batch_size``.
     """
     from i2sb.data.transforms import to_signed_tensor
 
@@ -136,7 +137,10 @@ def restore_images(
         ]
         x1 = torch.stack([to_signed_tensor(image) for image, _ in fitted])
         mask = None if all_masks is None else all_masks[start : start + len(fitted)]
-        result = sampler.restore(x1, mask, nfe, seed + start, clip_denoise, log_count)
+        result = sampler.restore(
+            x1, mask, nfe, seed, indices=range(start, start + len(fitted)),
+            clip_denoise=clip_denoise, log_count=log_count,
+        )  # fmt: skip
         recon, rows = to_uint8(result.recon), trajectory_rows(x1, result.frames)
         for offset, (_, (left, top, right, bottom)) in enumerate(fitted):
             stem = stems[start + offset]

@@ -241,14 +241,18 @@ def _iteration(
 
 @torch.no_grad()
 def _validate(cfg: Config, state: _State, out_dir: Path) -> dict:
-    """Restore a fixed validation batch with the EMA weights; PSNR and a PNG grid."""
+    """Restore a fixed validation batch with the EMA weights; PSNR and a PNG grid.
+
+    Validation image i draws its noise from a generator seeded by (train.seed, i), as sampling
+    does, so the training RNG is not touched.
+    """
     parts, net = state.parts, state.parts.net
     x0, x1, mask = parts.validation_batch()
     steps = nfe_steps(cfg.bridge.interval, cfg.train.validate_nfe)  # < interval (config)
+    noise = samplers.image_noise(cfg.train.seed, range(x0.shape[0]), x0.device)
     net.eval()
-    with state.ema.average_parameters(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.train.seed)
-        x1_noised = fill_hole_with_noise(x1, mask)
+    with state.ema.average_parameters():
+        x1_noised = fill_hole_with_noise(x1, mask, noise)
         predict = state.bridge.pred_x0_fn(net, cond=x1_noised if parts.cond_x1 else None)
         xs, _ = samplers.sample(
             "ddpm",
@@ -259,6 +263,7 @@ def _validate(cfg: Config, state: _State, out_dir: Path) -> dict:
             mask=mask,
             ot_ode=parts.ot_ode,
             log_steps=log_steps_for(steps, 1),
+            noise=noise,
         )
     net.train()
     restored = xs[:, 0].to(x0.device)
