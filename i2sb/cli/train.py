@@ -11,7 +11,10 @@ def register(subparsers) -> None:
             "Train I2SB on one task. One process: `i2sb train --task sr4x-pool --out DIR`. "
             "Several GPUs on one node: `torchrun --nproc_per_node=4 -m i2sb train ...`. "
             "Slurm: `srun i2sb train ...` (rank and master from SLURM_* variables). "
-            "An existing OUT/latest.pt is resumed exactly (weights, EMA, optimizer, scheduler, RNG)."
+            "An existing OUT/latest.pt is resumed exactly (weights, EMA, optimizer, scheduler, RNG), "
+            "and only when its options.json records the same task, preset, image size, bridge and "
+            "data settings (else an error names the field). Leftover latest.tmp-<pid>.pt files of "
+            "a killed write are removed on start."
         ),
     )
     parser.add_argument(

@@ -1,0 +1,546 @@
+"""Adversarial suite (issue 14): bad inputs and faults, run through the `i2sb` command line, as a table.
+
+Each case names what a careful user expects: ``error`` (a clear message naming the file, key or
+option, no traceback) or ``handled`` (the command succeeds and does the right thing, checked on
+its output). The outcome is one of:
+- ``clear error``: the command failed with a message containing the expected words;
+- ``unclear error``: it failed, but the message does not say what the case needs;
+- ``handled``: it succeeded and the check on its output holds;
+- ``traceback``: an exception escaped the command line;
+- ``silently wrong``: it succeeded where it should have failed, or its output is wrong.
+The table and its counts are printed (`pytest -s`, or `python tests/test_adversarial.py`); the
+test fails on any traceback, silently wrong or unclear outcome. Cases use only the command line
+and file formats, so the same file runs against older commits (for "before" counts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import textwrap
+import zlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_sample import make_run  # noqa: E402  (a tiny trained-looking run folder)
+
+from i2sb.cli import main  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Result:
+    code: int | None  # exit status; None when an exception escaped
+    out: str
+    err: str
+
+
+def cli(*argv: str) -> Result:
+    """Run ``i2sb ARGV`` in this process; an escaping exception is a traceback outcome."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exit_:  # argparse
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        except Exception as exc:  # noqa: BLE001 - the outcome being measured
+            return Result(None, out.getvalue(), f"{type(exc).__name__}: {exc}")
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+@dataclass
+class Case:
+    name: str
+    expected: str  # "error" (words: what the message must contain) or "handled"
+    run: Callable[[Path], Result]
+    words: tuple[str, ...] = ()  # error: all must be in the message
+    check: Callable[[Result, Path], bool] | None = None  # handled: the output is right
+
+
+def outcome(case: Case, tmp: Path) -> tuple[str, str]:
+    """(outcome, detail) of one case in its own folder."""
+    tmp.mkdir(parents=True)
+    try:
+        result = case.run(tmp)
+    except Exception as exc:  # noqa: BLE001 - a failure of the set-up is a traceback too
+        return "traceback", f"{type(exc).__name__}: {exc}"[:160]
+    message = (result.err.strip().splitlines() or [""])[-1][:160]
+    if result.code is None:
+        return "traceback", result.err[:160]
+    if case.expected == "error":
+        if result.code == 0:
+            return "silently wrong", "exit 0: " + (result.out.strip()[-120:] or message)
+        text = result.err + result.out
+        has_words = all(w.lower() in text.lower() for w in case.words)
+        return ("clear error" if has_words else "unclear error"), message
+    if result.code != 0:
+        return ("traceback" if "Traceback" in result.err else "unclear error"), message
+    try:
+        right = case.check(result, tmp) if case.check else True
+    except Exception as exc:  # noqa: BLE001
+        return "traceback", f"check: {type(exc).__name__}: {exc}"[:160]
+    lines = [
+        line
+        for line in (result.out + "\n" + result.err).splitlines()
+        if line.strip() and "/s]" not in line
+    ]  # fmt: skip  (no progress bars)
+    return ("handled" if right else "silently wrong"), (lines[-1] if lines else "")[:160]
+
+
+# ----------------------------------------------------------------------------- shared inputs
+def photo(path: Path, value: int = 90, size: int = 40, seed: int | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if seed is None:
+        pixels = np.full((size, size, 3), value, np.uint8)
+    else:
+        coarse = np.random.default_rng(seed).integers(0, 256, (4, 4, 3), dtype=np.uint8)
+        pixels = np.asarray(Image.fromarray(coarse).resize((size, size), Image.BILINEAR))
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def photo_folder(root: Path, seed: int = 0, per_class: int = 2) -> Path:
+    for split in ("train", "val"):
+        for label in ("a", "b"):
+            for i in range(per_class):
+                photo(
+                    root / split / label / f"{label}{i}.png", seed=seed * 100 + i + 10 * len(label)
+                )
+    return root
+
+
+def gray16_png(path: Path) -> tuple[Path, float]:
+    """A real 16-bit PNG of mean ~119 in 8-bit terms; returns (path, that mean)."""
+    values = np.tile(np.linspace(20000, 41000, 40), (40, 1)).round().astype(np.uint16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(values).save(path)
+    return path, float((values / 65535 * 255).mean())
+
+
+def train_config(tmp: Path, photos: Path, **train) -> Path:
+    settings = {"iterations": 1, "batch_size": 2, "microbatch": 2, "checkpoint_every": 1,
+                "validate_every": 100, "validate_nfe": 2, "validate_images": 2, "log_every": 1,
+                **train}  # fmt: skip
+    config = {
+        "benchmark": "adv", "results_dir": str(tmp / "results"), "tasks": ["sr4x-pool"],
+        "nfe": [2], "data": {"kind": "imagefolder", "root": str(photos), "image_size": 32},
+        "network": {"preset": "tiny"}, "bridge": {"interval": 100}, "train": settings,
+    }  # fmt: skip
+    path = tmp / "config.json"  # JSON is YAML
+    path.write_text(json.dumps(config))
+    return path
+
+
+def sample(run: Path, photos: Path, out: Path) -> Result:
+    return cli("sample", "--ckpt", run, "--data-dir", photos, "--nfe", "2", "--batch-size", "4",
+               "--max-images", "4", "--partition", "0_1", "--out", out, "--device", "cpu")  # fmt: skip
+
+
+def lmdb_entries(data: Path, split: str) -> int:
+    import lmdb
+
+    with lmdb.open(
+        str(data / f"{split}_faster_imagefolder.lmdb"), readonly=True, lock=False
+    ) as env:
+        return env.stat()["entries"]
+
+
+def lmdb_image(data: Path, split: str) -> np.ndarray:
+    import lmdb
+
+    with lmdb.open(
+        str(data / f"{split}_faster_imagefolder.lmdb"), readonly=True, lock=False
+    ) as env:
+        with env.begin() as txn:
+            _, value = next(iter(txn.cursor()))
+    with Image.open(io.BytesIO(value)) as image:
+        return np.asarray(image.convert("RGB") if image.mode in ("RGB", "L", "P") else image)
+
+
+def convert(src: Path, out: Path, split: str = "val") -> Result:
+    return cli("data", "convert", "--src", src, "--split", split, "--out", out, "--workers", "0")
+
+
+# ----------------------------------------------------------------------------- the cases
+def _retrained(tmp: Path) -> Result:
+    run, photos = make_run(tmp / "run", seed=0), photo_folder(tmp / "photos")
+    sample(run, photos, tmp / "part_0_1.npz")
+    make_run(tmp / "run", seed=7)  # the run is retrained in place
+    return sample(run, photos, tmp / "part_0_1.npz")
+
+
+def _other_photos(tmp: Path) -> Result:
+    run = make_run(tmp / "run")
+    sample(run, photo_folder(tmp / "photos"), tmp / "part_0_1.npz")
+    return sample(run, photo_folder(tmp / "others", seed=5), tmp / "part_0_1.npz")
+
+
+def _recomputed(result: Result, tmp: Path) -> bool:
+    return "written" in result.out and "recomputing" in result.err
+
+
+def _lone_part(tmp: Path) -> Result:
+    run, photos = make_run(tmp / "run"), photo_folder(tmp / "photos")
+    sample(run, photos, tmp / "part_0_2.npz")
+    sample_result = cli("sample", "--ckpt", run, "--data-dir", photos, "--nfe", "2",
+                        "--max-images", "4", "--partition", "0_2", "--out", tmp / "part_0_2.npz")  # fmt: skip
+    assert sample_result.code == 0, sample_result.err
+    return cli("evaluate", tmp / "part_0_2.npz", "--task", "sr4x-pool", "--out", tmp / "m.json",
+               "--no-fid", "--no-ca")  # fmt: skip
+
+
+def _gather_onto_part(tmp: Path) -> Result:
+    run = make_run(tmp / "run")
+    sample(run, photo_folder(tmp / "photos"), tmp / "part_0_1.npz")
+    return cli("gather", tmp / "part_0_1.npz", "--out", tmp / "part_0_1.npz")
+
+
+def _train(tmp: Path, task: str, config: Path, *extra: str) -> Result:
+    return cli("train", "--config", config, "--task", task, "--out", tmp / "run", "--no-progress",
+               *extra)  # fmt: skip
+
+
+def _cross_task(tmp: Path) -> Result:
+    config = train_config(tmp, photo_folder(tmp / "photos"))
+    first = _train(tmp, "sr4x-pool", config)
+    assert first.code == 0, first.err
+    return _train(tmp, "jpeg-10", config, "--set", "train.iterations=2")
+
+
+def _other_beta(tmp: Path) -> Result:
+    config = train_config(tmp, photo_folder(tmp / "photos"))
+    assert _train(tmp, "sr4x-pool", config).code == 0
+    return _train(tmp, "sr4x-pool", config, "--set", "bridge.beta_max=0.7", "--set",
+                  "train.iterations=2")  # fmt: skip
+
+
+def _stale_temporary(tmp: Path) -> Result:
+    config = train_config(tmp, photo_folder(tmp / "photos"))
+    (tmp / "run").mkdir()
+    (tmp / "run" / "latest.tmp-999999.pt").write_bytes(b"half a checkpoint")
+    return _train(tmp, "sr4x-pool", config)
+
+
+def _integral_float_iterations(tmp: Path) -> Result:
+    config = train_config(tmp, photo_folder(tmp / "photos"))
+    return _train(tmp, "sr4x-pool", config, "--set", "train.iterations=2.0")
+
+
+def _trained_two(result: Result, tmp: Path) -> bool:
+    saved = torch.load(tmp / "run" / "latest.pt", weights_only=True)
+    return int(saved["iteration"]) == 2
+
+
+def _config_value(tmp: Path, values: dict) -> Result:
+    path = tmp / "c.yaml"
+    path.write_text(json.dumps(values))
+    return cli("config", path)
+
+
+def _config_prints(key: str, expected) -> Callable[[Result, Path], bool]:
+    def check(result: Result, tmp: Path) -> bool:
+        value = json.loads(result.out)
+        for part in key.split("."):
+            value = value[part]
+        return value == expected and type(value) is type(expected)
+
+    return check
+
+
+def _snakemake_override(tmp: Path) -> Result:
+    code = textwrap.dedent(
+        f"""
+        import shutil, sys
+        from pathlib import Path
+        repo, work = Path({str(REPO)!r}), Path({str(tmp)!r})
+        for name in ("Snakefile", "workflow", "config", "envs", "profiles"):
+            src = repo / name
+            (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
+        from snakemake.cli import main
+        main(["-n", "--cores", "1", "--quiet", "--config", "tasks=[jpeg-5]", "nfe=[10,100]"])
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)  # fmt: skip
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _broken_checkpoint(content: bytes) -> Callable[[Path], Result]:
+    def run(tmp: Path) -> Result:
+        run_dir = make_run(tmp / "run")
+        (run_dir / "latest.pt").write_bytes(content)
+        return cli("restore", "--ckpt", run_dir, "--nfe", "2", photo(tmp / "x.png"), "--out",
+                   tmp / "out")  # fmt: skip
+
+    return run
+
+
+def _no_torch_advice(result: Result, tmp: Path) -> bool:
+    return "weights_only" not in result.err
+
+
+def _truncated_lmdb(tmp: Path) -> Result:
+    assert convert(photo_folder(tmp / "photos") / "val", tmp / "data").code == 0
+    data_mdb = tmp / "data" / "val_faster_imagefolder.lmdb" / "data.mdb"
+    data_mdb.write_bytes(data_mdb.read_bytes()[:100])
+    return sample(make_run(tmp / "run"), tmp / "data", tmp / "part_0_1.npz")
+
+
+def _decompression_bomb(tmp: Path) -> Result:
+    path = tmp / "bomb.png"
+
+    # a valid PNG header claiming 30000 x 30000 pixels (Pillow refuses it as a bomb when opened)
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))  # fmt: skip
+    return cli("corrupt", "--task", "jpeg-10", path, "--out", tmp / "out", "--size", "32")
+
+
+def _output_under_a_file(tmp: Path) -> Result:
+    run = make_run(tmp / "run")
+    sample(run, photo_folder(tmp / "photos"), tmp / "part_0_1.npz")
+    (tmp / "blocker").write_text("a file where a folder is expected")
+    return cli("gather", tmp / "part_0_1.npz", "--out", tmp / "blocker" / "samples.npz")
+
+
+def _corrupt_16bit(tmp: Path) -> Result:
+    path, _ = gray16_png(tmp / "gray16.png")
+    return cli("corrupt", "--task", "jpeg-10", path, "--out", tmp / "out", "--size", "32")
+
+
+def _clean_mean_right(result: Result, tmp: Path) -> bool:
+    _, mean = gray16_png(tmp / "again" / "gray16.png")
+    clean = next((tmp / "out").glob("*clean*"))
+    return abs(np.asarray(Image.open(clean).convert("RGB"), float).mean() - mean) < 5
+
+
+def _convert_16bit(tmp: Path) -> Result:
+    gray16_png(tmp / "src" / "cls" / "gray16.png")
+    return convert(tmp / "src", tmp / "data")
+
+
+def _stored_16bit_right(result: Result, tmp: Path) -> bool:
+    _, mean = gray16_png(tmp / "again" / "gray16.png")
+    return abs(lmdb_image(tmp / "data", "val").astype(float).mean() - mean) < 1
+
+
+def _garbled_jpeg(tmp: Path) -> Result:
+    path = tmp / "src" / "cls" / "g.jpg"
+    path.parent.mkdir(parents=True)
+    pixels = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, "JPEG", quality=90)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 50] = np.random.default_rng(3).integers(0, 256, 50, np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    return convert(tmp / "src", tmp / "data")
+
+
+def _warned(result: Result, tmp: Path) -> bool:
+    return "warning" in result.out.lower() and "g.jpg" in result.out
+
+
+def _absolute_then_relative(tmp: Path) -> Result:
+    photo_folder(tmp / "photos")
+    assert convert(tmp / "photos" / "val", tmp / "data").code == 0
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        return convert(Path("photos") / "val", tmp / "data")
+    finally:
+        os.chdir(cwd)
+
+
+def _changed_source(tmp: Path) -> Result:
+    photo_folder(tmp / "photos")
+    assert convert(tmp / "photos" / "val", tmp / "data").code == 0
+    (tmp / "photos" / "val" / "a" / "a0.png").write_bytes(b"\x89PNG now corrupt")
+    os.utime(tmp / "photos" / "val" / "a" / "a0.png", ns=(1, 1))
+    return convert(tmp / "photos" / "val", tmp / "data")
+
+
+def _non_utf8_name(tmp: Path) -> Result:
+    photo_folder(tmp / "photos")
+    bad = os.path.join(os.fsencode(tmp / "photos" / "val" / "a"), b"caf\xe9.png")
+    with open(bad, "wb") as handle:
+        handle.write((tmp / "photos" / "val" / "a" / "a0.png").read_bytes())
+    return convert(tmp / "photos" / "val", tmp / "data")
+
+
+def _huge_demo(tmp: Path) -> Result:
+    # In a child with 3 GB of address space: without a bound the request fails on memory.
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30)); "
+            "from i2sb.cli import main; sys.exit(main(sys.argv[1:]))")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code, "data", "demo", str(tmp / "photos"),
+                           "--size", "100000"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    traceback = "Traceback" in proc.stderr or proc.returncode < 0
+    return Result(None if traceback else proc.returncode, proc.stdout, proc.stderr[-300:])
+
+
+def _tables(tmp: Path, experiment: str, uri: str | None = None) -> Result:
+    return cli("tables", "--tracking-uri", uri or f"sqlite:///{tmp}/mlflow.db", "--experiment",
+               experiment, "--out", tmp / "tables", "--artifact-root", tmp / "art")  # fmt: skip
+
+
+def _misspelt_experiment(tmp: Path) -> Result:
+    from test_tracking_data import make_run as make_tracked
+
+    from i2sb.tracking import track
+
+    track(**make_tracked(tmp / "bench", task="jpeg-5", nfe=5),
+          tracking_uri=f"sqlite:///{tmp}/mlflow.db", artifact_root=str(tmp / "art"))  # fmt: skip
+    return _tables(tmp, "bnech")
+
+
+def _new_store_path(tmp: Path) -> Result:
+    return _tables(tmp, "demo", f"sqlite:///{tmp}/not/made/yet/mlflow.db")
+
+
+def _missing_partition(tmp: Path) -> Result:
+    run, photos = make_run(tmp / "run"), photo_folder(tmp / "photos")
+    cli("sample", "--ckpt", run, "--data-dir", photos, "--nfe", "2", "--max-images", "4",
+        "--partition", "0_2", "--out", tmp / "part_0_2.npz")  # fmt: skip
+    return cli("gather", tmp / "part_0_2.npz", "--out", tmp / "samples.npz")
+
+
+def _truncated_jpeg(tmp: Path) -> Result:
+    photo_folder(tmp / "photos")
+    path = tmp / "photos" / "val" / "a" / "t.jpg"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(path, "JPEG")
+    path.write_bytes(path.read_bytes()[:200])
+    return convert(tmp / "photos" / "val", tmp / "data")
+
+
+def _named_skip(words: str) -> Callable[[Result, Path], bool]:
+    return lambda result, tmp: all(w in result.out for w in words.split("|"))
+
+
+CASES = [
+    # item 1: stale parts
+    Case("retrained run, same part file", "handled", _retrained, check=_recomputed),
+    Case("other photos, same part file", "handled", _other_photos, check=_recomputed),
+    Case("evaluate a lone part", "error", _lone_part, ("part_0_2.npz", "gather")),
+    # item 2: cross-task resume
+    Case("train jpeg-10 into an sr4x run", "error", _cross_task, ("task", "sr4x-pool")),
+    Case("resume with another beta_max", "error", _other_beta, ("beta_max",)),
+    # item 4: 16-bit and garbled images
+    Case("16-bit PNG through corrupt", "handled", _corrupt_16bit, check=_clean_mean_right),
+    Case("16-bit PNG through convert", "handled", _convert_16bit, check=_stored_16bit_right),
+    Case("garbled JPEG in convert", "handled", _garbled_jpeg, check=_warned),
+    # item 5: config types and rules
+    Case("train.iterations=2.0 (--set)", "handled", _integral_float_iterations, check=_trained_two),
+    Case("iterations: 4.0 in YAML", "handled",
+         lambda t: _config_value(t, {"train": {"iterations": 4.0}}),
+         check=_config_prints("train.iterations", 4)),
+    Case("image_size: 32.0 in YAML", "handled",
+         lambda t: _config_value(t, {"data": {"image_size": 32.0}}),
+         check=_config_prints("data.image_size", 32)),
+    Case("partitions: '2' (a string)", "handled", lambda t: _config_value(t, {"partitions": "2"}),
+         check=_config_prints("partitions", 2)),
+    Case("partitions: 2.5", "error", lambda t: _config_value(t, {"partitions": 2.5}), ("partitions",)),
+    Case("iterations: 'many'", "error",
+         lambda t: _config_value(t, {"train": {"iterations": "many"}}), ("train.iterations",)),
+    Case("bridge t0 >= T", "error", lambda t: _config_value(t, {"bridge": {"t0": 1.0, "T": 0.5}}),
+         ("bridge.t0",)),
+    Case("validate_nfe >= interval", "error",
+         lambda t: _config_value(t, {"train": {"validate_nfe": 5000}}), ("train.validate_nfe",)),
+    Case("documented snakemake --config nfe='[10,100]'", "handled", _snakemake_override),
+    Case("misspelt config key", "error", lambda t: _config_value(t, {"train": {"iteratons": 3}}),
+         ("iteratons",)),
+    Case("unknown task", "error", lambda t: _config_value(t, {"tasks": ["denoise"]}), ("denoise",)),
+    # item 6: tracebacks where a message belongs
+    Case("empty latest.pt", "error", _broken_checkpoint(b""), ("latest.pt", "empty")),
+    Case("pickled object as latest.pt", "error",
+         _broken_checkpoint(pickle.dumps({"net": object()})), ("latest.pt", "does not run code")),
+    Case("text file as latest.pt", "error", _broken_checkpoint(b"hello\n"), ("latest.pt",)),
+    Case("truncated data.mdb", "error", _truncated_lmdb, ("lmdb", "convert")),
+    Case("decompression bomb PNG", "error", _decompression_bomb, ("bomb.png",)),
+    Case("output folder is a file", "error", _output_under_a_file, ("blocker",)),
+    Case("missing run folder", "error",
+         lambda t: cli("restore", "--ckpt", t / "nope", "--nfe", "2", photo(t / "x.png"), "--out", t),
+         ("nope",)),
+    Case("partition 3_2", "error",
+         lambda t: cli("sample", "--ckpt", make_run(t / "run"), "--data-dir", t, "--nfe", "2",
+                       "--partition", "3_2", "--out", t / "p.npz"), ("--partition",)),
+    Case("gather with a partition missing", "error", _missing_partition, ("part_1_2",)),
+    Case("evaluate a text file", "error",
+         lambda t: cli("evaluate", photo(t / "x.png"), "--task", "jpeg-10", "--out", t / "m.json",
+                       "--no-fid", "--no-ca"), ("x.png",)),
+    # item 7: data left behind or overwritten
+    Case("gather --out = its input", "error", _gather_onto_part, ("part_0_1.npz",)),
+    Case("stale latest.tmp-<pid>.pt", "handled", _stale_temporary,
+         check=lambda r, t: not (t / "run" / "latest.tmp-999999.pt").exists()),
+    Case("convert: absolute then relative source", "handled", _absolute_then_relative,
+         check=lambda r, t: lmdb_entries(t / "data", "val") == 4),
+    Case("convert: source file corrupt since", "handled", _changed_source,
+         check=_named_skip("a0.png")),
+    Case("convert: non-UTF-8 file name", "handled", _non_utf8_name,
+         check=_named_skip("caf\\xe9.png|UTF-8")),
+    Case("convert: truncated JPEG", "handled", _truncated_jpeg, check=_named_skip("t.jpg")),
+    Case("data demo --size 100000", "error", _huge_demo, ("size",)),
+    Case("tables: misspelt experiment", "error", _misspelt_experiment, ("bnech", "bench")),
+    Case("tables: sqlite store in a new folder", "error", _new_store_path, ("not/made/yet",)),
+]  # fmt: skip
+
+
+def run_suite(root: Path) -> list[tuple[Case, str, str]]:
+    rows = []
+    for number, case in enumerate(CASES):
+        kind, detail = outcome(case, root / f"case{number:02d}")
+        rows.append((case, kind, detail))
+    return rows
+
+
+def table(rows: list[tuple[Case, str, str]]) -> str:
+    lines = ["| case | expected | outcome | detail |", "|---|---|---|---|"]
+    for case, kind, detail in rows:
+        detail = detail.replace("|", "/").replace("\n", " ")
+        lines.append(f"| {case.name} | {case.expected} | {kind} | {detail} |")
+    counts = Counter(kind for _, kind, _ in rows)
+    lines.append("")
+    lines.append(
+        f"tried {len(rows)}: clear error {counts['clear error']}, handled {counts['handled']}, "
+        f"traceback {counts['traceback']}, silently wrong {counts['silently wrong']}, "
+        f"unclear error {counts['unclear error']}"
+    )
+    return "\n".join(lines)
+
+
+def test_adversarial_cases(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("I2SB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no weights: FID/CA never run
+    torch.set_num_threads(1)
+    rows = run_suite(tmp_path)
+    report = table(rows)
+    with capsys.disabled():
+        print("\n" + report)
+    bad = [(case.name, kind, detail) for case, kind, detail in rows
+           if kind in ("traceback", "silently wrong", "unclear error")]  # fmt: skip
+    assert not bad, "\n".join(map(str, bad))
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        print(table(run_suite(Path(folder))))
