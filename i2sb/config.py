@@ -157,6 +157,14 @@ class DownloadConfig:
 
 
 @dataclass(frozen=True)
+class CheckpointsConfig:
+    source: str = "train"  # train (the DAG trains each task) | published (the paper's nine folders)
+    dir: str = (
+        ""  # published run folders <dir>/<task>/{latest.pt, options.pkl}; "" = <cache>/checkpoints
+    )
+
+
+@dataclass(frozen=True)
 class TrackingConfig:
     uri: str = DEFAULT_TRACKING_URI
     artifact_root: str = DEFAULT_ARTIFACT_ROOT
@@ -177,6 +185,7 @@ class Config:
     sample: SampleConfig = field(default_factory=SampleConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     downloads: DownloadConfig = field(default_factory=DownloadConfig)
+    checkpoints: CheckpointsConfig = field(default_factory=CheckpointsConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     @property
@@ -190,6 +199,19 @@ class Config:
 
     def ot_ode(self, task: str) -> bool:
         return self.bridge.ot_ode if self.bridge.ot_ode is not None else task_spec(task).ot_ode
+
+    @property
+    def published(self) -> bool:
+        """Whether sampling reads the published checkpoints instead of training (checkpoints.source)."""
+        return self.checkpoints.source == "published"
+
+    def checkpoint_folder(self, task: str) -> Path:
+        """The run folder sampling reads for ``task``: the training output, or the published one."""
+        if not self.published:
+            return self.run_dir / "train" / task
+        from i2sb.downloads import checkpoints_dir
+
+        return checkpoints_dir(self.checkpoints.dir, self.downloads.cache_dir) / task
 
     def mask_options(self) -> dict[str, Any]:
         """Options of the free-form inpainting masks, as ``build_corruption`` takes them."""
@@ -456,6 +478,16 @@ def missing_inputs(cfg: Config) -> list[str]:
     for key, path in placed.items():
         if path and key != "downloads.cache_dir" and not Path(path).is_file():
             problems.append(f"{key}: {path} is not a file")
+    if cfg.published:
+        from i2sb.downloads import PUBLISHED_CHECKPOINTS
+
+        for task in cfg.tasks:
+            folder = cfg.checkpoint_folder(task)
+            if task not in PUBLISHED_CHECKPOINTS and not folder.is_dir():
+                problems.append(
+                    f"checkpoints.source: no published checkpoint of task {task} (published: "
+                    f"{', '.join(PUBLISHED_CHECKPOINTS)}) and no run folder placed at {folder}"
+                )
     return problems
 
 

@@ -89,6 +89,76 @@ def cache_dir(configured: str = "") -> Path:
     return Path(os.environ.get("I2SB_CACHE", "~/.cache/i2sb")).expanduser()
 
 
+# The paper's nine run folders (latest.pt + options.pkl, ~8.8 GB each) as Google Drive folder ids,
+# facts from the official download script (spec section 11). Weights: CC-BY-NC-SA-4.0.
+PUBLISHED_CHECKPOINTS: dict[str, str] = {
+    "inpaint-center": "1ounBKyUezkZmjC7d3tzbBwfEBe0Y7bkM",
+    "inpaint-freeform1020": "1WGYzrxO-t4Q6XadgwWdUuh6Ue966LYKw",
+    "inpaint-freeform2030": "18Q1ZtUcl3z63v0VOSR5hVH3T5fGNgf3I",
+    "blur-gauss": "1vatmaOiEgO_Z9JQiFhHdcjiSNgnS9lBY",
+    "blur-uni": "1_U9IhgH7CxNp0_8o9F3D86sihflPGKDZ",
+    "sr4x-pool": "1VIA8haw3Oy0OqL-CeEM2Rekk92tL0gD0",
+    "sr4x-bicubic": "1QfpggccSV9llWMBrklZ6OPdlGR7qRd6F",
+    "jpeg-5": "17bPMUX5yBcL8YTN8nbfJT6WHXU6CNLd7",
+    "jpeg-10": "13on7v54W8ncQ4RlSl3PIZn0NalfiGaJd",
+}
+PUBLISHED_FILES = ("latest.pt", "options.pkl")
+
+
+def checkpoints_dir(configured: str = "", cache: str = "") -> Path:
+    """Where published run folders live: ``checkpoints.dir``, else ``<cache>/checkpoints``."""
+    return Path(configured).expanduser() if configured else cache_dir(cache) / "checkpoints"
+
+
+def gdown_folder(folder_id: str, output: Path) -> list[str]:
+    """Download a Google Drive folder's files into ``output`` with gdown (the optional extra
+    ``i2sb[published]``); resumes files a previous call left in ``output``."""
+    try:
+        import gdown
+    except ImportError:
+        raise DownloadError(
+            "downloading a published checkpoint needs gdown: pip install 'i2sb[published]'"
+        ) from None
+    files = gdown.download_folder(id=folder_id, output=str(output), quiet=False, resume=True)
+    if not files:
+        raise DownloadError(f"gdown fetched nothing from Google Drive folder {folder_id}")
+    return [str(f) for f in files]
+
+
+def download_published_folder(task: str, folder: Path, downloader=gdown_folder) -> Path:
+    """Fetch the published run folder of ``task`` into ``<folder>.partial`` and return that path.
+
+    Nothing is written at ``folder`` itself: the caller checks the partial folder and only then
+    renames it (a half-downloaded checkpoint is never taken for a finished one). Every expected
+    file must be there and non-empty (a size check: Drive publishes no checksums).
+    """
+    if task not in PUBLISHED_CHECKPOINTS:
+        raise DownloadError(
+            f"task {task} has no published checkpoint (published: {', '.join(PUBLISHED_CHECKPOINTS)}); "
+            f"place a run folder (latest.pt + options.pkl) at {folder}"
+        )
+    folder_id = PUBLISHED_CHECKPOINTS[task]
+    partial = folder.with_name(folder.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    try:
+        downloader(folder_id, partial)
+    except DownloadError:
+        raise
+    except Exception as err:  # gdown raises requests, OS and its own errors; all mean "not fetched"
+        raise DownloadError(
+            f"cannot download the published {task} checkpoint (Google Drive folder {folder_id}): "
+            f"{err}. Offline? Place its latest.pt and options.pkl in {folder} (config checkpoints.dir)"
+        ) from None
+    for name in PUBLISHED_FILES:
+        path = partial / name
+        if not path.is_file() or path.stat().st_size == 0:
+            raise DownloadError(
+                f"{path}: missing or empty after downloading Google Drive folder {folder_id}; "
+                "run the download again to resume it"
+            )
+    return partial
+
+
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

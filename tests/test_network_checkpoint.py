@@ -20,7 +20,7 @@ from i2sb.network import (
     load_i2sb_checkpoint,
     save_i2sb_checkpoint,
 )
-from i2sb.network.safe_pickle import load_options_pickle
+from i2sb.network.safe_pickle import load_options_pickle, write_options_pickle
 
 
 def perturbed(module, seed):
@@ -179,6 +179,15 @@ def test_options_pickle_admits_only_namespace_paths_and_builtins(tmp_path):
     for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
         path.write_bytes(pickle.dumps(published_options(), protocol=protocol))
         assert load_options_pickle(path)["ckpt_path"] == "results/jpeg-10"
+
+
+def test_written_options_pickle_reads_back_and_refuses_foreign_types(tmp_path):
+    path = tmp_path / "options.pkl"
+    write_options_pickle(path, published_options())
+    assert load_options_pickle(path)["corrupt"] == "jpeg-10"
+    with pytest.raises(ValueError, match=r"cannot write .*options2.pkl: refusing builtins.eval"):
+        write_options_pickle(tmp_path / "options2.pkl", argparse.Namespace(f=eval))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["options.pkl"]
 
 
 def test_save_refuses_an_ema_that_does_not_fit_the_network(tmp_path):

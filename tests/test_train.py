@@ -186,6 +186,27 @@ def test_checkpoint_has_the_published_layout_and_options(tmp_path):
     assert (
         options["task"] == "jpeg-10" and options["beta_max"] == 0.3 and options["ot_ode"] is False
     )
+    # options.pkl beside it, in the published layout: what the reference's sample.py reads
+    # (ckpt_util.build_ckpt_option, Runner, compute_batch), read back by our restricted unpickler.
+    import pickle
+
+    from i2sb.network.safe_pickle import load_options_pickle
+
+    assert pickle.loads((tmp_path / "options.pkl").read_bytes()).__class__.__name__ == "Namespace"
+    published = load_options_pickle(tmp_path / "options.pkl")
+    reference_reads = {"corrupt", "interval", "beta_max", "t0", "T", "ot_ode", "cond_x1",
+                       "add_x1_noise", "ema", "use_fp16", "device", "image_size"}  # fmt: skip
+    assert reference_reads <= set(published)
+    assert (published["corrupt"], published["beta_max"], published["interval"]) == (
+        "jpeg-10", 0.3, options["interval"]
+    )  # fmt: skip
+    assert published["ckpt_path"] == str(tmp_path) and published["preset"] == "tiny"
+    assert not list(tmp_path.glob("*.tmp-*"))  # written atomically, nothing left behind
+    # and our loader opens the run from options.pkl alone, as it opens a published one
+    (tmp_path / "options.json").unlink()
+    from i2sb.sample.evalset import read_options
+
+    assert read_options(tmp_path)[0].task == "jpeg-10"
 
 
 def test_bad_batch_split_is_a_clear_error(tmp_path):

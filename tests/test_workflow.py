@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,3 +119,33 @@ def test_tiny_pipeline_rerun_does_nothing_and_retracking_keeps_one_run(tiny_run)
     assert proc.returncode == 0, proc.stderr[-3000:]
     tables = json.loads((run / "tables" / "tables.json").read_text())
     assert tables["num_runs"] == 1
+
+
+def test_published_checkpoints_run_to_mlflow_and_tables_without_training(tmp_path):
+    """checkpoints.source: published on CPU: a fake published folder (tests/fake_published.py,
+    made as the reference makes its own) is checked, sampled, evaluated, tracked and tabled."""
+    from fake_published import make_published_folder
+
+    make_published_folder(tmp_path / "ckpt" / "sr4x-pool")
+    results = tmp_path / "results"
+    proc = snakemake("--cores", "2", "--configfile", "config/tiny.yaml", "--config",
+                     f"results_dir={results}", "partitions=1",
+                     f"tracking={{uri: 'sqlite:///{results}/mlflow.db', artifact_root: '{results}/art'}}",
+                     f"checkpoints={{source: published, dir: {tmp_path / 'ckpt'}}}")  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = results / "tiny"
+    assert not (run / "train").exists()  # nothing was trained
+    record = json.loads((run / "downloads" / "checkpoint_sr4x-pool.json").read_text())
+    assert record["source"] == "pre-placed" and record["image_size"] == 32
+    part = run / "samples" / "sr4x-pool" / "nfe2" / "samples.npz"
+    meta = json.loads(str(np.load(part)["meta"][()]))
+    assert meta["checkpoint"] == str(tmp_path / "ckpt" / "sr4x-pool")
+    tables = json.loads((run / "tables" / "tables.json").read_text())
+    assert tables["num_runs"] == 1
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{results}/mlflow.db")
+    experiment = client.get_experiment_by_name("tiny").experiment_id
+    (found,) = client.search_runs([experiment], "params.nfe = '2'")
+    assert found.data.params["config.checkpoints.source"] == "published"
+    assert found.data.params["checkpoint"] == str(tmp_path / "ckpt" / "sr4x-pool")

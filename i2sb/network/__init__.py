@@ -2,7 +2,6 @@
 
 from i2sb.network.attention import AttentionBlock, set_attention_impl
 from i2sb.network.checkpoint import (
-    apply_ema,
     load_adm_checkpoint,
     load_adm_from_downloads,
     load_i2sb_checkpoint,
@@ -17,7 +16,6 @@ __all__ = [
     "AttentionBlock",
     "I2SBNet",
     "UNet",
-    "apply_ema",
     "build_i2sb_net",
     "create_unet",
     "load_adm_checkpoint",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,15 @@ PUBLISHED_OPTION_KEYS = ("cond_x1", "interval", "t0", "T")
 
 
 def _torch_load(path: Path, mmap: bool = False) -> Any:
+    """torch.load on the CPU, weights only; ``mmap`` maps the file instead of reading it, so a
+    tensor costs memory only when (and if) it is used.
+
+    Only zip archives (torch >= 1.6) can be mapped: any other file is read as usual, so a legacy
+    checkpoint still loads (whole) and a broken one gets load_error_message's diagnosis.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    mmap = mmap and zipfile.is_zipfile(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as err:  # torch raises several types; the message names the cause
@@ -102,8 +110,8 @@ def load_adm_from_downloads(
     return load_adm_checkpoint(fetch("adm_checkpoint", explicit, cache), cond_x1, preset)
 
 
-def apply_ema(net: nn.Module, ema: dict, source: str | Path = "ema state") -> None:
-    """Copy torch_ema's ``shadow_params`` (a list in ``net.parameters()`` order) into ``net``."""
+def _shadow_params(net: nn.Module, ema: dict, source: str | Path) -> list[torch.Tensor]:
+    """torch_ema's ``shadow_params`` (a list in ``net.parameters()`` order), checked against ``net``."""
     shadow = ema.get("shadow_params") if isinstance(ema, dict) else None
     params = list(net.parameters())
     if not isinstance(shadow, list | tuple):
@@ -112,14 +120,29 @@ def apply_ema(net: nn.Module, ema: dict, source: str | Path = "ema state") -> No
         raise ValueError(
             f"{source}: EMA holds {len(shadow)} tensors, the network has {len(params)} parameters"
         )
-    with torch.no_grad():
-        for index, (param, value) in enumerate(zip(params, shadow)):
-            if value.shape != param.shape:
-                raise ValueError(
-                    f"{source}: EMA tensor {index} has shape {tuple(value.shape)}, "
-                    f"the parameter has {tuple(param.shape)}"
-                )
-            param.copy_(value)
+    for index, (param, value) in enumerate(zip(params, shadow)):
+        if value.shape != param.shape:
+            raise ValueError(
+                f"{source}: EMA tensor {index} has shape {tuple(value.shape)}, "
+                f"the parameter has {tuple(param.shape)}"
+            )
+    return list(shadow)
+
+
+def ema_state_dict(net: nn.Module, checkpoint: dict, source: str | Path) -> dict[str, torch.Tensor]:
+    """``net``'s state_dict with the EMA tensors as its parameters and the buffers of ``net``.
+
+    What sampling runs; built from the checkpoint's tensors without copying them, so the
+    training weights (``net``'s parameters) are never read.
+    """
+    shadow = _shadow_params(net, checkpoint["ema"], source)
+    names = [name for name, _ in net.named_parameters()]
+    state = dict(checkpoint["net"])
+    missing = sorted(set(names) - set(state))
+    if missing:
+        raise RuntimeError(f"{source} does not fit the network: 'net' lacks {missing[:3]}")
+    state.update(zip(names, shadow))
+    return state
 
 
 def read_run_options(folder: Path) -> tuple[dict[str, Any], bool]:
@@ -140,8 +163,9 @@ def _network_for(options: dict[str, Any], ours: bool, source: Path) -> I2SBNet:
     missing = [key for key in required if key not in options]
     if missing:
         raise KeyError(f"{source}: options lack {missing} needed to rebuild the network")
-    # Published runs always used the ADM 256 UNet (the reference's Image256Net).
-    preset = options["preset"] if ours else "adm256"
+    # Published runs always used the ADM 256 UNet (the reference's Image256Net); the options.pkl
+    # our runs write beside options.json names its preset.
+    preset = str(options.get("preset", "adm256"))
     return build_i2sb_net(
         preset,
         int(options["interval"]),
@@ -179,15 +203,19 @@ def checkpoint_fingerprint(path: str | Path) -> dict[str, Any]:
 
 
 def load_i2sb_checkpoint(path: str | Path) -> tuple[I2SBNet, dict[str, Any]]:
-    """(network with the EMA weights applied, options) from a run folder or its latest.pt.
+    """(network with the EMA weights, options) from a run folder or its latest.pt.
 
     The folder is in the published layout (latest.pt + options.pkl) or ours (latest.pt +
     options.json, preferred when both exist). The network is in eval mode, on the CPU.
+
+    Light: latest.pt is memory-mapped and only the EMA tensors (and buffers) become the
+    network's; the training weights and the optimizer state are never read, so loading a
+    published 8.8 GB checkpoint costs about the size of its EMA weights.
     """
     path = Path(path)
     folder, ckpt_path = (path.parent, path) if path.is_file() else (path, path / "latest.pt")
     options, ours = read_run_options(folder)
-    checkpoint = _torch_load(ckpt_path)
+    checkpoint = _torch_load(ckpt_path, mmap=True)
     missing = [key for key in ("net", "ema") if key not in checkpoint]
     if missing:
         raise KeyError(f"{ckpt_path} lacks {missing}; expected keys {list(CHECKPOINT_KEYS)}")
@@ -195,8 +223,7 @@ def load_i2sb_checkpoint(path: str | Path) -> tuple[I2SBNet, dict[str, Any]]:
     # adm256 that would be overwritten at once.
     with torch.device("meta"):
         net = _network_for(options, ours, folder)
-    _load_strict(net, checkpoint["net"], ckpt_path, assign=True)
-    apply_ema(net, checkpoint["ema"], ckpt_path)
+    _load_strict(net, ema_state_dict(net, checkpoint, ckpt_path), ckpt_path, assign=True)
     return net.eval(), options
 
 

@@ -71,3 +71,17 @@ def load_options_pickle(path: str | Path) -> dict[str, Any]:
     if not isinstance(options, dict):
         raise ValueError(f"{path} holds a {type(options).__name__}, expected an argparse.Namespace")
     return _plain(options)
+
+
+def write_options_pickle(path: str | Path, options: argparse.Namespace) -> None:
+    """Write a run's options as the reference does (a pickled Namespace), atomically; refuses
+    anything :func:`load_options_pickle` could not read back."""
+    from i2sb.atomic import atomic_path
+
+    data = pickle.dumps(options, protocol=pickle.DEFAULT_PROTOCOL)
+    try:  # fail here, not in a later reader, on a type the reader refuses
+        OptionsUnpickler(io.BytesIO(data)).load()
+    except pickle.UnpicklingError as err:
+        raise ValueError(f"cannot write {path}: {err}") from None
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)

@@ -41,16 +41,17 @@ def read_options(ckpt: str | Path) -> tuple[SamplingOptions, dict[str, Any]]:
     return sampling_options(raw, source=str(folder)), raw
 
 
-def recorded_mask_options(raw: dict[str, Any]) -> dict[str, Any]:
-    """The free-form mask options the run was trained with (our options.json), else defaults."""
+def recorded_mask_options(raw: dict[str, Any], default: Any = None) -> dict[str, Any]:
+    """The free-form mask options the run was trained with (our options.json), else those of
+    ``default`` (a Config; the workflow's own for a published run, which records none), else
+    the defaults."""
     from i2sb.config import Config, config_from_dict
 
     recorded = raw.get("config")
-    config = (
-        config_from_dict(recorded, "the run's options.json")
-        if isinstance(recorded, dict)
-        else Config()
-    )
+    if isinstance(recorded, dict):
+        config = config_from_dict(recorded, "the run's options.json")
+    else:
+        config = default if default is not None else Config()
     return config.mask_options()
 
 
@@ -87,7 +88,8 @@ def sample_for_config(
     """The workflow's entry: sample a partition with every setting taken from an i2sb Config.
 
     Data come from ``config.data`` (i2sb.data.build.eval_set_for_config); sampling settings from
-    ``config.sample``; the free-form mask options are those the run recorded. Runs on CUDA when
+    ``config.sample``; the free-form mask options are those the run recorded (``config``'s own for
+    a published run, which records none). Runs on CUDA when
     ``sample.gpus`` > 0, else on the CPU.
     """
     from i2sb.data.build import eval_set_for_config
@@ -104,7 +106,7 @@ def sample_for_config(
     settings = SampleSettings(
         nfe=nfe, batch_size=sample.batch_size, clip_denoise=sample.clip_denoise, seed=sample.seed,
         save_degraded=sample.save_degraded, trajectory=True, log_count=sample.log_count,
-        corruption_options=recorded_mask_options(raw),
+        corruption_options=recorded_mask_options(raw, default=config),
     )  # fmt: skip
     dataset, indices = eval_set_for_config(config, task)
     device = "cuda" if sample.gpus > 0 else "cpu"

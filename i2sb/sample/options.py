@@ -56,7 +56,8 @@ def sampling_options(options: dict[str, Any], source: str = "options") -> Sampli
         spec = task_spec(task)
     except KeyError as err:
         raise KeyError(f"{source}: {err.args[0]}") from None
-    preset = str(options.get("preset", PUBLISHED_PRESET)) if ours else PUBLISHED_PRESET
+    # The reference's own pickles name no preset (always ADM 256); ours add it to options.pkl too.
+    preset = str(options.get("preset", PUBLISHED_PRESET))
     image_size = options.get("image_size") or preset_kwargs(preset)["image_size"]
     return SamplingOptions(
         task=task,

@@ -23,11 +23,18 @@ from i2sb.distributed import (
     mean_across_ranks,
     rank_report,
 )
+from i2sb.network.safe_pickle import write_options_pickle
 from i2sb.train.batches import BatchPlan, microbatch_loader
 from i2sb.train.ema import EMA
 from i2sb.train.logbook import MetricsLog, psnr, save_grid
 from i2sb.train.objective import boundary_pair, bridge_loss
-from i2sb.train.setup import TrainParts, build_parts, check_resume, training_options
+from i2sb.train.setup import (
+    TrainParts,
+    build_parts,
+    check_resume,
+    published_options,
+    training_options,
+)
 
 
 @dataclass
@@ -76,6 +83,9 @@ def train(
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_json(out_dir / "options.json", training_options(cfg, task, parts, ctx.world_size))
+        write_options_pickle(
+            out_dir / "options.pkl", published_options(cfg, task, parts, ctx.world_size, out_dir)
+        )
     summary = _loop(cfg, state, out_dir, ctx, progress)
     # Every rank's host and final weights: under DDP all replicas must have ended equal.
     summary["ranks"] = rank_report(ctx, parts.net)

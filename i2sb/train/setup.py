@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,3 +176,29 @@ def check_resume(out_dir: str | Path, cfg: Config, task: str) -> None:
                 f"cannot resume {out_dir}/latest.pt: it was trained with {name}={value!r}, this "
                 f"run asks for {name}={wanted!r}; use another --out folder (or the same settings)"
             )
+
+
+def published_options(
+    cfg: Config, task: str, parts: TrainParts, world_size: int, out_dir: str | Path
+) -> argparse.Namespace:
+    """options.pkl in the published layout: the reference's training option names, so its
+    ``sample.py --ckpt`` can open our run (its network is the ADM 256 UNet: adm256 runs only).
+
+    Everything the reference's sampler reads is here (corrupt, interval, beta_max, t0, T, ot_ode,
+    cond_x1, add_x1_noise, ema, use_fp16, device), its paths are ``pathlib`` paths as in its own
+    pickles, and ``preset`` is ours (the reference ignores unknown names).
+    """
+    out_dir = Path(out_dir)
+    train = cfg.train
+    return argparse.Namespace(
+        name=task, corrupt=task, image_size=parts.image_size, preset=parts.preset,
+        t0=cfg.bridge.t0, T=cfg.bridge.T, interval=cfg.bridge.interval,
+        beta_max=cfg.beta_max(task), ot_ode=parts.ot_ode, clip_denoise=False,
+        cond_x1=parts.cond_x1, add_x1_noise=False,
+        batch_size=train.batch_size, microbatch=train.microbatch, num_itr=train.iterations,
+        lr=train.lr, lr_gamma=train.lr_gamma, lr_step=train.lr_step,
+        l2_norm=train.weight_decay, ema=train.ema_decay, seed=train.seed,
+        dataset_dir=Path(cfg.data.root or cfg.run_dir / "data"), log_dir=out_dir, log_writer=None,
+        ckpt_path=out_dir, load=None, device="cuda", distributed=world_size > 1,
+        global_size=world_size, use_fp16=False,
+    )  # fmt: skip

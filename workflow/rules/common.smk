@@ -60,7 +60,15 @@ def data_inputs(wildcards=None):
 
 
 def train_dir(task):
-    return f"{RUN}/train/{task}"
+    """The run folder sampling reads: RUN/train/<task>, or the published one (checkpoints.source)."""
+    return str(CFG.checkpoint_folder(task))
+
+
+def checkpoint_ready(task):
+    """The file that marks ``task``'s run folder as ready: training's summary, or the checked download."""
+    if CFG.published:
+        return rules.download_checkpoint.output.record.format(task=task)
+    return rules.train.output.summary.format(task=task)
 
 
 def part_files(wildcards):
@@ -103,7 +111,9 @@ def uses_subset_lists(task):
 
 
 def sample_inputs(wildcards):
-    inputs = {"summary": rules.train.output.summary.format(task=wildcards.task), "data": data_inputs()}
+    # Published checkpoints need no training data: only the validation split is converted.
+    data = [lmdb_index("val")] if CFG.published and not PAIRED else data_inputs()
+    inputs = {"checkpoint": checkpoint_ready(wildcards.task), "data": data}
     if uses_subset_lists(wildcards.task):
         inputs["subset"] = rules.download_subset_lists.output[0]
     if CFG.data.mask_source == "published" and task_spec(wildcards.task).hole_ratio is not None:

@@ -7,6 +7,7 @@ localrules:
     download_fid_reference,
     download_freeform_masks,
     download_subset_lists,
+    download_checkpoint,
 
 
 rule download_adm_checkpoint:
@@ -63,3 +64,19 @@ rule download_subset_lists:
         ENV
     script:
         "../scripts/download.py"
+
+
+# A published run folder (checkpoints.source: published): pre-placed at checkpoints.dir/<task>, or
+# fetched there with gdown; checked (latest.pt net/ema, options.pkl, task, image size) either way.
+rule download_checkpoint:
+    output:
+        record=f"{RUN}/downloads/checkpoint_{{task}}.json",
+    log:
+        f"{RUN}/logs/download_checkpoint/{{task}}.log",
+    params:
+        folder=lambda wc: train_dir(wc.task),
+        image_size=CFG.data.image_size,
+    conda:
+        ENV
+    script:
+        "../scripts/download_checkpoint.py"

@@ -9,7 +9,7 @@ localrules:
 rule track:
     input:
         metrics=evaluated(),
-        summaries=expand(f"{RUN}/train/{{task}}/summary.json", task=TASKS),
+        checkpoints=[checkpoint_ready(task) for task in TASKS],
         config=CONFIG_JSON,
     output:
         marker=f"{RUN}/tracking/tracked.json",
