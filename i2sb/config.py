@@ -159,9 +159,7 @@ class DownloadConfig:
 @dataclass(frozen=True)
 class CheckpointsConfig:
     source: str = "train"  # train (the DAG trains each task) | published (the paper's nine folders)
-    dir: str = (
-        ""  # published run folders <dir>/<task>/{latest.pt, options.pkl}; "" = <cache>/checkpoints
-    )
+    dir: str = ""  # published run folders <dir>/<task>/{latest.pt,options.pkl}; "" = <cache>/...
 
 
 @dataclass(frozen=True)
@@ -451,56 +449,6 @@ def save_config(cfg: Config, path: str | Path) -> None:
     write_json(path, cfg.to_dict())
 
 
-def missing_inputs(cfg: Config) -> list[str]:
-    """Each configured input the workflow reads that is not on disk, naming its config key.
-
-    Checked when the workflow is planned, so a placeholder such as ``data.root: /path/to/imagenet``
-    stops ``snakemake -n`` instead of a job hours later.
-    """
-    problems = []
-    root = Path(cfg.data.root)
-    if cfg.data.kind in ("imagefolder", "paired") and cfg.data.root:  # "" = the run's own photos
-        if not root.is_dir():
-            problems.append(f"data.root: {root} is not a folder (expected train/ and val/ inside)")
-        else:
-            for split in ("train", "val"):
-                csv_ok = cfg.data.kind == "paired" and (root / f"{split}.csv").is_file()
-                if not (root / split).is_dir() and not csv_ok:
-                    listing = (
-                        f"{split}/ or {split}.csv" if cfg.data.kind == "paired" else f"{split}/"
-                    )
-                    problems.append(f"data.root: {root} has no {listing}")
-    placed = {
-        f"downloads.{f.name}": getattr(cfg.downloads, f.name)
-        for f in dataclasses.fields(cfg.downloads)
-    }
-    placed["evaluate.fid_val_stats"] = cfg.evaluate.fid_val_stats
-    for key, path in placed.items():
-        if path and key != "downloads.cache_dir" and not Path(path).is_file():
-            problems.append(f"{key}: {path} is not a file")
-    if cfg.published:
-        from i2sb.downloads import PUBLISHED_CHECKPOINTS
-
-        for task in cfg.tasks:
-            folder = cfg.checkpoint_folder(task)
-            if task not in PUBLISHED_CHECKPOINTS and not folder.is_dir():
-                problems.append(
-                    f"checkpoints.source: no published checkpoint of task {task} (published: "
-                    f"{', '.join(PUBLISHED_CHECKPOINTS)}) and no run folder placed at {folder}"
-                )
-    return problems
-
-
-def check_inputs(cfg: Config, source: str) -> None:
-    """Raise ConfigError listing every missing input of :func:`missing_inputs`."""
-    problems = missing_inputs(cfg)
-    if problems:
-        raise ConfigError(
-            f"missing inputs in {source} (fix the config key or place the file):\n  "
-            + "\n  ".join(problems)
-        )
-
-
 def field_paths(cls: type = Config, prefix: str = "") -> list[str]:
     """Every leaf key as a dotted path (used to check that config.yaml documents them all)."""
     paths = []
@@ -521,6 +469,4 @@ __all__ = [
     "load_config",
     "save_config",
     "field_paths",
-    "check_inputs",
-    "missing_inputs",
 ]

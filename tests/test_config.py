@@ -10,13 +10,12 @@ import yaml
 from i2sb.config import (
     Config,
     ConfigError,
-    check_inputs,
     config_from_dict,
     field_paths,
     load_config,
-    missing_inputs,
     save_config,
 )
+from i2sb.planning import check_inputs, missing_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,9 @@ import pytest
 from fake_published import make_published_folder
 
 from i2sb.cli import main
-from i2sb.config import ConfigError, config_from_dict, missing_inputs
+from i2sb.config import ConfigError, config_from_dict
 from i2sb.downloads import PUBLISHED_CHECKPOINTS, DownloadError, gdown_folder
+from i2sb.planning import missing_inputs
 from i2sb.sample.published import (
     CheckpointLayoutError,
     check_run_folder,

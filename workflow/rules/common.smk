@@ -10,7 +10,8 @@ from snakemake.utils import validate
 
 from i2sb.atomic import write_text
 from i2sb.cluster import sample_job_resources
-from i2sb.config import SCHEMA_PATH, check_inputs, coerce_values, config_from_dict
+from i2sb.config import SCHEMA_PATH, coerce_values, config_from_dict
+from i2sb.planning import check_inputs
 from i2sb.data.subsets import is_imagenet, resolve_eval_subset
 from i2sb.tasks import EVAL_10K, FID_REF_TRAIN, task_spec
 
