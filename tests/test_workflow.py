@@ -149,3 +149,22 @@ def test_published_checkpoints_run_to_mlflow_and_tables_without_training(tmp_pat
     (found,) = client.search_runs([experiment], "params.nfe = '2'")
     assert found.data.params["config.checkpoints.source"] == "published"
     assert found.data.params["checkpoint"] == str(tmp_path / "ckpt" / "sr4x-pool")
+
+
+def test_tiny_pipeline_logs_hold_the_story(tiny_run):
+    run, _ = tiny_run
+    logs = sorted(p for p in (run / "logs").rglob("*") if p.is_file())
+    assert (
+        len(logs) >= 9
+    )  # one per job: photos, 2 conversions, train, 2 parts, gather, evaluate, ...
+    assert not [str(p) for p in logs if p.stat().st_size == 0]
+    train_log = (run / "logs" / "train" / "sr4x-pool.log").read_text()
+    assert "command: " in train_log and "resolved settings: " in train_log
+    # config/tiny.yaml: 4 iterations, log_every 1
+    lines = re.findall(
+        r"train sr4x-pool: iteration (\d)/4, loss [\d.]+, lr \S+, [\d.]+ it/s, ETA ", train_log
+    )
+    assert lines == ["1", "2", "3", "4"]
+    part_log = (run / "logs" / "sample" / "sr4x-pool_nfe2_1_2.log").read_text()
+    assert '"rule": "sample"' in part_log and "rule sample done in" in part_log
+    assert re.search(r"sample sr4x-pool (\S+ )?nfe2 part 1/2 .*100%", part_log)

@@ -117,6 +117,7 @@ def parse_partition(text: str) -> tuple[int, int]:
 
 def run_sample(args) -> int:
     from i2sb.distributed import resolve_device
+    from i2sb.joblog import console_logging
     from i2sb.sample.evalset import (
         EvalData,
         read_options,
@@ -124,6 +125,8 @@ def run_sample(args) -> int:
         sample_run_partition,
     )
     from i2sb.sample.partitioned import SampleSettings
+
+    console_logging()  # progress lines when stderr is a log file, a bar on a terminal
 
     part = parse_partition(args.partition)
     masks = recorded_mask_options(read_options(args.ckpt)[1])
@@ -155,7 +158,10 @@ def run_gather(args) -> int:
 
 def run_restore(args) -> int:
     from i2sb.distributed import resolve_device
+    from i2sb.joblog import console_logging
     from i2sb.sample.restore import restore_images
+
+    console_logging()
 
     written = restore_images(
         args.ckpt, args.images, args.out, args.nfe, masks=args.mask, resize_mode=args.resize_mode,

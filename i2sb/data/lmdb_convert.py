@@ -261,7 +261,7 @@ def convert_folder(
     gone, and skips file names that are not UTF-8 (listed in ``report.skipped``). ``workers=None`` uses one decode process per CPU (max 8);
     0 decodes in this process.
     """
-    from tqdm import tqdm
+    from i2sb.joblog import progress_bar
 
     if batch_images < 1 or batch_bytes < 1:
         raise ValueError(
@@ -279,8 +279,8 @@ def convert_folder(
     env = lmdb.open(os.fspath(layout.lmdb), map_size=map_size, readahead=False, meminit=False)
     try:
         todo = _pending(env, listing, layout, report)
-        bar = tqdm(total=len(listing.samples), initial=len(listing.samples) - len(todo),
-                   desc=f"convert {split}", unit="img", disable=not progress)  # fmt: skip
+        bar = progress_bar(len(listing.samples), f"convert {split} ({source})", "img",
+                           initial=len(listing.samples) - len(todo), enabled=progress)  # fmt: skip
         results = _verified(todo, min(8, os.cpu_count() or 1) if workers is None else workers)
         _write_all(env, _counted(results, bar), report, batch_images, batch_bytes)
         bar.close()

@@ -10,7 +10,7 @@ corruption); ``seconds_per_nfe`` is seconds per batched network evaluation at ``
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,15 +18,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from i2sb.data.fingerprint import data_fingerprint
 from i2sb.data.partition import partition
+from i2sb.joblog import progress
 from i2sb.network.checkpoint import checkpoint_fingerprint
 from i2sb.sample.images import save_trajectory_png, to_uint8
 from i2sb.sample.parts import Part, why_incomplete, write_part
 from i2sb.sample.sampler import Sampler, per_image
 
+LOG = logging.getLogger(__name__)
 TRAJECTORY_IMAGES = 4  # rows of trajectory.png
 # How the noise is seeded; recorded so parts made under an older scheme are recomputed, not reused.
 NOISE_SCHEME = "per-image generator seeded by (seed, evaluation index)"
@@ -97,6 +98,7 @@ def _run(
     positions: np.ndarray,
     settings: SampleSettings,
     out: Path,
+    desc: str,
 ) -> Part:
     paired = sampler.options.task == "paired"
     degrade, mask_source = (None, None) if paired else _degrade(sampler, settings)
@@ -104,7 +106,7 @@ def _run(
     seconds, evaluations = 0.0, 0
     size = settings.batch_size
     batches = [positions[s : s + size] for s in range(0, len(positions), size)]
-    for number, batch in enumerate(tqdm(batches, desc=f"sampling {out.name}", file=sys.stderr)):
+    for number, batch in enumerate(progress(batches, desc, unit="batch")):
         x0, x1, labels = _load_batch(dataset, [eval_indices[p] for p in batch])
         mask = None
         if x1 is None:
@@ -180,10 +182,12 @@ def sample_partition(
     if not reason:
         return out, False
     if out.exists():
-        print(f"recomputing {out}: {reason}", file=sys.stderr)
+        LOG.warning("recomputing %s: %s", out, reason)
     if not isinstance(sampler, Sampler):
         sampler = Sampler.load(sampler, device, precision)
-    result = _run(sampler, dataset, eval_indices, positions, settings, out)
+    # The bar (or, in a job's log, the progress lines) names what is being sampled.
+    desc = f"sample {sampler.options.task} nfe{settings.nfe} part {index}/{count} ({len(positions)} images)"
+    result = _run(sampler, dataset, eval_indices, positions, settings, out, desc)
     result.meta.update(identity)
     write_part(out, result)
     return out, True

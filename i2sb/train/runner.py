@@ -10,7 +10,6 @@ from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
 
 from i2sb import samplers
 from i2sb.atomic import remove_stale_temporaries, write_json
@@ -23,6 +22,7 @@ from i2sb.distributed import (
     mean_across_ranks,
     rank_report,
 )
+from i2sb.joblog import LOG, format_seconds, progress_bar
 from i2sb.network.safe_pickle import write_options_pickle
 from i2sb.train.batches import BatchPlan, microbatch_loader
 from i2sb.train.ema import EMA
@@ -86,7 +86,7 @@ def train(
         write_options_pickle(
             out_dir / "options.pkl", published_options(cfg, task, parts, ctx.world_size, out_dir)
         )
-    summary = _loop(cfg, state, out_dir, ctx, progress)
+    summary = _loop(cfg, state, out_dir, ctx, progress, task)
     # Every rank's host and final weights: under DDP all replicas must have ended equal.
     summary["ranks"] = rank_report(ctx, parts.net)
     digests = {entry["weights_sha256"] for entry in summary["ranks"]}
@@ -140,7 +140,9 @@ def _save(state: _State, path: Path) -> None:
     )
 
 
-def _loop(cfg: Config, state: _State, out_dir: Path, ctx: DistContext, progress: bool) -> dict:
+def _loop(
+    cfg: Config, state: _State, out_dir: Path, ctx: DistContext, progress: bool, task: str
+) -> dict:
     tcfg, parts = cfg.train, state.parts
     plan = BatchPlan(
         len(parts.train_set), tcfg.batch_size, tcfg.microbatch, ctx.world_size, tcfg.seed
@@ -159,12 +161,12 @@ def _loop(cfg: Config, state: _State, out_dir: Path, ctx: DistContext, progress:
     batches = iter(loader)
     start_iteration, started = state.iteration, time.perf_counter()
     window_start, window_iters = started, 0
-    bar = tqdm(
-        total=tcfg.iterations,
-        initial=state.iteration,
-        disable=not (progress and ctx.is_main),
-        desc="train",
-    )
+    # A bar on a terminal only; a job's log gets the line per log_every below instead.
+    bar = progress_bar(tcfg.iterations, f"train {task}", initial=state.iteration,
+                       enabled=progress and ctx.is_main, lines=False)  # fmt: skip
+    if ctx.is_main:
+        LOG.info("train %s: iterations %d -> %d, world size %d, %s", task, state.iteration,
+                 tcfg.iterations, ctx.world_size, ctx.device)  # fmt: skip
     model.train()
     while state.iteration < tcfg.iterations:
         loss = _iteration(cfg, state, model, batches, plan, ctx)
@@ -174,6 +176,7 @@ def _loop(cfg: Config, state: _State, out_dir: Path, ctx: DistContext, progress:
         done = state.iteration == tcfg.iterations
         if log is not None and (state.iteration % tcfg.log_every == 0 or done):
             elapsed = time.perf_counter() - window_start
+            _log_progress(task, state, tcfg.iterations, loss, window_iters / elapsed)
             log.write(
                 step=state.iteration,
                 loss=loss,
@@ -189,7 +192,10 @@ def _loop(cfg: Config, state: _State, out_dir: Path, ctx: DistContext, progress:
                 _save(state, out_dir / "latest.pt")
             barrier(ctx)
         if ctx.is_main and (state.iteration % tcfg.validate_every == 0 or done):
-            log.write(step=state.iteration, **_validate(cfg, state, out_dir), time=time.time())
+            scores = _validate(cfg, state, out_dir)
+            LOG.info("train %s: validation at iteration %d, PSNR %.2f dB (degraded input %.2f dB)",
+                     task, state.iteration, scores["val_psnr"], scores["val_psnr_degraded"])  # fmt: skip
+            log.write(step=state.iteration, **scores, time=time.time())
     bar.close()
     seconds = time.perf_counter() - started
     trained = state.iteration - start_iteration
@@ -202,6 +208,15 @@ def _loop(cfg: Config, state: _State, out_dir: Path, ctx: DistContext, progress:
         "images_per_s": trained * tcfg.batch_size / seconds if seconds > 0 else None,
         "world_size": ctx.world_size,
     }
+
+
+def _log_progress(task: str, state: _State, iterations: int, loss: float, it_per_s: float) -> None:
+    """The job log's line per train.log_every (also above the bar on a terminal)."""
+    eta = (iterations - state.iteration) / it_per_s if it_per_s > 0 else 0.0
+    LOG.info(
+        "train %s: iteration %d/%d, loss %.4f, lr %.2e, %.2f it/s, ETA %s", task, state.iteration,
+        iterations, loss, state.optimizer.param_groups[0]["lr"], it_per_s, format_seconds(eta),
+    )  # fmt: skip
 
 
 def _iteration(

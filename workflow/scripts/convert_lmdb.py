@@ -4,13 +4,15 @@
 
 from pathlib import Path
 
-from i2sb.data.lmdb_convert import convert_folder
+from i2sb.joblog import rule_log
 
-out_dir = Path(snakemake.output.index).parent
-convert_folder(
-    snakemake.params.src,
-    snakemake.wildcards.split,
-    out_dir,
-    workers=snakemake.threads,
-    progress=False,
-)
+with rule_log(snakemake):
+    from i2sb.data.lmdb_convert import convert_folder
+
+    out_dir = Path(snakemake.output.index).parent
+    convert_folder(
+        snakemake.params.src,
+        snakemake.wildcards.split,
+        out_dir,
+        workers=snakemake.threads,
+    )

@@ -2,10 +2,13 @@
 
 # `snakemake` is injected by Snakemake when it runs this script.
 
-from i2sb.data.demo import make_demo_images
+from i2sb.joblog import rule_log
 
-demo = snakemake.params.demo
-make_demo_images(
-    snakemake.output.photos, demo.classes, demo.train_per_class, demo.val_per_class,
-    snakemake.params.size, demo.seed,
-)  # fmt: skip
+with rule_log(snakemake):
+    from i2sb.data.demo import make_demo_images
+
+    demo = snakemake.params.demo
+    make_demo_images(
+        snakemake.output.photos, demo.classes, demo.train_per_class, demo.val_per_class,
+        snakemake.params.size, demo.seed,
+    )  # fmt: skip

@@ -2,6 +2,9 @@
 
 # `snakemake` is injected by Snakemake when it runs this script.
 
-from i2sb.downloads import fetch_to_record
+from i2sb.joblog import rule_log
 
-fetch_to_record(snakemake.params.names, snakemake.params.downloads, snakemake.output[0])
+with rule_log(snakemake):
+    from i2sb.downloads import fetch_to_record
+
+    fetch_to_record(snakemake.params.names, snakemake.params.downloads, snakemake.output[0])

@@ -2,9 +2,12 @@
 
 # `snakemake` is injected by Snakemake when it runs this script.
 
-from i2sb.metrics.evaluate import evaluate_for_config
+from i2sb.joblog import rule_log
 
-evaluate_for_config(
-    snakemake.params.config, snakemake.input.samples, snakemake.wildcards.task,
-    snakemake.output.metrics, fid_val_stats=snakemake.input.get("val_stats", ""),
-)  # fmt: skip
+with rule_log(snakemake):
+    from i2sb.metrics.evaluate import evaluate_for_config
+
+    evaluate_for_config(
+        snakemake.params.config, snakemake.input.samples, snakemake.wildcards.task,
+        snakemake.output.metrics, fid_val_stats=snakemake.input.get("val_stats", ""),
+    )  # fmt: skip

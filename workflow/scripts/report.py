@@ -4,10 +4,13 @@
 
 from pathlib import Path
 
-from i2sb.tables import make_tables_to
+from i2sb.joblog import rule_log
 
-summary = Path(snakemake.output.summary)
-make_tables_to(
-    snakemake.params.tracking, snakemake.params.experiment, summary.parent, summary,
-    tuple(snakemake.params.tasks),
-)  # fmt: skip
+with rule_log(snakemake):
+    from i2sb.tables import make_tables_to
+
+    summary = Path(snakemake.output.summary)
+    make_tables_to(
+        snakemake.params.tracking, snakemake.params.experiment, summary.parent, summary,
+        tuple(snakemake.params.tasks),
+    )  # fmt: skip

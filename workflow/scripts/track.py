@@ -4,7 +4,12 @@
 
 from pathlib import Path
 
-from i2sb.tracking import track_all
+from i2sb.joblog import rule_log
 
-run_dir = Path(snakemake.input.config).parent  # RUN/config.json
-track_all(run_dir, snakemake.params.evaluations, snakemake.input.config, snakemake.output.marker)
+with rule_log(snakemake):
+    from i2sb.tracking import track_all
+
+    run_dir = Path(snakemake.input.config).parent  # RUN/config.json
+    track_all(
+        run_dir, snakemake.params.evaluations, snakemake.input.config, snakemake.output.marker
+    )

@@ -1,0 +1,79 @@
+"""Job logs: a rule script's log holds the command, the settings, everything printed, and a failure's traceback."""
+
+import logging
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import pytest
+
+from i2sb.joblog import LineProgress, format_seconds, rule_log
+
+
+@dataclass(frozen=True)
+class Settings:
+    nfe: int = 5
+
+
+def fake_job(tmp_path, log=True):
+    """What Snakemake hands a rule script (the attributes rule_log reads)."""
+    return SimpleNamespace(
+        rule="sample", log=[str(tmp_path / "logs" / "job.log")] if log else [],
+        input=["in.npz"], output=["out.npz"], wildcards={"task": "jpeg-10"}, threads=1,
+        params={"config": Settings(), "run_dir": tmp_path},
+    )  # fmt: skip
+
+
+def test_the_log_holds_the_command_settings_and_all_output(tmp_path, capfd):
+    job = fake_job(tmp_path)
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "job.log").write_text("an earlier attempt\n")
+    with rule_log(job) as log:
+        print("from print")
+        os.write(2, b"from C level\n")
+        warnings.warn("a library warning", UserWarning, stacklevel=1)
+        log.info("a progress line")
+    text = (tmp_path / "logs" / "job.log").read_text()
+    assert "an earlier attempt" not in text
+    assert '"rule": "sample"' in text and sys.executable in text and '"nfe": 5' in text
+    for line in ("from print", "from C level", "a library warning", "a progress line",
+                 "rule sample done in"):  # fmt: skip
+        assert line in text
+    assert "from print" not in capfd.readouterr().out  # the console stays quiet
+
+
+def test_a_failure_leaves_its_traceback_in_the_log(tmp_path):
+    def inner():
+        raise ValueError("config key sample.nfe: bad")
+
+    handlers = list(logging.getLogger().handlers)
+    with pytest.raises(ValueError), rule_log(fake_job(tmp_path)):
+        inner()
+    text = (tmp_path / "logs" / "job.log").read_text()
+    assert "rule sample failed after" in text and "Traceback (most recent call last)" in text
+    assert "in inner" in text and "ValueError: config key sample.nfe: bad" in text
+    assert logging.getLogger().handlers == handlers  # the log file's handler is gone again
+
+
+def test_a_rule_without_a_log_file_is_named(tmp_path):
+    with pytest.raises(ValueError, match="rule sample declares no log"):
+        with rule_log(fake_job(tmp_path, log=False)):
+            pass
+
+
+def test_progress_lines_come_every_tenth_with_rate_and_eta(caplog):
+    caplog.set_level(logging.INFO, logger="i2sb")
+    bar = LineProgress(25, "sample jpeg-10 nfe5 part 0/2", "batch")
+    for _ in range(25):
+        bar.update()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 + 9  # the start, then every 3 batches up to 24 and the last (25)
+    assert lines[0] == "sample jpeg-10 nfe5 part 0/2: 0/25 batch"
+    assert lines[-1].startswith("sample jpeg-10 nfe5 part 0/2: 25/25 batch (100%)")
+    assert "batch/s" in lines[-1] and "ETA 0:00:00" in lines[-1]
+
+
+def test_format_seconds():
+    assert format_seconds(3725.4) == "1:02:05" and format_seconds(0) == "0:00:00"
