@@ -10,7 +10,7 @@ corruption); ``seconds_per_nfe`` is seconds per batched network evaluation at ``
 
 from __future__ import annotations
 
-import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +27,6 @@ from i2sb.sample.images import save_trajectory_png, to_uint8
 from i2sb.sample.parts import Part, why_incomplete, write_part
 from i2sb.sample.sampler import Sampler, per_image
 
-LOG = logging.getLogger(__name__)
 TRAJECTORY_IMAGES = 4  # rows of trajectory.png
 # How the noise is seeded; recorded so parts made under an older scheme are recomputed, not reused.
 NOISE_SCHEME = "per-image generator seeded by (seed, evaluation index)"
@@ -182,7 +181,7 @@ def sample_partition(
     if not reason:
         return out, False
     if out.exists():
-        LOG.warning("recomputing %s: %s", out, reason)
+        print(f"recomputing {out}: {reason}", file=sys.stderr)
     if not isinstance(sampler, Sampler):
         sampler = Sampler.load(sampler, device, precision)
     # The bar (or, in a job's log, the progress lines) names what is being sampled.
