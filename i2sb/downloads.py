@@ -10,10 +10,13 @@ against it (trust on first use): every ``Resource`` whose ``sha256`` is None.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
+import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,6 +199,22 @@ def locate(name: str, explicit: str = "", cache: str = "") -> Path | None:
             return path
     cached = cache_dir(cache) / resource.filename
     return cached if cached.is_file() else None
+
+
+@functools.cache
+def unreachable(url: str, timeout: float = 5.0) -> str | None:
+    """Why ``url``'s host cannot be reached (no DNS, no route), or None when it answers a connection.
+
+    Asked before a library downloads (torch.hub prints "Downloading ..." before it finds out), so an
+    offline machine says what is missing instead; once per host and process.
+    """
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as err:
+        return f"{parts.hostname} cannot be reached: {err}"
+    return None
 
 
 def fetch(name: str, explicit: str = "", cache: str = "", timeout: float = 60.0) -> Path:

@@ -24,8 +24,9 @@ def load_resnet50(device: torch.device | str) -> torch.nn.Module:
     """ResNet-50 with IMAGENET1K_V1 weights in eval mode; raises WeightsUnavailable when offline."""
     from torchvision.models import ResNet50_Weights, resnet50
 
+    weights = ResNet50_Weights.IMAGENET1K_V1
     model = load_hub_weights(
-        "ResNet-50 (CA)", RESNET50_FILE, lambda: resnet50(weights=ResNet50_Weights.IMAGENET1K_V1)
+        "ResNet-50 (CA)", RESNET50_FILE, weights.url, lambda: resnet50(weights=weights)
     )
     return model.eval().to(device)
 

@@ -8,6 +8,7 @@ reason, unless ``require_external_metrics`` turns that into an error. A number i
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ class ReferenceUnavailable(RuntimeError):
     """No FID reference statistics were given or can be fetched for the task."""
 
 
+LOG = logging.getLogger(__name__)
 UNAVAILABLE = (WeightsUnavailable, DownloadError, ReferenceUnavailable)
 
 
@@ -157,6 +159,7 @@ def _external(name: str, opts: EvaluateOptions, compute: Callable[[], tuple]) ->
                 f"{name} cannot be computed and external metrics are required "
                 f"(evaluate.require_external_metrics / --require-external-metrics): {err}"
             ) from None
+        LOG.warning("%s unavailable: %s", name, err)  # said once, in the job's log or the console
         return unavailable(str(err)), None
 
 

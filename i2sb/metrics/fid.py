@@ -27,10 +27,12 @@ FeatureModel = Callable[[torch.Tensor], torch.Tensor]
 def load_inception(device: torch.device | str) -> FeatureModel:
     """clean-fid's legacy_pytorch Inception; raises WeightsUnavailable when offline without weights."""
     from cleanfid.features import build_feature_extractor
+    from cleanfid.inception_pytorch import FID_WEIGHTS_URL
 
     return load_hub_weights(
         "Inception (FID)",
         INCEPTION_FILE,
+        FID_WEIGHTS_URL,
         lambda: build_feature_extractor(MODE, torch.device(device), use_dataparallel=False),
     )
 

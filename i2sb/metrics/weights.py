@@ -11,8 +11,12 @@ from __future__ import annotations
 import contextlib
 import socket
 import urllib.error
+import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
+
+from i2sb.downloads import unreachable
 
 T = TypeVar("T")
 
@@ -41,10 +45,26 @@ def _socket_timeout(seconds: float) -> Iterator[None]:
         socket.setdefaulttimeout(previous)
 
 
-def load_hub_weights(what: str, filename: str, build: Callable[[], T]) -> T:
-    """Run ``build`` (which loads weights through torch.hub); network failures become WeightsUnavailable."""
+def load_hub_weights(what: str, filename: str, url: str, build: Callable[[], T]) -> T:
+    """Run ``build`` (which loads weights through torch.hub) if the file is cached or downloadable.
+
+    Checks first: when ``filename`` is not in the hub cache and ``url``'s host cannot be reached, it
+    raises WeightsUnavailable saying what is missing and where to place it, without letting torch.hub
+    print a "Downloading" line; a download that still fails raises the same.
+    """
+    path = Path(hub_checkpoint_dir()) / filename
+    if not path.is_file():
+        offline = unreachable(url)
+        if offline:
+            message = (
+                f"{what} weights unavailable offline: {filename} is not in {path.parent} and {offline}; "
+                f"place the file there (set TORCH_HOME to choose the folder)"
+            )
+            raise WeightsUnavailable(message)
     try:
-        with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+        with _socket_timeout(DOWNLOAD_TIMEOUT_S), warnings.catch_warnings():
+            # Libraries build their networks with torchvision's deprecated `pretrained=` argument.
+            warnings.filterwarnings("ignore", category=UserWarning, module="torchvision")
             return build()
     except (urllib.error.URLError, OSError) as err:
         raise WeightsUnavailable(
