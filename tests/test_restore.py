@@ -88,3 +88,31 @@ def test_inputs_are_checked_before_any_sampling(sr_run, tmp_path):
         restore_images(str(sr_run), [photo, tmp_path / "x" / "a.jpg"], tmp_path, nfe=2)
     with pytest.raises(FileNotFoundError, match="missing.png"):
         restore_images(str(sr_run), [tmp_path / "missing.png"], tmp_path, nfe=2)
+
+
+def test_resizing_is_said_and_keep_size_runs_at_the_inputs_own_size(sr_run, tmp_path, caplog):
+    caplog.set_level("INFO", logger="i2sb")
+    photos = [write_photo(tmp_path / "wide.png", 80, 48), write_photo(tmp_path / "odd.png", 45, 33)]
+    restore_images(str(sr_run), photos[:1], tmp_path / "crop", nfe=2)
+    assert f"{photos[0]}: 80x48 resized to the model's {SIZE}x{SIZE}" in caplog.text
+    caplog.clear()
+    written = restore_images(str(sr_run), photos, tmp_path / "keep", nfe=2, resize_mode="keep")
+    assert "resized" not in caplog.text
+    sizes = [Image.open(path).size for path in written]
+    assert sizes == [(80, 48), (45, 33)]  # padded to 96x64 and 64x64 for the network, cropped back
+
+
+def test_keep_size_pads_to_a_multiple_of_32_by_edge_replication():
+    image = Image.fromarray(np.full((33, 45, 3), 5, np.uint8))
+    padded, box = fit(image, SIZE, "keep")
+    assert padded.size == (64, 64) and box == (9, 15, 54, 48)
+    assert (np.asarray(padded) == 5).all()
+
+
+def test_cli_keep_size_flag(sr_run, tmp_path):
+    from i2sb.cli import main
+
+    photo = write_photo(tmp_path / "p.png", 40, 40)
+    assert main(["restore", "--ckpt", str(sr_run), "--nfe", "2", str(photo), "--out",
+                 str(tmp_path / "o"), "--keep-size", "--device", "cpu"]) == 0  # fmt: skip
+    assert Image.open(tmp_path / "o" / "p_restored.png").size == (40, 40)

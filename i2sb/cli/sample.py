@@ -90,7 +90,9 @@ def _register_restore(subparsers) -> None:
         help="restore your own degraded images with a trained run",
         description="Each IMAGE is an already degraded picture (x1); the run maps it to x0. Sizes: "
         "crop (default) resizes the short side to the model's size and center-crops; pad fits the "
-        "long side, pads by edge replication and crops the padding away afterwards. Inpainting "
+        "long side, pads by edge replication and crops the padding away afterwards; each resized "
+        "input is named on stderr. --keep-size runs at the input's own size (padded to a multiple "
+        "of 32, one image at a time; slower and more memory for large images). Inpainting "
         "runs need --mask (white = hole), except inpaint-center (its central square). Writes "
         "OUT/<stem>_restored.png. Example: i2sb restore --ckpt RUN --nfe 20 photo.png --out out",
     )
@@ -98,7 +100,19 @@ def _register_restore(subparsers) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="degraded image files")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--mask", action="append", default=[], help="mask image (repeat per input)")
-    parser.add_argument("--resize-mode", default="crop", choices=("crop", "pad"))
+    parser.add_argument(
+        "--resize-mode",
+        default="crop",
+        choices=("crop", "pad", "keep"),
+        help="how an input meets the model's size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep-size",
+        dest="resize_mode",
+        action="store_const",
+        const="keep",
+        help="no resizing: run at the input's size, padded to a multiple of 32 (= --resize-mode keep)",
+    )
     parser.add_argument("--trajectory", choices=("png", "gif"), default=None, help="also save x_t")
     parser.set_defaults(handler=run_restore)
 

@@ -3,13 +3,17 @@
 The inputs are already degraded (x1): the model maps x1 to x0; no corruption is applied. Sizes:
 ``crop`` (default) resizes the short side to the model's size and center-crops, as evaluation
 does, and writes a model-sized PNG; ``pad`` resizes the long side, pads by edge replication, and
-crops the padding away again, so the output keeps the input's aspect ratio. Inpainting needs the
+crops the padding away again, so the output keeps the input's aspect ratio. Both say when they
+resize an input. ``keep`` (``--keep-size``) runs the network at the input's own size, padded by
+edge replication to a multiple of 32 (the UNet's deepest downsampling) and cropped back, so no pixel
+is resampled; one image per batch, and memory and time grow with the image. Inpainting needs the
 hole: a mask image (white = hole) per input or one for all; inpaint-center defaults to its
-central square.
+central square (at the model's size only).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,10 +21,11 @@ import numpy as np
 import torch
 
 from i2sb.sample.images import save_gif, save_png, to_uint8, trajectory_rows
-from i2sb.sample.sampler import Sampler
+from i2sb.sample.sampler import SIZE_MULTIPLE, Sampler
 from i2sb.tasks import task_spec
 
-RESIZE_MODES = ("crop", "pad")
+LOG = logging.getLogger(__name__)
+RESIZE_MODES = ("crop", "pad", "keep")
 TRAJECTORY_FORMATS = ("png", "gif")
 
 
@@ -36,18 +41,37 @@ def fit(image, size: int, resize_mode: str):
 
     if resize_mode not in RESIZE_MODES:
         raise ValueError(f"--resize-mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
+    if resize_mode == "keep":
+        width, height = image.size
+        return _pad(np.asarray(image), -(-width // SIZE_MULTIPLE) * SIZE_MULTIPLE,
+                    -(-height // SIZE_MULTIPLE) * SIZE_MULTIPLE)  # fmt: skip
     if resize_mode == "crop":
         return resize_crop(size)(image), (0, 0, size, size)
     width, height = image.size
     scale = size / max(width, height)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    pixels = np.asarray(image.resize((new_w, new_h), Image.Resampling.BICUBIC))
-    left, top = (size - new_w) // 2, (size - new_h) // 2
-    spread = ((top, size - new_h - top), (left, size - new_w - left)) + ((0, 0),) * (
+    return _pad(np.asarray(image.resize((new_w, new_h), Image.Resampling.BICUBIC)), size, size)
+
+
+def _pad(pixels: np.ndarray, width: int, height: int):
+    """Center ``pixels`` (H, W[, C]) on a width x height canvas by edge replication; (image, box)."""
+    from PIL import Image
+
+    new_h, new_w = pixels.shape[:2]
+    left, top = (width - new_w) // 2, (height - new_h) // 2
+    spread = ((top, height - new_h - top), (left, width - new_w - left)) + ((0, 0),) * (
         pixels.ndim - 2
     )
     padded = Image.fromarray(np.pad(pixels, spread, mode="edge"))
     return padded, (left, top, left + new_w, top + new_h)
+
+
+def _say_if_resized(path: str | Path, image, size: int, resize_mode: str) -> None:
+    if resize_mode != "keep" and image.size != (size, size):
+        LOG.info(
+            "%s: %dx%d resized to the model's %dx%d (--resize-mode %s); --keep-size runs at the "
+            "input's own size", path, *image.size, size, size, resize_mode,
+        )  # fmt: skip
 
 
 def _masks(task: str, mask_files: Sequence[str | Path], count: int, size: int, resize_mode: str):
@@ -61,9 +85,14 @@ def _masks(task: str, mask_files: Sequence[str | Path], count: int, size: int, r
             raise ValueError(f"--mask is only for inpainting tasks; this run's task is {task}")
         return None
     if not mask_files:
-        if task != "inpaint-center":
+        if task != "inpaint-center" or resize_mode == "keep":
             raise ValueError(
                 f"task {task} needs --mask (white = hole): one image, or one per input"
+                + (
+                    " (with --keep-size, inpaint-center's square needs it too)"
+                    if resize_mode == "keep"
+                    else ""
+                )
             )
         return center_mask(size).expand(count, -1, -1, -1).clone()
     if len(mask_files) not in (1, count):
@@ -128,15 +157,22 @@ def restore_images(
     if not isinstance(sampler, Sampler):
         sampler = Sampler.load(sampler, device, precision)
     size, out_dir = sampler.options.image_size, Path(out_dir)
+    if resize_mode == "keep":
+        batch_size = 1  # each image at its own size
     all_masks = _masks(sampler.options.task, masks, len(images), size, resize_mode)
     written = []
     for start in range(0, len(images), batch_size):
-        fitted = [
-            fit(_open(path, "RGB"), size, resize_mode)
-            for path in images[start : start + batch_size]
-        ]
+        opened = [(path, _open(path, "RGB")) for path in images[start : start + batch_size]]
+        for path, image in opened:
+            _say_if_resized(path, image, size, resize_mode)
+        fitted = [fit(image, size, resize_mode) for _, image in opened]
         x1 = torch.stack([to_signed_tensor(image) for image, _ in fitted])
         mask = None if all_masks is None else all_masks[start : start + len(fitted)]
+        if mask is not None and mask.shape[-2:] != x1.shape[-2:]:
+            raise ValueError(
+                f"--mask is {tuple(mask.shape[-2:])} (H, W) after sizing, but {opened[0][0]} is "
+                f"{tuple(x1.shape[-2:])}: give a mask of the image's own size"
+            )
         result = sampler.restore(
             x1, mask, nfe, seed, indices=range(start, start + len(fitted)),
             clip_denoise=clip_denoise, log_count=log_count,

@@ -76,6 +76,9 @@ class BatchResult:
     network_evaluations: int
 
 
+SIZE_MULTIPLE = 32  # 2**5: the deepest downsampling of the presets (adm256 halves 5 times)
+
+
 class Sampler:
     """A trained I2SB network ready to restore batches: ``sampler.restore(x1, mask, nfe, seed)``."""
 
@@ -140,9 +143,18 @@ class Sampler:
         between batch sizes). The global RNG is neither used nor advanced.
         """
         size = self.options.image_size
-        if x1.dim() != 4 or tuple(x1.shape[1:]) != (3, size, size):
+        # Another size works when the UNet's downsamplings divide it (restore --keep-size).
+        other_size = (
+            x1.dim() == 4 and x1.shape[-1] % SIZE_MULTIPLE == x1.shape[-2] % SIZE_MULTIPLE == 0
+        )
+        if (
+            x1.dim() != 4
+            or x1.shape[1] != 3
+            or (tuple(x1.shape[2:]) != (size, size) and not other_size)
+        ):
             raise ValueError(
-                f"x1 must be (B, 3, {size}, {size}) for this model, got {tuple(x1.shape)}"
+                f"x1 must be (B, 3, {size}, {size}) for this model (or H, W multiples of "
+                f"{SIZE_MULTIPLE}), got {tuple(x1.shape)}"
             )
         steps = nfe_steps(self.options.interval, nfe)
         counter = [0]
