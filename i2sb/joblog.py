@@ -120,6 +120,7 @@ def rule_log(smk: Any) -> Iterator[logging.Logger]:
         handler.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(handler)
         root.setLevel(logging.INFO)
+        logging.captureWarnings(False)  # re-install: someone may have replaced warnings.showwarning
         logging.captureWarnings(True)
         try:
             LOG.info("job %s", describe_job(smk))
