@@ -55,11 +55,8 @@ def _param(search: pd.DataFrame, name: str) -> pd.Series:
 
 
 def _sampler(search: pd.DataFrame) -> pd.Series:
-    """The sampler label of each run: ``sampler_label`` or ``sampler``, else the paper's (ddpm)."""
-    for name in ("sampler_label", "sampler"):
-        if f"params.{name}" in search:
-            return _param(search, name).fillna(SAMPLER_BEFORE_SAMPLERS)
-    return pd.Series([SAMPLER_BEFORE_SAMPLERS] * len(search), index=search.index)
+    """The sampler label of each run (param ``sampler``, e.g. implicit-eta0), else the paper's (ddpm)."""
+    return _param(search, "sampler").fillna(SAMPLER_BEFORE_SAMPLERS)
 
 
 def _metric(search: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series]:
