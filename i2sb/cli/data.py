@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from i2sb.config import DataConfig, DemoDataConfig
 
 
 def register(subparsers) -> None:
@@ -18,16 +18,20 @@ def register(subparsers) -> None:
         "Every image is decoded once to verify it; bad files are skipped and listed in the report. "
         "Rerunning after an interruption resumes. Example: i2sb data convert --src photos/train "
         "--split train --out data",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     convert.add_argument("--src", required=True, help="image folder: SRC/<class>/<image>")
-    convert.add_argument("--split", required=True, choices=("train", "val"))
+    convert.add_argument(
+        "--split", required=True, choices=("train", "val"), help="which split SRC holds"
+    )
     convert.add_argument("--out", required=True, help="output data folder")
     convert.add_argument(
         "--workers", type=int, default=None, help="decode processes (default: CPUs, max 8)"
     )
     convert.add_argument(
-        "--batch-images", type=int, default=1000, help="images per write transaction"
+        "--batch-images",
+        type=int,
+        default=1000,
+        help="images per write transaction (default: %(default)s)",
     )
     convert.set_defaults(handler=run_convert)
 
@@ -35,15 +39,38 @@ def register(subparsers) -> None:
         "demo",
         help="build a small real-photo image folder from the photos scikit-image ships",
         description="Write OUT_DIR/{train,val}/<photo>/*.png: seeded random crops of real photos. "
-        "Same arguments give byte-identical files. Example: i2sb data demo results/demo/photos",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "Same arguments give byte-identical files. Defaults are the config's data.demo and "
+        "data.image_size. Example: i2sb data demo results/demo/photos",
     )
-    demo.add_argument("out_dir")
-    demo.add_argument("--classes", type=int, default=4)
-    demo.add_argument("--train-per-class", type=int, default=48)
-    demo.add_argument("--val-per-class", type=int, default=8)
-    demo.add_argument("--size", type=int, default=64, help="pixels, at most 1024")
-    demo.add_argument("--seed", type=int, default=0)
+    defaults = DemoDataConfig()
+    demo.add_argument("out_dir", help="folder to write train/ and val/ into")
+    demo.add_argument(
+        "--classes",
+        type=int,
+        default=defaults.classes,
+        help="photos used, one class each (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--train-per-class",
+        type=int,
+        default=defaults.train_per_class,
+        help="random crops per photo in train/ (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--val-per-class",
+        type=int,
+        default=defaults.val_per_class,
+        help="random crops per photo in val/ (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--size",
+        type=int,
+        default=DataConfig.image_size,
+        help="side of each square crop in pixels, at most 1024 (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--seed", type=int, default=defaults.seed, help="seed of the crops (default: %(default)s)"
+    )
     demo.set_defaults(handler=run_demo)
 
     index = commands.add_parser(
@@ -60,17 +87,26 @@ def register(subparsers) -> None:
     subset = commands.add_parser(
         "subset",
         help="print the evaluation positions of a task for a config (checks the 10k subset matches)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Build the task's evaluation set from the config's data section (the same "
+        "images `i2sb sample` and the workflow use) and print how many of the validation images it "
+        "holds; with the 10k subset lists this checks they match the data. Example: i2sb data "
+        "subset jpeg-10 --config config/benchmark.yaml",
     )
-    subset.add_argument("task")
-    subset.add_argument("--config", default="config/config.yaml")
+    subset.add_argument("task", help="task name, e.g. jpeg-10 (its evaluation set: 10k or full)")
+    subset.add_argument(
+        "--config",
+        default="config/config.yaml",
+        help="YAML config whose data section says where the images are (default: %(default)s)",
+    )
     subset.set_defaults(handler=run_subset)
 
 
 def run_convert(args) -> int:
     from i2sb.data.layout import lmdb_layout
     from i2sb.data.lmdb_convert import convert_folder
+    from i2sb.joblog import console_logging
 
+    console_logging()  # progress lines when stderr is not a terminal
     report = convert_folder(args.src, args.split, args.out, args.workers, args.batch_images)
     print(
         f"{report.stored} images stored ({report.written} written now, {report.images_per_s:.0f} img/s); "

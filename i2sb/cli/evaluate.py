@@ -52,7 +52,10 @@ def _register_reference(subparsers) -> None:
         description="Statistics of the full validation set for the non-SR tasks (spec §7): each "
         "image's short side is resized to --image-size and center-cropped, then features come "
         "from clean-fid's legacy_pytorch Inception. An existing OUT is kept (delete it to "
-        f"recompute). {_WEIGHTS} Example: i2sb fid-reference data/val --out fid_val_256.npz",
+        "recompute). The Inception weights come from torch.hub's cache: pre-place "
+        "pt_inception-2015-12-05-6726825d.pth in $TORCH_HOME/hub/checkpoints (default "
+        "~/.cache/torch/hub/checkpoints) to run offline. "
+        "Example: i2sb fid-reference data/val --out fid_val_256.npz",
     )
     parser.add_argument("folder", metavar="FOLDER", help="image folder (searched recursively)")
     parser.add_argument("--out", required=True, help="npz cache to write (mu, sigma, num_images)")

@@ -7,7 +7,7 @@ import re
 from i2sb.tasks import MASK_SOURCES
 
 _EXAMPLE = (
-    "Example: i2sb sample --ckpt results/demo/train/sr4x-pool --data-dir results/demo/photos "
+    "Example: i2sb sample --ckpt results/demo/train/sr4x-pool --data-dir results/demo/data "
     "--nfe 5 --partition 0_2 --out results/demo/samples/sr4x-pool/nfe5/part_0_2.npz"
 )
 
