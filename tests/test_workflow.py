@@ -49,6 +49,31 @@ def test_full_benchmark_plans_every_partition_as_its_own_job(tmp_path, imagenet_
     assert seconds < 30  # measured ~1.2 s here; generous for loaded CI machines
 
 
+def test_reproduce_plans_downloads_and_sampling_without_training(tmp_path, imagenet_root):
+    """config/reproduce.yaml: the paper's tables from the nine published checkpoints."""
+    import resource
+
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = snakemake("-n", "--cores", "8", "--configfile", "config/reproduce.yaml",
+                     "--config", f"results_dir={tmp_path}", imagenet_root)  # fmt: skip
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+    assert proc.returncode == 0, proc.stderr
+    counts = job_counts(proc.stdout)
+    assert counts["download_checkpoint"] == 9 and "train" not in counts
+    evaluations = 9 * 3  # tasks x NFE (999, 100, 10)
+    assert counts["sample"] == evaluations * 8 and counts["evaluate"] == evaluations
+    # spec §7 references and the evaluation sets as DAG inputs; only the val split is converted
+    assert counts["download_fid_reference"] == 1 and counts["fid_val_stats"] == 1
+    assert counts["download_subset_lists"] == 1 and counts["convert_lmdb"] == 1
+    for task in ("sr4x-pool", "inpaint-center"):
+        assert f"sample/{task}_nfe999_7_8.log" in proc.stdout
+    print(f"planned {counts['total']} jobs in {seconds:.1f} s ({cpu_seconds:.1f} s CPU)")
+    assert cpu_seconds < 5 and seconds < 30  # wall time is noisy on a shared CI machine
+
+
 def test_one_task_by_config_override(tmp_path, imagenet_root):
     proc = snakemake("-n", "--cores", "8", "--configfile", "config/benchmark.yaml",
                      "--config", f"results_dir={tmp_path}", "tasks=[jpeg-5]", imagenet_root)  # fmt: skip
