@@ -120,7 +120,9 @@ def main() -> None:
         print(f"{r['mode']:>5}: peak RSS {r['ru_maxrss_gb']:.2f} GB (ru_maxrss; VmHWM "
               f"{r['vmhwm_gb']:.2f} GB), load {r['load_s']:.1f} s")  # fmt: skip
     ratio = light["ru_maxrss_gb"] / full["ru_maxrss_gb"]
-    print(f"light / full peak RSS: {ratio:.2f}; same EMA weights (checksum {light['checksum']:.6g})")
+    print(
+        f"light / full peak RSS: {ratio:.2f}; same EMA weights (checksum {light['checksum']:.6g})"
+    )
     if args.out:
         Path(args.out).write_text(json.dumps({"preset": args.preset, "bytes": size, **results}))
 
