@@ -2,88 +2,29 @@
 
 from __future__ import annotations
 
-import os
-import signal
+import json
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import mlflow
 import pytest
+from mlflow_server import free_port, start_server
 from test_tracking_data import make_run
 
+from i2sb.cli import main
 from i2sb.tables import make_tables
 from i2sb.tracking import track
-
-START_TIMEOUT_S = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the server's gunicorn/uvicorn workers too
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    log = open(root / "server.log", "w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{root}/db",
-            "--default-artifact-root",
-            str(root / "art"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_S
+    running = start_server(tmp_path_factory.mktemp("server"))
     try:
-        while not _healthy(url):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server not healthy after {START_TIMEOUT_S} s")
-            try:  # waits a little, and notices a server that died at start
-                proc.wait(timeout=0.25)
-                raise RuntimeError(f"mlflow server exited: {(root / 'server.log').read_text()}")
-            except subprocess.TimeoutExpired:
-                pass
-        yield {"url": url, "root": root}
+        yield {"url": running.url, "root": running.root}
     finally:
-        _stop(proc)
-        log.close()
+        running.stop()
 
 
 def test_track_over_http_twice_keeps_one_run_and_reads_back(server, tmp_path):
@@ -112,3 +53,109 @@ def test_tables_over_http(server, tmp_path):
         "| jpeg-10 | ours (i2sb) | 3 | 7.00 |"
         in (tmp_path / "tables" / "table_jpeg.md").read_text()
     )
+
+
+# One `i2sb track` in a fresh interpreter that waits for GO before it calls MLflow, so the three
+# processes of a test hit the server at the same moment rather than one import time apart.
+RACER = """
+import pathlib, sys, time
+import mlflow
+from i2sb.cli import main
+go = pathlib.Path(sys.argv[1])
+pathlib.Path(sys.argv[1] + "." + sys.argv[2]).touch()
+while not go.exists():
+    time.sleep(0.01)
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def _race(tmp_path, args, uri, experiment, count=3):
+    go = tmp_path / "GO"
+    for stale in tmp_path.glob("GO*"):
+        stale.unlink()
+    procs = []
+    for i in range(count):
+        argv = ["track", "--tracking-uri", uri, "--experiment", experiment]
+        argv += ["--metrics", str(args["metrics_json"]), "--train-dir", str(args["train_dir"])]
+        argv += ["--samples", str(args["samples"]), "--config", str(args["config_json"])]
+        argv += ["--marker", str(tmp_path / f"marker{i}.json")]
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", RACER, str(go), str(i), *argv],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"GO.{i}").exists() for i in range(count)):
+        assert time.monotonic() < deadline, "the racing processes did not start"
+        time.sleep(0.05)
+    go.touch()  # every interpreter has imported mlflow and i2sb: they start together
+    results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
+    for code, _, err in results:
+        assert code == 0, err
+    return [json.loads((tmp_path / f"marker{i}.json").read_text())["run_id"] for i in range(count)]
+
+
+def test_three_concurrent_tracks_of_one_key_leave_one_run_on_an_empty_experiment(server, tmp_path):
+    """The experiment does not exist yet: all three create it at once, all adopt one run."""
+    args = make_run(tmp_path / "bench", task="jpeg-10", nfe=2)
+    run_ids = _race(tmp_path, args, server["url"], "race")
+    client = mlflow.MlflowClient(server["url"])
+    experiment = client.get_experiment_by_name("race")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert set(run_ids) == {run.info.run_id}
+    assert run.data.metrics["psnr"] == 21.5
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")]
+    assert sorted(steps) == [10, 20, 30, 40, 50]  # no step twice
+    # A later track of the key works and keeps the run (it used to fail on 3 active runs).
+    again = _race(tmp_path, args, server["url"], "race")
+    assert set(again) == {run.info.run_id}
+    assert len(client.search_runs([experiment.experiment_id])) == 1
+
+
+def test_duplicates_left_by_an_older_version_are_settled_to_the_earliest(server, tmp_path):
+    args = make_run(tmp_path / "bench", task="sr4x-pool", nfe=3)
+    client = mlflow.MlflowClient(server["url"])
+    experiment_id = client.create_experiment("legacy-duplicates")
+    key = "bench/sr4x-pool/i2sb/nfe3"
+    made = [
+        client.create_run(experiment_id, start_time=1000 + i, tags={"i2sb.key": key})
+        for i in range(3)
+    ]
+    out = track(**args, tracking_uri=server["url"], experiment="legacy-duplicates")
+    (run,) = client.search_runs([experiment_id])
+    assert run.info.run_id == out["run_id"]
+    assert made[0].info.run_id in (out["run_id"], run.data.tags.get("i2sb.replaces"))
+
+
+def _dead_end_uri() -> str:
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens there
+
+
+def test_an_unreachable_server_fails_fast_with_one_line_naming_it(tmp_path, capsys):
+    args = make_run(tmp_path / "bench")
+    uri = _dead_end_uri()
+    started = time.monotonic()
+    code = main(
+        ["track", "--tracking-uri", uri, "--metrics", str(args["metrics_json"])]
+        + ["--train-dir", str(args["train_dir"]), "--samples", str(args["samples"])]
+        + ["--config", str(args["config_json"])]
+    )
+    seconds = time.monotonic() - started
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and seconds < 30
+    assert len(err.splitlines()) == 1 and uri in err and "unreachable" in err
+
+
+def test_a_server_that_accepts_but_never_answers_fails_within_30_s(tmp_path):
+    args = make_run(tmp_path / "bench")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes connections; nothing ever replies
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match=f"{uri} is unreachable"):
+            track(**args, tracking_uri=uri)
+        assert time.monotonic() - started < 30

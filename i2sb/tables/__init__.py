@@ -140,7 +140,7 @@ def make_tables(
             params={"experiment": experiment},
             tags={"i2sb.num_eval_runs": str(len(runs))},
         )
-        run_id, _ = upsert_run(client, experiment_id, record)
+        run_id = upsert_run(client, experiment_id, record).run_id
         client.log_artifacts(run_id, str(out), artifact_path="tables")
         client.set_terminated(run_id, status="FINISHED")
     return {

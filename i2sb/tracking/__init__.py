@@ -17,12 +17,22 @@ from i2sb.tracking.grid import write_sample_grid
 from i2sb.tracking.inputs import (
     flatten,
     git_commit,
+    mtime_ms,
     read_eval_metrics,
     read_json,
     read_samples_summary,
+    read_step_times,
     read_training_curve,
 )
-from i2sb.tracking.store import RunRecord, get_or_create_experiment, store_lock, upsert_run
+from i2sb.tracking.store import (
+    RunRecord,
+    check_reachable,
+    finish_run,
+    get_or_create_experiment,
+    http_limits,
+    store_lock,
+    upsert_run,
+)
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 EVAL_STEP = 0  # scalar results are logged at step 0; the training curve uses training steps
@@ -86,11 +96,14 @@ def build_record(
     if why:
         tags["git_commit_unknown_reason"] = why
     metrics = {name: {EVAL_STEP: value} for name, value in result.values.items()}
+    step_ms: dict[int, int] = {}
     curve_file = Path(train_dir) / "metrics.jsonl"
     if curve_file.is_file():
         metrics |= read_training_curve(curve_file)
+        step_ms = read_step_times(curve_file)
     else:
         tags["train_curve_unavailable_reason"] = f"{curve_file} does not exist"
+    # The run spans the evaluation: from the gathered samples to the metrics file.
     return RunRecord(
         key=run_key(benchmark, result.task, variant, result.nfe),
         kind="eval",
@@ -98,6 +111,9 @@ def build_record(
         params=params,
         tags=tags,
         metrics=metrics,
+        start_ms=mtime_ms(samples),
+        end_ms=mtime_ms(metrics_json),
+        step_ms=step_ms,
     )
 
 
@@ -148,17 +164,21 @@ def _write_run(
 ) -> tuple[str, str, str | None]:
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri)
-    experiment_id = get_or_create_experiment(client, experiment, uri, artifact_root)
-    run_id, replaced = upsert_run(client, experiment_id, record)
-    try:
-        for path, folder in artifacts:
-            client.log_artifact(run_id, str(path), artifact_path=folder)
-    except Exception:
-        client.set_terminated(run_id, status="FAILED")
-        raise
-    client.set_terminated(run_id, status="FINISHED")
-    return run_id, experiment_id, replaced
+    check_reachable(uri)
+    with http_limits():
+        client = MlflowClient(tracking_uri=uri)
+        experiment_id = get_or_create_experiment(client, experiment, uri, artifact_root)
+        done = upsert_run(client, experiment_id, record)
+        if done.adopted:  # a concurrent `track` of this key writes the run
+            return done.run_id, experiment_id, done.replaced
+        try:
+            for path, folder in artifacts:
+                client.log_artifact(done.run_id, str(path), artifact_path=folder)
+        except Exception:
+            finish_run(client, experiment_id, record, done.run_id, status="FAILED")
+            raise
+        run_id = finish_run(client, experiment_id, record, done.run_id)
+    return run_id, experiment_id, done.replaced
 
 
 def track_all(

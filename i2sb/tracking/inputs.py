@@ -121,6 +121,20 @@ def read_training_curve(path: str | Path) -> dict[str, dict[int, float]]:
     return {name: steps for name, steps in curve.items() if steps}
 
 
+def read_step_times(path: str | Path) -> dict[int, int]:
+    """``metrics.jsonl`` -> {step: ms since the epoch} from the rows' ``time`` (seconds)."""
+    times: dict[int, int] = {}
+    for line in Path(path).read_text().splitlines():
+        row = json.loads(line) if line.strip() else None
+        if isinstance(row, dict) and isinstance(row.get("time"), int | float):
+            times[row["step"]] = int(row["time"] * 1000)
+    return times
+
+
+def mtime_ms(path: str | Path) -> int:
+    return int(Path(path).stat().st_mtime * 1000)
+
+
 def flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, str]:
     """Nested config -> {"train.lr": "5e-05", ...}; lists and scalars as JSON text, strings as they are."""
     flat: dict[str, str] = {}
