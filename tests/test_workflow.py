@@ -99,6 +99,14 @@ def test_a_bad_config_value_stops_planning_and_names_the_key(tmp_path):
     assert "train.lr" in proc.stdout + proc.stderr
 
 
+def test_planning_writes_no_file(tmp_path):
+    results = tmp_path / "results"
+    proc = snakemake("-n", "--cores", "2", "--config", f"results_dir={results}")
+    assert proc.returncode == 0, proc.stderr
+    assert "resolved_config" in proc.stdout  # the config file is a job's output, not a side effect
+    assert not results.exists(), sorted(str(p) for p in results.rglob("*"))
+
+
 def test_lint_is_clean():
     proc = snakemake("--lint")
     assert proc.returncode == 0, proc.stdout + proc.stderr

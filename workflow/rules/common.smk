@@ -8,7 +8,6 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
-from i2sb.atomic import write_text
 from i2sb.cluster import sample_job_resources
 from i2sb.config import SCHEMA_PATH, coerce_values, config_from_dict
 from i2sb.planning import check_inputs
@@ -37,12 +36,9 @@ IN_DECLARED_ENV = bool(
 )
 PYTHON = "python" if IN_DECLARED_ENV else sys.executable
 
-# One resolved config file that every job reads; rewritten only when its content changes, so
-# re-planning does not make finished jobs look outdated.
+# One resolved config file that jobs read, written by the resolved_config rule (planning writes no
+# file); that rule reruns only when the resolved config changes (Snakemake's params trigger).
 CONFIG_JSON = f"{RUN}/config.json"
-_resolved = json.dumps(CFG.to_dict(), indent=2, sort_keys=True) + "\n"
-if not Path(CONFIG_JSON).is_file() or Path(CONFIG_JSON).read_text() != _resolved:
-    write_text(CONFIG_JSON, _resolved)
 
 
 def section_hash(*names):

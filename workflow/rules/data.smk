@@ -1,4 +1,19 @@
-# Data: the demo photos (offline, from photos scikit-image ships) and the LMDB conversion per split.
+# Data: the resolved config, the demo photos (offline, from photos scikit-image ships) and the LMDB
+# conversion per split.
+
+
+rule resolved_config:
+    output:
+        config=CONFIG_JSON,
+    params:
+        resolved=CFG.to_dict(),
+    log:
+        f"{RUN}/logs/resolved_config.log",
+    localrule: True
+    conda:
+        ENV
+    script:
+        "../scripts/resolved_config.py"
 
 
 rule demo_photos:

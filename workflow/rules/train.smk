@@ -9,12 +9,13 @@ TRAIN_RES = CFG.train.resources
 rule train:
     input:
         unpack(train_inputs),
+        # ancient: a change elsewhere in the config does not retrain; depends_on says what does.
+        config=ancient(CONFIG_JSON),
     output:
         # latest.pt is not declared: a failed job must keep it so the rerun resumes from it.
         summary=f"{RUN}/train/{{task}}/summary.json",
     params:
         launcher=train_launcher(PYTHON, TRAIN_RES.gpus, TRAIN_RES.nodes),
-        config=CONFIG_JSON,
         out_dir=lambda wc: train_dir(wc.task),
         depends_on=section_hash("data", "network", "bridge", "train", "downloads"),
     resources:
@@ -27,5 +28,5 @@ rule train:
     conda:
         ENV
     shell:
-        "{params.launcher} --config {params.config} --task {wildcards.task} --out {params.out_dir}"
+        "{params.launcher} --config {input.config} --task {wildcards.task} --out {params.out_dir}"
         " --no-progress > {log} 2>&1"
