@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import shutil
 import socket
 import urllib.error
 import urllib.parse
@@ -232,8 +231,7 @@ def fetch(name: str, explicit: str = "", cache: str = "", timeout: float = 60.0)
             urllib.request.urlopen(resource.url, timeout=timeout) as response,
             atomic_path(target) as tmp,
         ):
-            with open(tmp, "wb") as out:
-                shutil.copyfileobj(response, out, 1 << 20)
+            _copy_with_progress(response, tmp, resource.filename)
             digest = sha256_of(tmp)
             if resource.sha256 is not None and digest != resource.sha256:
                 raise DownloadError(
@@ -247,6 +245,19 @@ def fetch(name: str, explicit: str = "", cache: str = "", timeout: float = 60.0)
     if resource.sha256 is None:
         write_text(target.with_name(target.name + ".sha256"), f"{digest}  {resource.filename}\n")
     return target
+
+
+def _copy_with_progress(response, path: Path, name: str) -> None:
+    """Copy a download to ``path`` in 1 MiB chunks, showing progress (a bar, or log lines in a job)."""
+    from i2sb.joblog import progress_bar
+
+    length = int(response.headers.get("Content-Length") or 0)
+    bar = progress_bar(-(-length // (1 << 20)), f"download {name}", "MiB", enabled=length > 0)
+    with open(path, "wb") as out:
+        while chunk := response.read(1 << 20):
+            out.write(chunk)
+            bar.update(1)
+    bar.close()
 
 
 def fetch_to_record(names: list[str], downloads, record_path: str | Path) -> dict[str, str]:

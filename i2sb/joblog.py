@@ -135,16 +135,6 @@ def rule_log(smk: Any) -> Iterator[logging.Logger]:
             root.setLevel(level)
 
 
-def log_failure(what: str) -> None:
-    """Log the exception being handled with its traceback when stderr is a log file, not a terminal.
-
-    On a terminal the command line prints one line naming the problem; in a job's log the
-    traceback is what a reader needs to find where it happened.
-    """
-    if not on_terminal():
-        LOG.exception("%s failed", what)
-
-
 def format_seconds(seconds: float) -> str:
     """``3725.4`` -> ``1:02:05``."""
     seconds = int(round(seconds))

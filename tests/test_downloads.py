@@ -86,3 +86,13 @@ def test_every_known_resource_has_url_env_and_key():
     for resource in downloads.RESOURCES.values():
         assert resource.url.startswith("https://")
         assert resource.env.startswith("I2SB_") and resource.config_key.startswith("downloads.")
+
+
+def test_a_download_shows_progress_in_mib(monkeypatch, tmp_path, server, caplog):
+    caplog.set_level("INFO", logger="i2sb")
+    (tmp_path / "www" / "weights.bin").write_bytes(b"x" * (5 << 19))  # 2.5 MiB
+    register(monkeypatch, f"{server}/weights.bin")
+    path = fetch("thing", cache=str(tmp_path / "cache"))
+    assert path.stat().st_size == 5 << 19
+    assert "download weights.bin: 0/3 MiB" in caplog.text  # stderr is no terminal here: log lines
+    assert "download weights.bin: 3/3 MiB (100%)" in caplog.text

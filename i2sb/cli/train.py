@@ -48,21 +48,17 @@ def run(args) -> int:
     from i2sb.cli._overrides import parse_overrides
     from i2sb.config import load_config
     from i2sb.distributed import rank_info_from_env
-    from i2sb.joblog import LOG, console_logging, log_failure
+    from i2sb.joblog import LOG, console_logging
     from i2sb.train import train
 
     console_logging()  # in a job's log: the command, the settings, a line per train.log_every
     first_rank = rank_info_from_env()[0] == 0
     if first_rank:
         LOG.info("command: %s", shlex.join([sys.executable, *sys.argv]))
-    try:
-        cfg = load_config(args.config, parse_overrides(args.set))
-        if first_rank:
-            LOG.info("resolved settings: %s", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
-        summary = train(cfg, args.task, args.out, progress=not args.no_progress).summary
-    except Exception:
-        log_failure(f"i2sb train --task {args.task}")
-        raise
+    cfg = load_config(args.config, parse_overrides(args.set))
+    if first_rank:
+        LOG.info("resolved settings: %s", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
+    summary = train(cfg, args.task, args.out, progress=not args.no_progress).summary
     print(
         f"trained {args.task}: {summary['iterations']} iterations, {summary['images_per_s']:.1f} images/s"
     )
