@@ -105,6 +105,7 @@ PUBLISHED_CHECKPOINTS: dict[str, str] = {
     "jpeg-10": "13on7v54W8ncQ4RlSl3PIZn0NalfiGaJd",
 }
 PUBLISHED_FILES = ("latest.pt", "options.pkl")
+PUBLISHED_IMAGE_SIZE = 256  # every published folder holds the ADM 256 network
 
 
 def checkpoints_dir(configured: str = "", cache: str = "") -> Path:

@@ -41,15 +41,30 @@ def missing_inputs(cfg: Config) -> list[str]:
         if path and key != "downloads.cache_dir" and not Path(path).is_file():
             problems.append(f"{key}: {path} is not a file")
     if cfg.published:
-        from i2sb.downloads import PUBLISHED_CHECKPOINTS
+        problems += _published_problems(cfg)
+    return problems
 
-        for task in cfg.tasks:
-            folder = cfg.checkpoint_folder(task)
-            if task not in PUBLISHED_CHECKPOINTS and not folder.is_dir():
-                problems.append(
-                    f"checkpoints.source: no published checkpoint of task {task} (published: "
-                    f"{', '.join(PUBLISHED_CHECKPOINTS)}) and no run folder placed at {folder}"
-                )
+
+def _published_problems(cfg: Config) -> list[str]:
+    """Tasks whose run folder is not placed and cannot be downloaded for this config: no published
+    folder, or a published model of another size (caught before 8.8 GB are downloaded)."""
+    from i2sb.downloads import PUBLISHED_CHECKPOINTS, PUBLISHED_IMAGE_SIZE
+
+    problems = []
+    for task in cfg.tasks:
+        folder = cfg.checkpoint_folder(task)
+        if folder.is_dir():
+            continue  # placed: download_checkpoint checks its task and size
+        if task not in PUBLISHED_CHECKPOINTS:
+            problems.append(
+                f"checkpoints.source: no published checkpoint of task {task} (published: "
+                f"{', '.join(PUBLISHED_CHECKPOINTS)}) and no run folder placed at {folder}"
+            )
+        elif cfg.data.image_size != PUBLISHED_IMAGE_SIZE:
+            problems.append(
+                f"data.image_size: {cfg.data.image_size}, but the published {task} model is "
+                f"{PUBLISHED_IMAGE_SIZE} px (checkpoints.source: published)"
+            )
     return problems
 
 

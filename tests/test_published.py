@@ -170,7 +170,7 @@ def test_gdown_is_called_for_the_folder_id_with_resume(source, tmp_path, monkeyp
 def test_checkpoints_config_is_validated_and_planning_names_unpublished_tasks(tmp_path):
     with pytest.raises(ConfigError, match="checkpoints.source"):
         config_from_dict({"checkpoints": {"source": "hub"}})
-    cfg = config_from_dict({"tasks": ["jpeg-20", "sr4x-pool"],
+    cfg = config_from_dict({"tasks": ["jpeg-20", "sr4x-pool"], "data": {"image_size": 256},
                             "checkpoints": {"source": "published", "dir": str(tmp_path)}})  # fmt: skip
     assert cfg.checkpoint_folder("sr4x-pool") == tmp_path / "sr4x-pool"
     (problem,) = missing_inputs(cfg)
@@ -180,6 +180,12 @@ def test_checkpoints_config_is_validated_and_planning_names_unpublished_tasks(tm
     )
     (tmp_path / "jpeg-20").mkdir()  # a run folder placed there is accepted
     assert missing_inputs(cfg) == []
+    cfg = config_from_dict(
+        {"tasks": ["jpeg-5"], "checkpoints": {"source": "published", "dir": str(tmp_path)}}
+    )
+    assert missing_inputs(cfg) == [
+        "data.image_size: 64, but the published jpeg-5 model is 256 px (checkpoints.source: published)"
+    ]
     default = config_from_dict(
         {"downloads": {"cache_dir": str(tmp_path)}, "checkpoints": {"source": "published"}}
     )
