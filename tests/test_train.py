@@ -16,9 +16,14 @@ SIZE = 32
 
 
 class Images:
-    """A tiny deterministic image set: (x0 in [-1, 1], label), optionally poisoned with NaN."""
+    """A tiny deterministic image set: (x0 in [-1, 1], label), optionally poisoned with NaN.
 
-    def __init__(self, count=16, seed=0, poison=False):
+    ``flip``: each item is mirrored with p=0.5 drawn from torch's global RNG, as the training transform
+    (i2sb.data.transforms, RandomHorizontalFlip) does when DataLoader workers are off.
+    """
+
+    def __init__(self, count=16, seed=0, poison=False, flip=False):
+        self.flip = flip
         generator = torch.Generator().manual_seed(seed)
         base = torch.rand(count, 3, SIZE // 8, SIZE // 8, generator=generator) * 2 - 1
         self.images = torch.nn.functional.interpolate(
@@ -31,6 +36,8 @@ class Images:
         return len(self.images)
 
     def __getitem__(self, i):
+        if self.flip and torch.rand(()) < 0.5:
+            return self.images[i].flip(-1), 0
         return self.images[i], 0
 
 
@@ -72,7 +79,7 @@ def _ddp_worker(rank, port, out_dir, result_path):
             tiny_config(),
             "sr4x-pool",
             out_dir,
-            train_set=Images(),
+            train_set=Images(flip=True),
             val_set=Images(4, 1),
             ctx=ctx,
             progress=False,
@@ -86,6 +93,52 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _resume_worker(rank, port, out_dir, result_path):
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="3"
+    )
+    torch.set_num_threads(1)
+    ctx = init_distributed("cpu")
+    kwargs = dict(train_set=Images(flip=True), val_set=Images(4, 1), ctx=ctx, progress=False)
+    try:
+        straight = train(
+            tiny_config(iterations=2, batch_size=6, microbatch=2),
+            "sr4x-pool",
+            f"{out_dir}/a",
+            **kwargs,
+        )
+        # a new train() call is a restarted job: a fresh DDP wrapper and the state of latest.pt
+        train(
+            tiny_config(iterations=1, batch_size=6, microbatch=2),
+            "sr4x-pool",
+            f"{out_dir}/b",
+            **kwargs,
+        )
+        resumed = train(
+            tiny_config(iterations=2, batch_size=6, microbatch=2),
+            "sr4x-pool",
+            f"{out_dir}/b",
+            **kwargs,
+        )
+        if rank == 0:
+            torch.save([flat_params(straight.net), flat_params(resumed.net)], result_path)
+    finally:
+        close_distributed()
+
+
+def test_a_resumed_three_rank_run_ends_with_the_uninterrupted_weights(tmp_path):
+    """With 3+ ranks the all-reduce's summation order follows DDP's buckets: a resumed run must keep them."""
+    result_path = str(tmp_path / "params")
+    mp.start_processes(
+        _resume_worker,
+        args=(free_port(), str(tmp_path), result_path),
+        nprocs=3,
+        start_method="spawn",
+    )
+    straight, resumed = torch.load(result_path)
+    torch.testing.assert_close(resumed, straight, atol=0, rtol=0)
 
 
 def test_two_gloo_ranks_equal_one_process_with_accumulation(tmp_path):
@@ -108,7 +161,7 @@ def test_two_gloo_ranks_equal_one_process_with_accumulation(tmp_path):
         tiny_config(),
         "sr4x-pool",
         tmp_path / "single",
-        train_set=Images(),
+        train_set=Images(flip=True),
         val_set=Images(4, 1),
         ctx=DistContext(),
         progress=False,

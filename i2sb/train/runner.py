@@ -147,7 +147,13 @@ def _loop(
     plan = BatchPlan(
         len(parts.train_set), tcfg.batch_size, tcfg.microbatch, ctx.world_size, tcfg.seed
     )
-    model = DistributedDataParallel(parts.net) if ctx.distributed else parts.net
+    model = parts.net
+    if ctx.distributed:
+        # DDP normally re-buckets the gradients after its first iteration, so a resumed run's first iteration
+        # would all-reduce in other buckets than an uninterrupted run's; with 3+ ranks the order of the sum then
+        # differs and so do the weights. On CPU (where results are promised byte-identical) keep the first
+        # layout for good: find_unused_parameters switches the re-bucketing off (at a graph walk per step).
+        model = DistributedDataParallel(parts.net, find_unused_parameters=ctx.device.type == "cpu")
     loader = microbatch_loader(
         parts.train_set,
         plan,
@@ -227,13 +233,15 @@ def _iteration(
     total = torch.zeros((), device=ctx.device)
     autocast = torch.bfloat16 if tcfg.precision == "bf16" else None
     for micro in range(plan.accumulation):
-        batch = next(batches)
         last = micro == plan.accumulation - 1
         # Skip the gradient all-reduce on all but the last microbatch.
         sync = contextlib.nullcontext() if last or not ctx.distributed else model.no_sync()
         devices = [ctx.device] if ctx.device.type == "cuda" else []
         with sync, torch.random.fork_rng(devices=devices):
             torch.manual_seed(plan.slot_seed(state.iteration, micro, ctx.rank))
+            # Loaded under the slot's seed: a random flip of the training transform (num_workers 0) is then the
+            # same whichever rank or accumulation step the slot falls to, and on resume.
+            batch = next(batches)
             x0, x1, mask = boundary_pair(batch, parts.corruption, ctx.device)
             loss = (
                 bridge_loss(
