@@ -109,3 +109,11 @@ def test_batched_resize_equals_cleanfids_legacy_pytorch_resizer(images):
     expected = np.stack([resize(image.transpose(1, 2, 0)) for image in images[:4]])
     resized = fid.resize_for_inception(images[:4]).numpy().transpose(0, 2, 3, 1)
     np.testing.assert_allclose(resized, expected, rtol=0, atol=1e-4)
+
+
+def test_feature_extraction_shows_progress_and_no_library_deprecations(images, caplog, recwarn):
+    caplog.set_level("INFO", logger="i2sb")
+    feats = fid.image_features(images[:5], tiny_extractor(), "cpu", batch_size=2)
+    assert "FID features (5 images): 3/3 batch (100%)" in caplog.text
+    fid.frechet_distance(*fid.stats_of(feats), *fid.stats_of(feats))
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]

@@ -8,6 +8,7 @@ does, instead of writing images to a folder. A feature model is any callable map
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -59,12 +60,20 @@ def check_images(images: np.ndarray, what: str) -> None:
 
 
 def batch_features(
-    batches: Iterable[np.ndarray], model: FeatureModel, device: torch.device | str
+    batches: Iterable[np.ndarray],
+    model: FeatureModel,
+    device: torch.device | str,
+    total: int | None = None,
+    desc: str = "FID features",
 ) -> np.ndarray:
-    """Features (N, D) of uint8 (B, 3, H, W) batches."""
+    """Features (N, D) of uint8 (B, 3, H, W) batches; progress shown when ``total`` batches is given."""
     from cleanfid.fid import get_batch_features
 
+    from i2sb.joblog import progress
+
     device = torch.device(device)
+    if total is not None:
+        batches = progress(batches, desc, total=total, unit="batch")
     feats = [get_batch_features(resize_for_inception(b, device), model, device) for b in batches]
     return np.concatenate(feats).astype(np.float64)
 
@@ -80,7 +89,10 @@ def image_features(
 ) -> np.ndarray:
     """images: uint8 (N, 3, H, W) -> features (N, D)."""
     check_images(images, "FID images")
-    return batch_features(chunks(images, batch_size), model, device)
+    total = -(-len(images) // batch_size)
+    return batch_features(
+        chunks(images, batch_size), model, device, total, f"FID features ({len(images)} images)"
+    )
 
 
 def stats_of(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +114,12 @@ def frechet_distance(
             f"features give mu {mu.shape}, sigma {sigma.shape}: was the reference made with "
             "another feature extractor?"
         )
-    return float(cleanfid_frechet(mu, sigma, ref_mu, ref_sigma))
+    with warnings.catch_warnings():
+        # clean-fid 0.1.35 passes scipy's deprecated `disp=` to sqrtm: not ours to fix, not the user's.
+        warnings.filterwarnings(
+            "ignore", message=".*`disp` argument is deprecated", category=DeprecationWarning
+        )
+        return float(cleanfid_frechet(mu, sigma, ref_mu, ref_sigma))
 
 
 def load_reference_stats(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

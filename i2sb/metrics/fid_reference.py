@@ -78,7 +78,8 @@ def reference_stats_from_images(
     else:
         files = folder_images(images)
         count, batches = len(files), _folder_batches(files, image_size, batch_size)
-    mu, sigma = stats_of(batch_features(batches, model, device))
+    total, desc = -(-count // batch_size), f"FID reference statistics ({count} images)"
+    mu, sigma = stats_of(batch_features(batches, model, device, total, desc))
     with atomic_path(cache_path) as tmp:
         np.savez(tmp, mu=mu, sigma=sigma, num_images=np.int64(count), mode=np.str_(MODE))
     return mu, sigma
