@@ -110,9 +110,10 @@ def downloader_from(source, cut=None):
 
 
 def test_a_download_lands_in_a_partial_folder_and_is_renamed_once_checked(source, tmp_path):
+    # image size None: the fake folder is 32 px, the published ones 256 px (checked before download)
     download, calls = downloader_from(source)
     folder = tmp_path / "sr4x-pool"
-    record = fetch_published_checkpoint("sr4x-pool", folder, 32, downloader=download)
+    record = fetch_published_checkpoint("sr4x-pool", folder, None, downloader=download)
     assert calls == [(PUBLISHED_CHECKPOINTS["sr4x-pool"], tmp_path / "sr4x-pool.partial")]
     assert record["source"] == "downloaded" and sorted(p.name for p in tmp_path.iterdir()) == [
         "sr4x-pool"
@@ -128,7 +129,7 @@ def test_a_half_downloaded_folder_is_never_taken_for_a_finished_one(source, tmp_
     with pytest.raises(
         DownloadError, match=r"sr4x-pool.partial/latest.pt: not a complete torch checkpoint"
     ):
-        fetch_published_checkpoint("sr4x-pool", tmp_path / "sr4x-pool", 32, downloader=download)
+        fetch_published_checkpoint("sr4x-pool", tmp_path / "sr4x-pool", None, downloader=download)
     assert not (tmp_path / "sr4x-pool").exists() and (tmp_path / "sr4x-pool.partial").is_dir()
 
 
@@ -142,6 +143,8 @@ def test_offline_download_says_where_to_place_the_folder(tmp_path):
         fetch_published_checkpoint("jpeg-5", tmp_path / "jpeg-5", 256, downloader=offline)
     with pytest.raises(DownloadError, match="task jpeg-20 has no published checkpoint"):
         fetch_published_checkpoint("jpeg-20", tmp_path / "jpeg-20", 256, downloader=offline)
+    with pytest.raises(CheckpointLayoutError, match="model is 256 px, but data.image_size is 64"):
+        fetch_published_checkpoint("jpeg-5", tmp_path / "jpeg-5", 64, downloader=never_called)
 
 
 def test_gdown_is_called_for_the_folder_id_with_resume(source, tmp_path, monkeypatch):
@@ -157,7 +160,7 @@ def test_gdown_is_called_for_the_folder_id_with_resume(source, tmp_path, monkeyp
         return [str(tmp_path / "sr4x-pool.partial" / n) for n in ("latest.pt", "options.pkl")]
 
     monkeypatch.setattr(gdown, "download_folder", fake_download_folder)
-    record = fetch_published_checkpoint("sr4x-pool", tmp_path / "sr4x-pool", 32)
+    record = fetch_published_checkpoint("sr4x-pool", tmp_path / "sr4x-pool", None)
     assert seen["id"] == PUBLISHED_CHECKPOINTS["sr4x-pool"] and seen["resume"] is True
     assert (
         seen["output"] == str(tmp_path / "sr4x-pool.partial") and record["source"] == "downloaded"

@@ -17,6 +17,7 @@ from typing import Any
 
 from i2sb.downloads import (
     PUBLISHED_FILES,
+    PUBLISHED_IMAGE_SIZE,
     DownloadError,
     download_published_folder,
     gdown_folder,
@@ -96,6 +97,11 @@ def fetch_published_checkpoint(
     folder = Path(folder)
     if folder.exists():
         return {**check_run_folder(folder, task, image_size), "source": "pre-placed"}
+    if image_size is not None and image_size != PUBLISHED_IMAGE_SIZE:
+        raise CheckpointLayoutError(
+            f"the published {task} model is {PUBLISHED_IMAGE_SIZE} px, but data.image_size is "
+            f"{image_size}: set it to {PUBLISHED_IMAGE_SIZE} (config/reproduce.yaml does)"
+        )
     partial = download_published_folder(task, folder, downloader)
     try:
         check_run_folder(partial, task, image_size)
