@@ -33,11 +33,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from test_sample import make_run  # a tiny trained-looking run folder
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_sample import make_run  # noqa: E402  (a tiny trained-looking run folder)
-
-from i2sb.cli import main  # noqa: E402
+from i2sb.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -493,7 +491,8 @@ CASES = [
          lambda t: cli("train", "--task", "sr4x-pool", "--out", t / "run", "--set", "train.lr"),
          ("KEY=VALUE",)),
     Case("--set a misspelt key", "error",
-         lambda t: cli("train", "--task", "sr4x-pool", "--out", t / "run", "--set", "train.lrr=1"),
+         lambda t: cli("train", "--config", REPO / "config" / "config.yaml", "--task",
+                     "sr4x-pool", "--out", t / "run", "--set", "train.lrr=1"),
          ("lrr",)),
     Case("options.json is not JSON", "error",
          lambda t: (make_run(t / "run") / "options.json").write_text("{oops")
