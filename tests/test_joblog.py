@@ -77,3 +77,12 @@ def test_progress_lines_come_every_tenth_with_rate_and_eta(caplog):
 
 def test_format_seconds():
     assert format_seconds(3725.4) == "1:02:05" and format_seconds(0) == "0:00:00"
+
+
+def test_every_rule_script_writes_its_log_through_rule_log():
+    from pathlib import Path
+
+    scripts = sorted((Path(__file__).resolve().parents[1] / "workflow" / "scripts").glob("*.py"))
+    assert scripts
+    for script in scripts:
+        assert "with rule_log(snakemake):" in script.read_text(), f"{script.name} bypasses its log"
