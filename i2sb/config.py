@@ -23,6 +23,11 @@ DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"
 DEFAULT_ARTIFACT_ROOT = "results/mlartifacts"
 
 
+# Autocast precisions; "auto" picks per device (i2sb/network/fastpath.py: resolve_precision).
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
+SAMPLE_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
 class ConfigError(ValueError):
     """A configuration value is missing, misspelt or out of range; the message names the key."""
 
@@ -70,6 +75,7 @@ class NetworkConfig:
     preset: str = "small"  # tiny (32 px) | small (64 px) | adm256 (the paper's)
     adm_init: bool = False  # start from ADM's 256x256 unconditional checkpoint
     use_checkpoint: bool = False  # activation checkpointing (less memory, ~30% slower)
+    compile: bool = False  # torch.compile the network (train and sample); eager if it cannot
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     ema_decay: float = 0.99
     grad_clip: float | None = None
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    precision: str = "auto"  # auto | fp32 | bf16 (autocast; auto = bf16 where native, else fp32)
     seed: int = 42
     checkpoint_every: int = 100
     validate_every: int = 100
@@ -118,7 +124,7 @@ class TrainConfig:
 @dataclass(frozen=True)
 class SampleConfig:
     batch_size: int = 8
-    precision: str = "fp32"  # fp32 | fp16 | bf16
+    precision: str = "auto"  # auto | fp32 | fp16 | bf16 (auto = fp16 CUDA, bf16 native CPU)
     clip_denoise: bool = False
     save_degraded: bool = True
     log_count: int = 10

@@ -262,6 +262,21 @@ def test_checkpoint_has_the_published_layout_and_options(tmp_path):
     assert read_options(tmp_path)[0].task == "jpeg-10"
 
 
+def test_a_compiled_run_saves_the_eager_keys_and_records_its_precision(tmp_path, monkeypatch):
+    from i2sb.network import fastpath
+
+    monkeypatch.setattr(fastpath, "COMPILE_BACKEND", "eager")  # dynamo only: fast, still compiled
+    cfg = config_from_dict(
+        {**tiny_config(iterations=1).to_dict(), "network": {"preset": "tiny", "compile": True}}
+    )
+    result = train(cfg, "sr4x-pool", tmp_path, train_set=Images(), val_set=Images(4, 1), ctx=DistContext(), progress=False)  # fmt: skip
+    saved = torch.load(tmp_path / "latest.pt", weights_only=True)
+    assert result.summary["compiled"] and result.summary["compile_fallback"] is None
+    assert list(saved["net"]) == list(result.net.state_dict())
+    assert not any("_orig_mod" in key for key in saved["net"])
+    assert result.summary["precision"] == fastpath.resolve_precision("auto", "cpu", training=True)
+
+
 def test_bad_batch_split_is_a_clear_error(tmp_path):
     with pytest.raises(
         ValueError, match="train.batch_size=9 is not a multiple of world size x train.microbatch"

@@ -37,6 +37,11 @@ def _common(parser) -> None:
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument("--fp16", action="store_true", help="fp16 autocast (CUDA only)")
     precision.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA or CPU)")
+    precision.add_argument(
+        "--fp32",
+        action="store_true",
+        help="no autocast (default: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32)",
+    )
     parser.add_argument("--clip-denoise", action="store_true", help="clamp predicted x0 to [-1, 1]")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--log-count", type=int, default=10, help="trajectory frames (default 10)")
@@ -118,7 +123,7 @@ def _register_restore(subparsers) -> None:
 
 
 def _precision(args) -> str:
-    return "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32"
+    return "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32" if args.fp32 else "auto"
 
 
 def parse_partition(text: str) -> tuple[int, int]:

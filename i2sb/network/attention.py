@@ -21,21 +21,25 @@ ATTENTION_IMPLS = ("sdpa", "plain")
 
 
 def split_heads(
-    qkv: torch.Tensor, num_heads: int, new_order: bool
+    tokens: torch.Tensor, num_heads: int, new_order: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """qkv: (B, 3*C, T) -> q, k, v each (B, heads, T, C // heads).
+    """tokens: (B, T, 3*C) qkv projections -> q, k, v each (B, heads, T, C // heads).
 
-    The channel axis is moved last first, so each head's features are contiguous: the fused
-    SDPA kernels need that, and fall back to the slow math path otherwise.
+    Each head's features are contiguous along the last axis: the fused SDPA kernels need
+    that, and fall back to the slow math path otherwise.
     """
-    batch, width, length = qkv.shape
+    batch, length, width = tokens.shape
     head_dim = width // (3 * num_heads)
-    tokens = qkv.transpose(1, 2).contiguous()  # (B, T, 3C), one copy
     if new_order:
         q, k, v = tokens.reshape(batch, length, 3, num_heads, head_dim).unbind(dim=2)
     else:
         q, k, v = tokens.reshape(batch, length, num_heads, 3 * head_dim).split(head_dim, dim=-1)
     return q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+
+
+def pointwise(conv: nn.Conv1d, tokens: torch.Tensor) -> torch.Tensor:
+    """A 1x1 Conv1d applied to (B, T, C) tokens as the linear map it is: (B, T, C_out)."""
+    return F.linear(tokens, conv.weight.squeeze(-1), conv.bias)
 
 
 def plain_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -94,15 +98,17 @@ class AttentionBlock(nn.Module):
         return maybe_checkpoint(self, self._forward, x)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Tokens (B, T, C) are a free view of a channels_last x (and one copy otherwise); the 1x1
+        # qkv and output convolutions run as linear maps over them (same weights and keys).
         batch, channels, *spatial = x.shape
-        x = x.reshape(batch, channels, -1)
-        q, k, v = split_heads(self.qkv(self.norm(x)), self.num_heads, self.new_order)
+        tokens = self.norm(x).flatten(2).transpose(1, 2)
+        q, k, v = split_heads(pointwise(self.qkv, tokens), self.num_heads, self.new_order)
         if self.impl == "sdpa":
             h = F.scaled_dot_product_attention(q, k, v)
         else:
             h = plain_attention(q, k, v)
-        h = h.transpose(-1, -2).reshape(batch, channels, -1)
-        return (x + self.proj_out(h)).reshape(batch, channels, *spatial)
+        h = pointwise(self.proj_out, h.transpose(1, 2).reshape(batch, -1, channels))
+        return x + h.transpose(1, 2).reshape(batch, channels, *spatial)
 
 
 def set_attention_impl(modules: Iterable[nn.Module] | nn.Module, impl: str) -> None:

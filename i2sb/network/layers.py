@@ -17,12 +17,30 @@ from torch.utils.checkpoint import checkpoint
 
 
 class GroupNorm32(nn.GroupNorm):
-    """GroupNorm computed in float32 whatever the input dtype (fp16/bf16 sampling stays stable)."""
+    """GroupNorm with float32 statistics whatever the input dtype (fp16/bf16 stays stable).
+
+    On the CPU a bf16 input goes to the mixed-type kernel as is (float32 weights, float32
+    accumulation, bf16 output) instead of through float32 copies; autocast is held off for that
+    call, since it would cast the input to float32 first. Elsewhere the input is upcast.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.bfloat16 and x.device.type == "cpu":
+            with torch.autocast("cpu", enabled=False):
+                return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
         weight = None if self.weight is None else self.weight.float()
         bias = None if self.bias is None else self.bias.float()
         return F.group_norm(x.float(), self.num_groups, weight, bias, self.eps).to(x.dtype)
+
+
+def silu_fresh(h: torch.Tensor) -> torch.Tensor:
+    """SiLU of a tensor nobody else holds: in place unless autograd needs the input."""
+    return F.silu(h, inplace=not (torch.is_grad_enabled() and h.requires_grad))
+
+
+def norm_silu(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """SiLU(norm(x)), the SiLU applied in place on the norm's output when no gradient flows."""
+    return silu_fresh(norm(x))
 
 
 def normalization(channels: int) -> GroupNorm32:
@@ -160,17 +178,17 @@ class ResBlock(TakesEmbedding):
         return maybe_checkpoint(self, self._forward, x, emb)
 
     def _forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        # in_layers = (norm, SiLU, conv), out_layers = (norm, SiLU, dropout, conv): the
+        # Sequentials fix the state_dict keys; norm and SiLU run fused (norm_silu).
+        h = norm_silu(self.in_layers[0], x)
         if self.updown:
-            h = self.in_layers[:-1](x)
-            h = self.in_layers[-1](self.h_upd(h))
-            x = self.x_upd(x)
-        else:
-            h = self.in_layers(x)
+            h, x = self.h_upd(h), self.x_upd(x)
+        h = self.in_layers[2](h)
         emb_out = self.emb_layers(emb).to(h.dtype)[..., None, None]
+        norm, dropout, conv = self.out_layers[0], self.out_layers[2], self.out_layers[3]
         if self.use_scale_shift_norm:
             scale, shift = emb_out.chunk(2, dim=1)
-            h = self.out_layers[0](h) * (1 + scale) + shift
-            h = self.out_layers[1:](h)
+            h = silu_fresh(torch.addcmul(shift, norm(h), 1 + scale))
         else:
-            h = self.out_layers(h + emb_out)
-        return self.skip_connection(x) + h
+            h = norm_silu(norm, h + emb_out)
+        return self.skip_connection(x) + conv(dropout(h))

@@ -20,6 +20,7 @@ from i2sb.network.layers import (
     EmbedSequential,
     ResBlock,
     Upsample,
+    norm_silu,
     normalization,
     timestep_embedding,
     zero_module,
@@ -146,9 +147,12 @@ class UNet(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None):
-        """x: (B, C, H, W); t: (B,) float times; y: (B,) class labels iff class-conditional."""
+        """x: (B, C, H, W); t: (B,) float times, or (1,) for one time shared by the batch (its
+        embedding is then computed once and broadcast); y: (B,) labels iff class-conditional."""
         if (y is None) != (self.num_classes is None):
             raise ValueError("pass class labels y if and only if the UNet is class-conditional")
+        if t.dim() != 1 or t.shape[0] not in (1, x.shape[0]):
+            raise ValueError(f"t must have shape ({x.shape[0]},) or (1,), got {tuple(t.shape)}")
         emb = self.time_embed(timestep_embedding(t, self.model_channels))
         if y is not None:
             emb = emb + self.label_emb(y)
@@ -159,7 +163,9 @@ class UNet(nn.Module):
         h = self.middle_block(h, emb)
         for block in self.output_blocks:
             h = block(torch.cat([h, skips.pop()], dim=1), emb)
-        return self.out(h.to(x.dtype))
+        if not torch.is_autocast_enabled(h.device.type):
+            h = h.to(x.dtype)  # a float16 torso (set_torso_dtype) hands float32 to the head
+        return self.out[2](norm_silu(self.out[0], h))
 
 
 def _parse_channel_mult(channel_mult: str | Sequence[float], image_size: int) -> tuple:

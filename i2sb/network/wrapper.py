@@ -35,11 +35,16 @@ class I2SBNet(nn.Module):
         """x: (B, 3, H, W); steps: (B,) integer steps in [0, N) or one int; cond: x1 iff cond_x1."""
         if self.noise_levels.device != x.device:
             self.noise_levels = self.noise_levels.to(x.device)
-        if not torch.is_tensor(steps):
-            steps = torch.full((x.shape[0],), int(steps), dtype=torch.long)
-        t = self.noise_levels[steps.to(x.device)]
-        if t.dim() != 1 or t.shape[0] != x.shape[0]:
+        if not torch.is_tensor(steps):  # one step for the batch: no host-to-device copy
+            t = self.noise_levels[int(steps)].reshape(1)
+        elif steps.dim() != 1 or steps.shape[0] != x.shape[0]:
             raise ValueError(f"steps must have shape ({x.shape[0]},), got {tuple(steps.shape)}")
+        elif steps.device.type == "cpu" and bool((steps == steps[0]).all()):
+            # A sampler's batch shares its step: the UNet embeds one time, broadcast (checked
+            # on CPU tensors only; on CUDA the check would wait for the device).
+            t = self.noise_levels[steps[:1].to(x.device)]
+        else:
+            t = self.noise_levels[steps.to(x.device)]
         dtype = x.dtype
         if self.cond_x1:
             if cond is None:

@@ -62,7 +62,7 @@ def sample_run_partition(
     settings: SampleSettings,
     out: str | Path,
     device: str = "cpu",
-    precision: str = "fp32",
+    precision: str = "auto",
     image_size: int | None = None,
 ) -> tuple[Path, bool]:
     """Sample partition ``part`` of the run's evaluation set into ``out``; (out, computed)."""
@@ -111,5 +111,6 @@ def sample_for_config(
     dataset, indices = eval_set_for_config(config, task)
     device = "cuda" if sample.gpus > 0 else "cpu"
     return sample_partition(
-        str(run_dir), dataset, indices, part, settings, out, device, sample.precision
-    )
+        str(run_dir), dataset, indices, part, settings, out, device, sample.precision,
+        compile=config.network.compile,
+    )  # fmt: skip

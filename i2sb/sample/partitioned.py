@@ -23,6 +23,7 @@ from i2sb.data.fingerprint import data_fingerprint
 from i2sb.data.partition import partition
 from i2sb.joblog import progress
 from i2sb.network.checkpoint import checkpoint_fingerprint
+from i2sb.network.fastpath import resolve_precision
 from i2sb.sample.images import save_trajectory_png, to_uint8
 from i2sb.sample.parts import Part, why_incomplete, write_part
 from i2sb.sample.sampler import Sampler, per_image
@@ -147,7 +148,8 @@ def sample_partition(
     settings: SampleSettings,
     out: str | Path,
     device: str = "cpu",
-    precision: str = "fp32",
+    precision: str = "auto",
+    compile: bool = False,
 ) -> tuple[Path, bool]:
     """Restore partition ``part = (i, n)`` of the evaluation set; returns (out, computed).
 
@@ -174,7 +176,9 @@ def sample_partition(
         "clip_denoise": settings.clip_denoise,
         "seed": settings.seed,
         "noise": NOISE_SCHEME,
-        "precision": sampler.precision if isinstance(sampler, Sampler) else precision,
+        "precision": sampler.precision
+        if isinstance(sampler, Sampler)
+        else resolve_precision(precision, device, training=False),
         "corruption_options": dict(settings.corruption_options),
     }
     reason = why_incomplete(out, positions, identity)
@@ -183,7 +187,7 @@ def sample_partition(
     if out.exists():
         print(f"recomputing {out}: {reason}", file=sys.stderr)
     if not isinstance(sampler, Sampler):
-        sampler = Sampler.load(sampler, device, precision)
+        sampler = Sampler.load(sampler, device, precision, compile=compile)
     # The bar (or, in a job's log, the progress lines) names what is being sampled.
     desc = f"sample {sampler.options.task} nfe{settings.nfe} part {index}/{count} ({len(positions)} images)"
     result = _run(sampler, dataset, eval_indices, positions, settings, out, desc)

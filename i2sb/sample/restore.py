@@ -135,7 +135,7 @@ def restore_images(
     seed: int = 0,
     log_count: int = 10,
     device: str = "cpu",
-    precision: str = "fp32",
+    precision: str = "auto",
 ) -> list[Path]:
     """Restore degraded image files; writes OUT/<stem>_restored.png (and <stem>_trajectory.png|gif).
 

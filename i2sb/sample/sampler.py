@@ -1,14 +1,14 @@
 """The sampler of spec section 2 around a trained run: EMA weights, precision, seeding, timing.
 
-The bridge math stays float32; only the network call runs under autocast (fp16 on CUDA, bf16
-on CUDA or CPU). Every image draws its noise from its own generator, seeded by (seed, the image's
-global index): a rerun gives identical images whatever the batch or partition, and the global RNG
-is left untouched.
+The bridge math stays float32; only the network call runs under autocast (precision ``auto``:
+fp16 on CUDA, bf16 on a CPU with native bf16; see i2sb/network/fastpath.py), channels_last and,
+when asked, compiled. Every image draws its noise from its own generator, seeded by (seed, the
+image's global index): a rerun gives identical images whatever the batch or partition, and the
+global RNG is left untouched.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,21 +25,8 @@ from i2sb.bridge import (
     log_steps_for,
     nfe_steps,
 )
+from i2sb.network.fastpath import autocast, fast_network, resolve_precision, to_channels_last
 from i2sb.sample.options import SamplingOptions, sampling_options
-
-PRECISIONS = ("fp32", "fp16", "bf16")
-
-
-def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """The autocast context of ``precision`` on ``device`` (fp16 needs CUDA)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError("precision fp16 needs a CUDA device; use bf16 (or fp32) on the CPU")
-    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-    return torch.autocast(device.type, dtype=dtype)
 
 
 def _synchronize(device: torch.device) -> None:
@@ -87,36 +74,42 @@ class Sampler:
         net: torch.nn.Module,
         options: SamplingOptions,
         device: str | torch.device = "cpu",
-        precision: str = "fp32",
+        precision: str = "auto",
         checkpoint: str = "",
+        compile: bool = False,
     ) -> None:
         self.device = torch.device(device)
-        autocast_for(precision, self.device)  # fail on a bad precision before any work
-        self.net = net.to(self.device).eval()
+        self.precision = resolve_precision(precision, self.device, training=False)
+        self.net = to_channels_last(net.to(self.device).eval())
+        self._forward = fast_network(self.net, self.device, compile)
         self.options = options
-        self.precision = precision
         self.checkpoint = checkpoint
         self.bridge: Bridge = bridge_for_task(options.interval, options.beta_max).to(self.device)
 
     @classmethod
     def load(
-        cls, ckpt: str | Path, device: str | torch.device = "cpu", precision: str = "fp32"
+        cls,
+        ckpt: str | Path,
+        device: str | torch.device = "cpu",
+        precision: str = "auto",
+        compile: bool = False,
     ) -> Sampler:
         """From a run folder (latest.pt + options.json, or the published latest.pt + options.pkl)."""
         from i2sb.network import load_i2sb_checkpoint
 
         net, raw = load_i2sb_checkpoint(ckpt)
         options = sampling_options(raw, source=str(ckpt))
-        return cls(net, options, device, precision, checkpoint=str(Path(ckpt).resolve()))
+        checkpoint = str(Path(ckpt).resolve())
+        return cls(net, options, device, precision, checkpoint=checkpoint, compile=compile)
 
     def _network(self, counter: list[int]) -> Callable[..., torch.Tensor]:
         def run(x: torch.Tensor, steps: torch.Tensor, cond: torch.Tensor | None = None):
             counter[0] += 1
-            with autocast_for(self.precision, self.device):
+            with autocast(self.precision, self.device):
                 if self.device.type != "cpu":
-                    return self.net(x, steps, cond=cond)
+                    return self._forward(x, steps, cond=cond)
                 return per_image(
-                    lambda *rows: self.net(rows[0], rows[1], cond=rows[2]), x, steps, cond
+                    lambda *rows: self._forward(rows[0], rows[1], cond=rows[2]), x, steps, cond
                 )
 
         return run

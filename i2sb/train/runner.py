@@ -23,6 +23,7 @@ from i2sb.distributed import (
     rank_report,
 )
 from i2sb.joblog import LOG, format_seconds, progress_bar
+from i2sb.network.fastpath import AUTOCAST_DTYPES, autocast, fast_network, resolve_precision
 from i2sb.network.safe_pickle import write_options_pickle
 from i2sb.train.batches import BatchPlan, microbatch_loader
 from i2sb.train.ema import EMA
@@ -154,6 +155,9 @@ def _loop(
         # differs and so do the weights. On CPU (where results are promised byte-identical) keep the first
         # layout for good: find_unused_parameters switches the re-bucketing off (at a graph walk per step).
         model = DistributedDataParallel(parts.net, find_unused_parameters=ctx.device.type == "cpu")
+    # The compiled callable is used for the forward only; checkpoints save parts.net.
+    forward = fast_network(model, ctx.device, cfg.network.compile)
+    precision = resolve_precision(tcfg.precision, ctx.device, training=True)
     loader = microbatch_loader(
         parts.train_set,
         plan,
@@ -175,7 +179,7 @@ def _loop(
                  tcfg.iterations, ctx.world_size, ctx.device)  # fmt: skip
     model.train()
     while state.iteration < tcfg.iterations:
-        loss = _iteration(cfg, state, model, batches, plan, ctx)
+        loss = _iteration(cfg, state, model, forward, precision, batches, plan, ctx)
         state.iteration += 1
         window_iters += 1
         bar.update(1)
@@ -213,6 +217,9 @@ def _loop(
         "seconds": seconds,
         "images_per_s": trained * tcfg.batch_size / seconds if seconds > 0 else None,
         "world_size": ctx.world_size,
+        "precision": precision,
+        "compiled": bool(getattr(forward, "active", False)),
+        "compile_fallback": getattr(forward, "reason", None),
     }
 
 
@@ -226,12 +233,19 @@ def _log_progress(task: str, state: _State, iterations: int, loss: float, it_per
 
 
 def _iteration(
-    cfg: Config, state: _State, model, batches, plan: BatchPlan, ctx: DistContext
+    cfg: Config,
+    state: _State,
+    model,
+    forward,
+    precision: str,
+    batches,
+    plan: BatchPlan,
+    ctx: DistContext,
 ) -> float:
     tcfg, parts = cfg.train, state.parts
     state.optimizer.zero_grad(set_to_none=True)
     total = torch.zeros((), device=ctx.device)
-    autocast = torch.bfloat16 if tcfg.precision == "bf16" else None
+    autocast = AUTOCAST_DTYPES.get(precision)
     for micro in range(plan.accumulation):
         last = micro == plan.accumulation - 1
         # Skip the gradient all-reduce on all but the last microbatch.
@@ -245,7 +259,7 @@ def _iteration(
             x0, x1, mask = boundary_pair(batch, parts.corruption, ctx.device)
             loss = (
                 bridge_loss(
-                    model,
+                    forward,
                     state.bridge,
                     x0,
                     x1,
@@ -284,7 +298,10 @@ def _validate(cfg: Config, state: _State, out_dir: Path) -> dict:
     steps = nfe_steps(cfg.bridge.interval, cfg.train.validate_nfe)  # < interval (config)
     noise = samplers.image_noise(cfg.train.seed, range(x0.shape[0]), x0.device)
     net.eval()
-    with state.ema.average_parameters():
+    # As sampling runs it: autocast (sample.precision) touches only the network's convs and
+    # matmuls; the bridge's elementwise arithmetic stays float32.
+    precision = resolve_precision(cfg.sample.precision, parts.device, training=False)
+    with state.ema.average_parameters(), autocast(precision, parts.device):
         x1_noised = fill_hole_with_noise(x1, mask, noise)
         predict = state.bridge.pred_x0_fn(net, cond=x1_noised if parts.cond_x1 else None)
         xs, _ = samplers.sample(

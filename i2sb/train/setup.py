@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from i2sb.config import Config
+from i2sb.network.fastpath import to_channels_last
 from i2sb.tasks import PAIRED_TASK, task_spec
 
 
@@ -94,7 +95,7 @@ def build_parts(
             spec.name, cfg.data.image_size, device=device, **cfg.mask_options()
         )
     return TrainParts(
-        net=build_network(cfg).to(device),
+        net=to_channels_last(build_network(cfg).to(device)),
         corruption=corruption,
         train_set=train_set,
         val_set=val_set,

@@ -1,0 +1,142 @@
+"""The network's fast path (i2sb/network/fastpath.py): precision choice, layout, fused ops, compile."""
+
+import logging
+
+import pytest
+import torch
+
+from i2sb.network import PRESETS, build_i2sb_net, create_unet, fastpath
+from i2sb.network.fastpath import (
+    CompiledOrEager,
+    autocast,
+    native_bf16,
+    resolve_precision,
+    to_channels_last,
+)
+from i2sb.network.layers import GroupNorm32
+
+
+def perturbed_tiny_unet():
+    torch.manual_seed(0)
+    unet = create_unet(**PRESETS["tiny"]).eval()
+    with torch.no_grad():  # leave no zero-initialised branch
+        for param in unet.parameters():
+            param.add_(0.02 * torch.randn_like(param))
+    return unet
+
+
+def test_auto_precision_resolves_per_device_and_use():
+    cpu = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
+    assert resolve_precision("auto", "cpu", training=False) == cpu
+    assert resolve_precision("auto", "cpu", training=True) == cpu
+    assert resolve_precision("auto", "cuda", training=False) == "fp16"
+    assert resolve_precision("fp32", "cpu", training=True) == "fp32"
+
+
+def test_bad_precisions_are_clear_errors():
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        resolve_precision("fp16", "cpu", training=False)
+    with pytest.raises(ValueError, match="train.precision must be one of"):
+        resolve_precision("fp16", "cuda", training=True)  # no loss scaling: not offered
+    with pytest.raises(ValueError, match="sample.precision must be one of"):
+        resolve_precision("int8", "cpu", training=False)
+
+
+def test_channels_last_changes_layout_not_the_function():
+    unet = perturbed_tiny_unet()
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([3.0, 900.0])
+    with torch.no_grad():
+        expected = unet(x, t)
+        to_channels_last(unet)
+        assert unet.input_blocks[0][0].weight.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(unet(x, t), expected, atol=1e-5, rtol=0)
+
+
+def test_a_shared_time_gives_what_the_repeated_times_give():
+    unet = perturbed_tiny_unet()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(unet(x, torch.tensor([250.0])), unet(x, torch.full((3,), 250.0)))
+    with pytest.raises(ValueError, match=r"t must have shape \(3,\) or \(1,\)"):
+        unet(x, torch.ones(2))
+
+
+def test_the_wrapper_embeds_one_time_for_a_batch_that_shares_its_step(monkeypatch):
+    net = build_i2sb_net("tiny", interval=100)
+    seen = []
+    real = net.diffusion_model.forward
+    monkeypatch.setattr(net.diffusion_model, "forward", lambda x, t: seen.append(t) or real(x, t))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        by_int, by_tensor = net(x, 40), net(x, torch.tensor([40, 40]))
+        net(x, torch.tensor([40, 41]))
+    assert [tuple(t.shape) for t in seen] == [(1,), (1,), (2,)]
+    torch.testing.assert_close(by_int, by_tensor, atol=0, rtol=0)
+
+
+@pytest.mark.skipif(not native_bf16(torch.device("cpu")), reason="CPU without native bf16")
+def test_bf16_group_norm_on_the_cpu_keeps_float32_statistics():
+    norm = GroupNorm32(32, 64)
+    with torch.no_grad():
+        norm.weight.normal_()
+        norm.bias.normal_()
+    x = (torch.randn(2, 64, 8, 8) * 50 + 1000).to(
+        torch.bfloat16
+    )  # large mean: bf16 stats would fail
+    with torch.autocast("cpu", torch.bfloat16):
+        fast = norm(x)
+    reference = torch.nn.functional.group_norm(x.float(), 32, norm.weight, norm.bias, norm.eps)
+    assert fast.dtype == torch.bfloat16
+    torch.testing.assert_close(fast.float(), reference, atol=0.05, rtol=0.02)
+
+
+def test_bf16_autocast_output_is_float32_and_close():
+    net = build_i2sb_net("tiny", interval=100)
+    with torch.no_grad():
+        for param in net.parameters():
+            param.add_(0.02 * torch.randn_like(param))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = net(x, 50)
+        with autocast("bf16", "cpu"):
+            fast = net(x, 50)
+    assert fast.dtype == torch.float32
+    assert (fast - expected).norm() / expected.norm() < 0.03
+
+
+def small_module():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.SiLU(), torch.nn.Linear(8, 2))
+
+
+def test_compile_falls_back_to_eager_with_the_reason_logged(monkeypatch, caplog):
+    def broken_backend(graph, example_inputs):
+        raise RuntimeError("no compiler today")
+
+    monkeypatch.setattr(fastpath, "COMPILE_BACKEND", broken_backend)
+    module = small_module()
+    run = CompiledOrEager(module, torch.device("cpu"))
+    x = torch.randn(3, 4)
+    with caplog.at_level(logging.WARNING, logger="i2sb.network.fastpath"):
+        torch.testing.assert_close(run(x), module(x), atol=0, rtol=0)
+    assert not run.active and "no compiler today" in run.reason
+    assert "running eager" in caplog.text
+    torch.testing.assert_close(run(x), module(x), atol=0, rtol=0)  # and stays eager
+
+
+def test_compile_blocked_upfront_says_why(monkeypatch, caplog):
+    monkeypatch.setattr(fastpath.shutil, "which", lambda name: None)
+    with caplog.at_level(logging.WARNING, logger="i2sb.network.fastpath"):
+        run = CompiledOrEager(small_module(), torch.device("cpu"))
+    assert not run.active and "C++ compiler" in run.reason and "C++ compiler" in caplog.text
+
+
+def test_a_compiled_module_leaves_the_state_dict_alone(monkeypatch):
+    monkeypatch.setattr(fastpath, "COMPILE_BACKEND", "eager")  # dynamo only: fast, still compiled
+    module = small_module()
+    keys = list(module.state_dict())
+    run = CompiledOrEager(module, torch.device("cpu"))
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(run(x), module(x))
+    assert run.active and list(run.module.state_dict()) == keys
+    assert not isinstance(run, torch.nn.Module)  # cannot be registered inside another module
