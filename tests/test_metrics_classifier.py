@@ -55,3 +55,15 @@ def test_accuracy_is_top1_against_the_labels(resnet):
 def test_label_count_must_match(resnet):
     with pytest.raises(ValueError, match="labels"):
         classifier_accuracy(constant_images([(1, 2, 3)]), np.zeros(2, np.int64), resnet, "cpu")
+
+
+def test_accuracy_shows_progress_per_batch(caplog):
+    caplog.set_level("INFO", logger="i2sb")
+    always_class_0 = lambda x: torch.nn.functional.one_hot(  # noqa: E731
+        torch.zeros(len(x), dtype=torch.long), 10
+    ).float()
+    images = constant_images([(0, 0, 0)] * 3)
+    assert (
+        classifier_accuracy(images, np.zeros(3, np.int64), always_class_0, "cpu", batch_size=2) == 1
+    )
+    assert "classifier accuracy (3 images): 2/2 batch (100%)" in caplog.text

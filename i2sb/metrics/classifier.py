@@ -53,8 +53,11 @@ def classifier_accuracy(
         raise ValueError(
             f"CA needs as many labels as images (>= 1): {len(images)} vs {len(labels)}"
         )
+    from i2sb.joblog import progress
+
     correct = 0
-    for start in range(0, len(images), batch_size):
+    starts = range(0, len(images), batch_size)
+    for start in progress(starts, f"classifier accuracy ({len(images)} images)", unit="batch"):
         batch = torch.from_numpy(images[start : start + batch_size]).to(device)
         logits = model(classifier_input(batch))
         predicted = logits.argmax(dim=1).cpu()

@@ -91,8 +91,11 @@ def lpips_per_image(
             f"LPIPS: images {images.shape} and clean images {reference.shape} must be equal, "
             "non-empty (N, 3, H, W)"
         )
+    from i2sb.joblog import progress
+
     distances = []
-    for start in range(0, len(images), batch_size):
+    starts = range(0, len(images), batch_size)
+    for start in progress(starts, f"LPIPS ({len(images)} images)", unit="batch"):
         pair = [
             torch.from_numpy(x[start : start + batch_size]).to(device).float() / 127.5 - 1.0
             for x in (images, reference)
