@@ -106,12 +106,12 @@ def _output_into(path: Path) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def rule_log(smk: Any) -> Iterator[logging.Logger]:
-    """Run a rule script's body with all its output in ``smk.log[0]``; log a failure's traceback."""
+    """Run a rule script's body with all its output appended to ``smk.log[0]``; log a failure's traceback."""
     if not smk.log:
         raise ValueError(f"rule {smk.rule} declares no log: file for its script to write")
     path = Path(smk.log[0])
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("")  # a rerun's log tells only the rerun's story
+    # Appended: a retried or rerun job keeps the earlier attempt's traceback above its own story.
     root = logging.getLogger()
     level = root.level
     started = time.perf_counter()

@@ -44,8 +44,9 @@ def test_under_sdm_conda_train_runs_the_envs_python(tmp_path):
     command = train_command(tmp_path, "--sdm", "conda")
     assert command.startswith("python -m i2sb train ")
     assert sys.executable not in command
-    # The job's log gets all output, and a failure's traceback (--debug keeps it).
-    assert command.endswith("--no-progress --debug > " + str(tmp_path / "results" / "tiny" / "logs"
+    # The job's log gets all output (appended: a retry keeps the failed attempt) and a failure's
+    # traceback (--debug keeps it).
+    assert command.endswith("--no-progress --debug >> " + str(tmp_path / "results" / "tiny" / "logs"
                             / "train" / "sr4x-pool.log") + " 2>&1")  # fmt: skip
 
 

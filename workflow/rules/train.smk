@@ -29,4 +29,4 @@ rule train:
         ENV
     shell:
         "{params.launcher} --config {input.config} --task {wildcards.task} --out {params.out_dir}"
-        " --no-progress --debug > {log} 2>&1"
+        " --no-progress --debug >> {log} 2>&1"
