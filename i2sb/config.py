@@ -424,11 +424,11 @@ def _check_consistency(cfg: Config, source: str) -> None:
         )
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -447,7 +447,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
         raise ConfigError(
             f"config file {path}: expected a mapping at the top, got {type(values).__name__}"
         )
-    return config_from_dict(_deep_merge(values, overrides or {}), source=str(path))
+    return config_from_dict(deep_merge(values, overrides or {}), source=str(path))
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

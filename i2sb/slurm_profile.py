@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from i2sb.atomic import write_text
-from i2sb.config import _deep_merge
+from i2sb.config import deep_merge
 
 
 def load_profile(profile_dir: str | Path) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def load_profile(profile_dir: str | Path) -> dict[str, Any]:
 
 def merge_profiles(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     """``base`` with ``overlay``'s keys merged in, nested mappings key by key (the overlay wins)."""
-    return _deep_merge(base, overlay)
+    return deep_merge(base, overlay)
 
 
 def merged_profile(base_dir: str | Path, overlay_dir: str | Path) -> dict[str, Any]:

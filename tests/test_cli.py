@@ -36,3 +36,23 @@ def test_set_overrides_nest_and_parse_values():
     }
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_overrides(["train.lr"])
+
+
+def test_every_evaluate_key_is_a_flag_and_flags_override_the_config(tmp_path):
+    """A key added to EvaluateConfig reaches `i2sb evaluate` without touching the CLI."""
+    import dataclasses
+
+    from i2sb.cli import build_parser
+    from i2sb.cli.evaluate import _config
+    from i2sb.config import EvaluateConfig
+
+    config = tmp_path / "c.yaml"
+    config.write_text("evaluate: {batch_size: 16, lpips: false}\n")
+    argv = ["evaluate", "s.npz", "--task", "jpeg-10", "--out", "m.json", "--config", str(config)]
+    parser = build_parser()
+    given = parser.parse_args(argv + ["--no-ca", "--lpips", "--fid-val-stats", "v.npz"])
+    assert {f"evaluate.{f.name}" for f in dataclasses.fields(EvaluateConfig)} <= set(vars(given))
+    settings = _config(given).evaluate
+    assert (settings.classifier_accuracy, settings.lpips, settings.batch_size) == (False, True, 16)
+    assert settings.fid_val_stats == "v.npz"
+    assert _config(parser.parse_args(argv)).evaluate.lpips is False  # absent flag: the config's

@@ -10,9 +10,10 @@ import torch
 from PIL import Image
 
 from i2sb.cli import main
+from i2sb.config import DownloadConfig, EvaluateConfig
 from i2sb.metrics import fid
 from i2sb.metrics.classifier import IMAGENET_MEAN, IMAGENET_STD
-from i2sb.metrics.evaluate import EvaluateOptions, evaluate_samples
+from i2sb.metrics.evaluate import evaluate_samples
 from i2sb.metrics.image_quality import psnr_per_image, ssim_per_image
 from i2sb.sample.parts import Part, write_part
 
@@ -71,7 +72,7 @@ def offline(monkeypatch, tmp_path):
 def test_metrics_json_follows_the_contract(tmp_path):
     path, part = make_samples(tmp_path / "samples.npz")
     out = tmp_path / "eval" / "metrics.json"
-    opts = EvaluateOptions(fid_reference_from_clean=True, batch_size=8)
+    opts = EvaluateConfig(fid_reference_from_clean=True, batch_size=8)
     result = evaluate_samples(
         path, "jpeg-10", out, opts, tiny_extractor(), tiny_classifier(), lpips_model=tiny_lpips
     )
@@ -137,8 +138,11 @@ def test_sr_tasks_use_the_pre_placed_adm_reference(tmp_path):
     mu, sigma = fid.stats_of(fid.image_features(part.clean, model, "cpu"))
     ref = tmp_path / "VIRTUAL_imagenet256_labeled.npz"
     np.savez(ref, arr_0=part.clean.transpose(0, 2, 3, 1), mu=mu, sigma=sigma)
-    opts = EvaluateOptions(classifier_accuracy=False, adm_reference=str(ref))
-    result = evaluate_samples(path, "sr4x-pool", tmp_path / "m.json", opts, model)
+    opts = EvaluateConfig(classifier_accuracy=False)
+    result = evaluate_samples(
+        path, "sr4x-pool", tmp_path / "m.json", opts, model,
+        downloads=DownloadConfig(fid_reference=str(ref)),
+    )  # fmt: skip
     assert str(ref) in result["fid_reference"] and "ADM" in result["fid_reference"]
     assert result["fid_reference_kind"] == "adm_train_batch"
     assert 0 < result["metrics"]["fid"]["value"] < 1
@@ -150,7 +154,7 @@ def test_sr_tasks_use_the_pre_placed_adm_reference(tmp_path):
 
 def test_offline_fid_and_ca_are_unavailable_with_a_reason(tmp_path, offline):
     path, _ = make_samples(tmp_path / "samples.npz", task="sr4x-pool")
-    result = evaluate_samples(path, "sr4x-pool", tmp_path / "m.json", EvaluateOptions())
+    result = evaluate_samples(path, "sr4x-pool", tmp_path / "m.json", EvaluateConfig())
     metrics = result["metrics"]
     assert metrics["fid"]["value"] is None and "pt_inception-2015-12-05" in metrics["fid"]["reason"]
     assert metrics["ca"]["value"] is None and "resnet50-0676ba61.pth" in metrics["ca"]["reason"]
@@ -160,7 +164,7 @@ def test_offline_fid_and_ca_are_unavailable_with_a_reason(tmp_path, offline):
 
 def test_offline_with_external_metrics_required_is_an_error(tmp_path, offline):
     path, _ = make_samples(tmp_path / "samples.npz")
-    opts = EvaluateOptions(require_external_metrics=True, fid=False)
+    opts = EvaluateConfig(require_external_metrics=True, fid=False)
     with pytest.raises(RuntimeError, match="CA cannot be computed.*required.*weights unavailable"):
         evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts)
     assert not (tmp_path / "m.json").exists()
@@ -168,18 +172,18 @@ def test_offline_with_external_metrics_required_is_an_error(tmp_path, offline):
 
 def test_non_sr_tasks_without_validation_statistics_say_how_to_make_them(tmp_path):
     path, _ = make_samples(tmp_path / "samples.npz")
-    opts = EvaluateOptions(classifier_accuracy=False)
+    opts = EvaluateConfig(classifier_accuracy=False)
     result = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts, tiny_extractor())
     assert result["metrics"]["fid"]["value"] is None
     assert "i2sb fid-reference" in result["metrics"]["fid"]["reason"]
-    required = EvaluateOptions(classifier_accuracy=False, require_external_metrics=True)
+    required = EvaluateConfig(classifier_accuracy=False, require_external_metrics=True)
     with pytest.raises(RuntimeError, match="FID cannot be computed"):
         evaluate_samples(path, "jpeg-10", tmp_path / "m.json", required, tiny_extractor())
 
 
 def test_samples_without_degraded_images_report_why(tmp_path):
     path, _ = make_samples(tmp_path / "samples.npz", degraded=False)
-    opts = EvaluateOptions(fid=False, classifier_accuracy=False)
+    opts = EvaluateConfig(fid=False, classifier_accuracy=False)
     metrics = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts)["metrics"]
     assert metrics["psnr_degraded"] == {
         "value": None,
@@ -191,7 +195,7 @@ def test_samples_without_degraded_images_report_why(tmp_path):
 def test_a_task_other_than_the_sampled_one_is_refused(tmp_path):
     path, _ = make_samples(tmp_path / "samples.npz", task="jpeg-5")
     with pytest.raises(ValueError, match="sampled for task 'jpeg-5'"):
-        evaluate_samples(path, "jpeg-10", tmp_path / "m.json", EvaluateOptions(fid=False))
+        evaluate_samples(path, "jpeg-10", tmp_path / "m.json", EvaluateConfig(fid=False))
 
 
 def test_a_lone_part_file_is_refused_where_a_gathered_set_is_expected(tmp_path):
@@ -199,7 +203,7 @@ def test_a_lone_part_file_is_refused_where_a_gathered_set_is_expected(tmp_path):
     part.meta.update(partition=[0, 2], total=32)
     write_part(path, part)
     with pytest.raises(ValueError, match="part 0 of 2 .* gather all 2 parts first"):
-        evaluate_samples(path, "jpeg-10", tmp_path / "m.json", EvaluateOptions(fid=False))
+        evaluate_samples(path, "jpeg-10", tmp_path / "m.json", EvaluateConfig(fid=False))
     assert not (tmp_path / "m.json").exists()
 
 
@@ -250,11 +254,12 @@ def test_cuda_gives_the_cpu_numbers(tmp_path):
     path, _ = make_samples(tmp_path / "samples.npz")
     results = {}
     for device in ("cpu", "cuda"):
-        opts = EvaluateOptions(fid_reference_from_clean=True, device=device)
+        opts = EvaluateConfig(fid_reference_from_clean=True)
         models = (tiny_extractor(device), tiny_classifier().to(device))
         results[device] = evaluate_samples(
-            path, "jpeg-10", tmp_path / f"{device}.json", opts, *models, lpips_model=tiny_lpips
-        )
+            path, "jpeg-10", tmp_path / f"{device}.json", opts, *models, lpips_model=tiny_lpips,
+            device=device,
+        )  # fmt: skip
     for name, entry in results["cpu"]["metrics"].items():
         cuda_value = results["cuda"]["metrics"][name]["value"]
         assert cuda_value == pytest.approx(entry["value"], rel=1e-2, abs=1e-2)  # TF32 convolutions
@@ -285,7 +290,7 @@ def test_weights_pre_placed_in_torch_home_are_used_offline(tmp_path, offline, mo
     features = fid.image_features(part.recon, fid.load_inception("cpu"), "cpu")
     assert features.shape == (2, 2048) and np.isfinite(features).all()
     # (a 2048-d FID needs a 2048x2048 matrix square root: ~20 s here, so it is left to real runs)
-    metrics = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", EvaluateOptions(fid=False))[
+    metrics = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", EvaluateConfig(fid=False))[
         "metrics"
     ]
     assert metrics["ca"]["reason"] is None and 0 <= metrics["ca"]["value"] <= 1
@@ -293,7 +298,6 @@ def test_weights_pre_placed_in_torch_home_are_used_offline(tmp_path, offline, mo
 
 def test_a_configured_reference_path_that_is_missing_is_an_error_not_unavailable(tmp_path):
     from i2sb.downloads import PlacedFileMissing
-    from i2sb.metrics.evaluate import EvaluateOptions, evaluate_samples
 
     path = tmp_path / "samples.npz"
     images = np.zeros((2, 3, 8, 8), np.uint8)
@@ -306,9 +310,11 @@ def test_a_configured_reference_path_that_is_missing_is_an_error_not_unavailable
         labels=np.zeros(2, np.int64),
         meta=meta,
     )
-    opts = EvaluateOptions(
-        classifier_accuracy=False, adm_reference=str(tmp_path / "typo.npz"), cache_dir=str(tmp_path)
-    )
+    opts = EvaluateConfig(classifier_accuracy=False)
+    placed = DownloadConfig(fid_reference=str(tmp_path / "typo.npz"), cache_dir=str(tmp_path))
     with pytest.raises(PlacedFileMissing, match="downloads.fid_reference points at .*typo.npz"):
-        evaluate_samples(path, "sr4x-pool", tmp_path / "m.json", opts, feature_model=lambda x: x)
+        evaluate_samples(
+            path, "sr4x-pool", tmp_path / "m.json", opts, feature_model=lambda x: x,
+            downloads=placed,
+        )  # fmt: skip
     assert not (tmp_path / "m.json").exists()

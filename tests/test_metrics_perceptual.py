@@ -10,7 +10,8 @@ import torch
 from test_metrics_evaluate import make_samples, offline  # noqa: F401 (fixture)
 from torchvision.models import alexnet
 
-from i2sb.metrics.evaluate import EvaluateOptions, evaluate_samples
+from i2sb.config import EvaluateConfig
+from i2sb.metrics.evaluate import evaluate_samples
 from i2sb.metrics.perceptual import ALEXNET_FILE, load_lpips, lpips_per_image
 from i2sb.metrics.weights import WeightsUnavailable
 
@@ -65,7 +66,7 @@ def test_lpips_is_zero_for_identical_images_and_grows_with_the_difference(placed
 
 def test_evaluate_reports_lpips_of_recon_and_of_the_degraded_input(placed, tmp_path):
     path, part = make_samples(tmp_path / "samples.npz")
-    opts = EvaluateOptions(fid=False, classifier_accuracy=False)
+    opts = EvaluateConfig(fid=False, classifier_accuracy=False)
     metrics = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts)["metrics"]
     expected = lpips_per_image(part.recon, part.clean, load_lpips("cpu")).mean()
     assert metrics["lpips"] == {"value": pytest.approx(expected), "reason": None}
@@ -76,13 +77,13 @@ def test_without_the_file_lpips_is_unavailable_with_the_reason(hub_dir, tmp_path
     with pytest.raises(WeightsUnavailable, match=ALEXNET_FILE):
         load_lpips("cpu")
     path, _ = make_samples(tmp_path / "samples.npz")
-    opts = EvaluateOptions(fid=False, classifier_accuracy=False)
+    opts = EvaluateConfig(fid=False, classifier_accuracy=False)
     metrics = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts)["metrics"]
     for name in ("lpips", "lpips_degraded"):
         assert metrics[name]["value"] is None
         assert ALEXNET_FILE in metrics[name]["reason"] and str(hub_dir) in metrics[name]["reason"]
     assert not hub_dir.exists()  # nothing was downloaded into the cache
-    required = EvaluateOptions(fid=False, classifier_accuracy=False, require_external_metrics=True)
+    required = EvaluateConfig(fid=False, classifier_accuracy=False, require_external_metrics=True)
     with pytest.raises(RuntimeError, match="LPIPS cannot be computed"):
         evaluate_samples(path, "jpeg-10", tmp_path / "r.json", required)
 
@@ -99,6 +100,6 @@ def test_a_foreign_file_is_an_error_naming_it(hub_dir):
 
 def test_lpips_can_be_switched_off(hub_dir, tmp_path):
     path, _ = make_samples(tmp_path / "samples.npz")
-    opts = EvaluateOptions(fid=False, classifier_accuracy=False, lpips=False)
+    opts = EvaluateConfig(fid=False, classifier_accuracy=False, lpips=False)
     metrics = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts)["metrics"]
     assert metrics["lpips"]["reason"] == "disabled (evaluate.lpips is false)"

@@ -31,3 +31,49 @@ def _looks_numeric(raw: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def add_section_flags(
+    parser, section: str, names: dict[str, str] | None = None, skip: tuple[str, ...] = ()
+) -> None:
+    """One flag per key of the config section ``section`` (a field of ``Config``), so a new key
+    reaches the command line without touching it: booleans as ``--key/--no-key``, the rest typed.
+
+    ``names`` renames a flag (``{"classifier_accuracy": "ca"}``). Defaults are None: an absent
+    flag leaves the config's value; ``section_flags`` collects the given ones as overrides.
+    """
+    import argparse
+    import dataclasses
+    import typing
+
+    from i2sb.config import Config
+
+    section_cls = typing.get_type_hints(Config)[section]
+    hints = typing.get_type_hints(section_cls)
+    group = parser.add_argument_group(
+        f"config keys {section}.* (default: --config's value, else the one shown)"
+    )
+    for field in dataclasses.fields(section_cls):
+        if field.name in skip:
+            continue
+        flag = "--" + (names or {}).get(field.name, field.name).replace("_", "-")
+        kind, key = hints[field.name], f"{section}.{field.name}"
+        shown = f"{key} (default {field.default!r})"
+        if kind is bool:
+            group.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=None, dest=key, help=shown
+            )
+        else:
+            group.add_argument(
+                flag, type=kind, default=None, dest=key, metavar=field.name.upper(), help=shown
+            )
+
+
+def section_flags(args, section: str) -> dict[str, Any]:
+    """{section: {key: value}} of the ``add_section_flags`` flags that were given."""
+    given = {
+        name.split(".", 1)[1]: value
+        for name, value in vars(args).items()
+        if name.startswith(section + ".") and value is not None
+    }
+    return {section: given} if given else {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from i2sb.cli._overrides import add_section_flags, parse_overrides, section_flags
+
 _WEIGHTS = (
     "Pretrained weights come from torch.hub's cache, $TORCH_HOME/hub/checkpoints (default "
     "~/.cache/torch/hub/checkpoints): pt_inception-2015-12-05-6726825d.pth (FID) and "
@@ -27,19 +29,8 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, help="metrics.json to write")
     parser.add_argument("--config", default=None, help="YAML config for evaluate/downloads keys")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override")
-    parser.add_argument("--fid-reference", default=None, help="npz with mu/sigma (any task)")
-    parser.add_argument(
-        "--fid-reference-from-clean",
-        action="store_true",
-        help="non-SR tasks: use the samples' clean images as FID reference (not the paper's)",
-    )
-    parser.add_argument(
-        "--require-external-metrics", action="store_true", help="missing FID/CA is an error"
-    )
-    parser.add_argument("--no-fid", action="store_true", help="skip FID")
-    parser.add_argument("--no-ca", action="store_true", help="skip classifier accuracy")
-    parser.add_argument("--no-lpips", action="store_true", help="skip LPIPS")
-    parser.add_argument("--batch-size", type=int, default=None, help="images per batch")
+    parser.add_argument("--fid-reference", default="", help="npz with mu/sigma (any task)")
+    add_section_flags(parser, "evaluate", names={"classifier_accuracy": "ca"})
     parser.add_argument("--device", default="auto", help="torch device; auto = cuda if present")
     parser.set_defaults(handler=run_evaluate)
     _register_reference(subparsers)
@@ -65,38 +56,28 @@ def _register_reference(subparsers) -> None:
     parser.set_defaults(handler=run_reference)
 
 
-def _options(args):
-    import dataclasses
-
-    from i2sb.cli._overrides import parse_overrides
-    from i2sb.config import Config, load_config
-    from i2sb.metrics.evaluate import options_from_config
+def _config(args):
+    """The config (``--config`` + ``--set`` + the evaluate.* flags), validated as a whole."""
+    from i2sb.config import config_from_dict, deep_merge, load_config
 
     overrides = parse_overrides(args.set)
     if args.config is None and overrides:
         raise ValueError("--set needs --config (the file it overrides)")
-    cfg = load_config(args.config, overrides) if args.config else Config()
-    base = options_from_config(cfg, args.device)
-    return cfg, dataclasses.replace(
-        base,
-        fid=base.fid and not args.no_fid,
-        classifier_accuracy=base.classifier_accuracy and not args.no_ca,
-        lpips=base.lpips and not args.no_lpips,
-        require_external_metrics=base.require_external_metrics or args.require_external_metrics,
-        batch_size=args.batch_size or base.batch_size,
-        fid_reference=args.fid_reference if args.fid_reference is not None else base.fid_reference,
-        fid_reference_from_clean=base.fid_reference_from_clean or args.fid_reference_from_clean,
-    )
+    overrides = deep_merge(overrides, section_flags(args, "evaluate"))
+    return load_config(args.config, overrides) if args.config else config_from_dict(overrides)
 
 
 def run_evaluate(args) -> int:
     from i2sb.data.build import describe_eval_data
     from i2sb.metrics.evaluate import evaluate_samples
 
-    cfg, opts = _options(args)
+    cfg = _config(args)
     # Without --config nothing says what the images are: metrics.json records the data set as unknown.
     dataset = describe_eval_data(cfg, args.task) if args.config else None
-    result = evaluate_samples(args.samples, args.task, args.out, opts, dataset=dataset)
+    result = evaluate_samples(
+        args.samples, args.task, args.out, cfg.evaluate, dataset=dataset,
+        downloads=cfg.downloads, device=args.device, fid_reference=args.fid_reference,
+    )  # fmt: skip
     for name, entry in result["metrics"].items():
         shown = (
             f"{entry['value']:.4g}" if entry["value"] is not None else f"n/a ({entry['reason']})"

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from i2sb.atomic import write_json
+from i2sb.config import DownloadConfig, EvaluateConfig
 from i2sb.distributed import resolve_device
 from i2sb.downloads import DownloadError, PlacedFileMissing, fetch
 from i2sb.metrics import fid as fid_lib
@@ -37,20 +38,18 @@ LOG = logging.getLogger(__name__)
 UNAVAILABLE = (WeightsUnavailable, DownloadError, ReferenceUnavailable)
 
 
-@dataclass(frozen=True)
-class EvaluateOptions:
-    """What to compute and where external inputs come from (config section ``evaluate`` + CLI)."""
+_DEFAULTS, _NO_PLACED_FILES = EvaluateConfig(), DownloadConfig()
 
-    fid: bool = True
-    classifier_accuracy: bool = True
-    lpips: bool = True
-    require_external_metrics: bool = False
-    batch_size: int = 32
-    device: str = "cpu"
-    fid_reference: str = ""  # npz with mu/sigma; overrides the task's default reference
-    fid_reference_from_clean: bool = False  # non-SR tasks: the samples' clean images as reference
-    adm_reference: str = ""  # pre-placed VIRTUAL_imagenet256_labeled.npz (downloads.fid_reference)
-    cache_dir: str = ""  # downloads cache (downloads.cache_dir)
+
+@dataclass(frozen=True)
+class _How:
+    """One evaluation call's arguments, passed down together (not a settings class: the settings
+    are ``EvaluateConfig`` and ``DownloadConfig``)."""
+
+    settings: EvaluateConfig
+    downloads: DownloadConfig
+    device: str
+    reference: str  # an explicit FID reference npz for any task (i2sb evaluate --fid-reference)
 
 
 def measured(value: float) -> dict[str, Any]:
@@ -67,27 +66,24 @@ FID_REFERENCE_KINDS = ("adm_train_batch", "val_stats", "clean_images", "file")
 
 
 def _reference(
-    samples: Part, path: Path, task: str, opts: EvaluateOptions, model: fid_lib.FeatureModel
+    samples: Part, path: Path, task: str, how: _How, model: fid_lib.FeatureModel
 ) -> tuple[np.ndarray, np.ndarray, str, str]:
     """mu, sigma, a description and the kind (FID_REFERENCE_KINDS) of the FID reference (spec §7)."""
     train_reference = task_spec(task).fid_reference == FID_REF_TRAIN
-    if opts.fid_reference:
+    given = how.reference or ("" if train_reference else how.settings.fid_val_stats)
+    if given:
         # A file given for a validation-set task is its validation statistics (i2sb fid-reference).
         kind = "file" if train_reference else "val_stats"
-        return (
-            *fid_lib.load_reference_stats(opts.fid_reference),
-            f"file {opts.fid_reference}",
-            kind,
-        )
+        return *fid_lib.load_reference_stats(given), f"file {given}", kind
     if train_reference:
-        adm = fetch("fid_reference", opts.adm_reference, opts.cache_dir)
+        adm = fetch("fid_reference", how.downloads.fid_reference, how.downloads.cache_dir)
         return (
             *fid_lib.load_reference_stats(adm),
             f"ADM training-set batch (mu/sigma) {adm}",
             "adm_train_batch",
         )
-    if opts.fid_reference_from_clean:
-        feats = fid_lib.image_features(samples.clean, model, opts.device, opts.batch_size)
+    if how.settings.fid_reference_from_clean:
+        feats = fid_lib.image_features(samples.clean, model, how.device, how.settings.batch_size)
         return (
             *fid_lib.stats_of(feats),
             f"clean images of {path} ({len(samples)} images; not the full validation set, so "
@@ -102,59 +98,56 @@ def _reference(
 
 
 def compute_fid(
-    samples: Part, path: Path, task: str, opts: EvaluateOptions, model: Any = None
+    samples: Part, path: Path, task: str, how: _How, model: Any = None
 ) -> tuple[dict[str, Any], tuple[str, str] | None]:
     """FID entry and (reference description, kind); ``model`` defaults to clean-fid's Inception."""
-    if not opts.fid:
+    if not how.settings.fid:
         return unavailable("disabled (evaluate.fid is false)"), None
     if model is None:
-        model = fid_lib.load_inception(opts.device)
-    mu_ref, sigma_ref, described, kind = _reference(samples, path, task, opts, model)
-    feats = fid_lib.image_features(samples.recon, model, opts.device, opts.batch_size)
-    return measured(fid_lib.frechet_distance(*fid_lib.stats_of(feats), mu_ref, sigma_ref)), (
-        described,
-        kind,
-    )
+        model = fid_lib.load_inception(how.device)
+    mu_ref, sigma_ref, described, kind = _reference(samples, path, task, how, model)
+    feats = fid_lib.image_features(samples.recon, model, how.device, how.settings.batch_size)
+    fid = fid_lib.frechet_distance(*fid_lib.stats_of(feats), mu_ref, sigma_ref)
+    return measured(fid), (described, kind)
 
 
-def compute_ca(samples: Part, opts: EvaluateOptions, model: Any = None) -> dict[str, Any]:
+def compute_ca(samples: Part, how: _How, model: Any = None) -> dict[str, Any]:
     """CA entry; ``model`` defaults to ResNet-50 IMAGENET1K_V1."""
-    if not opts.classifier_accuracy:
+    if not how.settings.classifier_accuracy:
         return unavailable("disabled (evaluate.classifier_accuracy is false)")
     if model is None:
-        model = load_resnet50(opts.device)
-    return measured(
-        classifier_accuracy(samples.recon, samples.labels, model, opts.device, opts.batch_size)
-    )
+        model = load_resnet50(how.device)
+    batch = how.settings.batch_size
+    return measured(classifier_accuracy(samples.recon, samples.labels, model, how.device, batch))
 
 
-def compute_lpips(
-    samples: Part, opts: EvaluateOptions, model: Any = None
-) -> dict[str, dict[str, Any]]:
+def compute_lpips(samples: Part, how: _How, model: Any = None) -> dict[str, dict[str, Any]]:
     """lpips of recon (and lpips_degraded of the inputs) against clean; ``model``: LPIPS(alex)."""
-    if not opts.lpips:
+    if not how.settings.lpips:
         off = unavailable("disabled (evaluate.lpips is false)")
         return {"lpips": off, "lpips_degraded": off}
     if model is None:
-        model = load_lpips(opts.device)
+        model = load_lpips(how.device)
     entries = {}
     for name, images in (("lpips", samples.recon), ("lpips_degraded", samples.degraded)):
         if images is None:
             entries[name] = unavailable("the samples file holds no degraded images")
             continue
-        distances = lpips_per_image(images, samples.clean, model, opts.device, opts.batch_size)
+        distances = lpips_per_image(
+            images, samples.clean, model, how.device, how.settings.batch_size
+        )
         entries[name] = measured(np.mean(distances))
     return entries
 
 
-def _external(name: str, opts: EvaluateOptions, compute: Callable[[], tuple]) -> tuple:
+def _external(name: str, how: _How, compute: Callable[[], tuple]) -> tuple:
     """Run ``compute`` -> (entry, extra); missing weights/references become (unavailable, None)."""
     try:
         return compute()
     except PlacedFileMissing:
         raise  # a configured path that is wrong is an error, not an unavailable metric
     except UNAVAILABLE as err:
-        if opts.require_external_metrics:
+        if how.settings.require_external_metrics:
             raise RuntimeError(
                 f"{name} cannot be computed and external metrics are required "
                 f"(evaluate.require_external_metrics / --require-external-metrics): {err}"
@@ -180,17 +173,25 @@ def evaluate_samples(
     samples_path: str | Path,
     task: str,
     out: str | Path,
-    opts: EvaluateOptions,
+    settings: EvaluateConfig = _DEFAULTS,
     feature_model: Any = None,
     classifier: Any = None,
     dataset: dict[str, Any] | None = None,
     lpips_model: Any = None,
+    *,
+    downloads: DownloadConfig = _NO_PLACED_FILES,
+    device: str = "auto",
+    fid_reference: str = "",
 ) -> dict[str, Any]:
     """Compute every metric of ``samples_path`` and write ``out`` (metrics.json) atomically.
 
+    ``settings`` is the config's ``evaluate`` section and ``downloads`` its ``downloads`` section
+    (pre-placed ADM reference batch, cache). ``fid_reference`` names a reference npz for any
+    task; otherwise SR tasks use ADM's batch and the others ``settings.fid_val_stats``.
     ``dataset`` (``i2sb.data.build.describe_eval_data``) says what the images are; None is
     recorded as unknown (an evaluation without a config).
     """
+    how = _How(settings, downloads, resolve_device(device), fid_reference)
     path = Path(samples_path)
     samples = read_part(path)
     if "partition" in samples.meta:
@@ -204,13 +205,11 @@ def evaluate_samples(
     if recorded is not None and recorded != task:
         raise ValueError(f"{path}: sampled for task {recorded!r}, but --task is {task!r}")
     with torch.inference_mode():
-        fid, fid_reference = _external(
-            "FID", opts, lambda: compute_fid(samples, path, task, opts, feature_model)
+        fid, reference = _external(
+            "FID", how, lambda: compute_fid(samples, path, task, how, feature_model)
         )
-        ca, _ = _external("CA", opts, lambda: (compute_ca(samples, opts, classifier), None))
-        lpips, _ = _external(
-            "LPIPS", opts, lambda: (compute_lpips(samples, opts, lpips_model), None)
-        )
+        ca, _ = _external("CA", how, lambda: (compute_ca(samples, how, classifier), None))
+        lpips, _ = _external("LPIPS", how, lambda: (compute_lpips(samples, how, lpips_model), None))
     if "value" in lpips:  # unavailable: the one reason holds for both entries
         lpips = {"lpips": lpips, "lpips_degraded": lpips}
     result = {
@@ -221,29 +220,12 @@ def evaluate_samples(
         "dataset": dataset,
         "samples": str(path),
         "metrics": {"fid": fid, "ca": ca, **image_quality(samples), **lpips},
-        "fid_reference": fid_reference[0] if fid_reference else None,
-        "fid_reference_kind": fid_reference[1] if fid_reference else None,
+        "fid_reference": reference[0] if reference else None,
+        "fid_reference_kind": reference[1] if reference else None,
         "sampling": {k: samples.meta.get(k) for k in ("images_per_s", "seconds_per_nfe")},
     }
     write_json(out, result)
     return result
-
-
-def options_from_config(cfg: Any, device: str = "auto") -> EvaluateOptions:
-    """EvaluateOptions from a Config's ``evaluate`` and ``downloads`` sections."""
-    ev, dl = cfg.evaluate, cfg.downloads
-    return EvaluateOptions(
-        fid=ev.fid,
-        classifier_accuracy=ev.classifier_accuracy,
-        lpips=ev.lpips,
-        require_external_metrics=ev.require_external_metrics,
-        batch_size=ev.batch_size,
-        device=resolve_device(device),
-        fid_reference=ev.fid_val_stats,
-        fid_reference_from_clean=ev.fid_reference_from_clean,
-        adm_reference=dl.fid_reference,
-        cache_dir=dl.cache_dir,
-    )
 
 
 def evaluate_for_config(
@@ -256,8 +238,10 @@ def evaluate_for_config(
     """
     from i2sb.data.build import describe_eval_data
 
-    opts = options_from_config(cfg)
-    if fid_val_stats and task_spec(task).fid_reference != FID_REF_TRAIN:
-        opts = dataclasses.replace(opts, fid_reference=fid_val_stats)
+    settings = cfg.evaluate
+    if fid_val_stats:
+        settings = dataclasses.replace(settings, fid_val_stats=fid_val_stats)
     dataset = describe_eval_data(cfg, task)
-    return evaluate_samples(samples_path, task, out, opts, dataset=dataset)
+    return evaluate_samples(
+        samples_path, task, out, settings, dataset=dataset, downloads=cfg.downloads
+    )
