@@ -138,7 +138,8 @@ def test_sr_tasks_use_the_pre_placed_adm_reference(tmp_path):
     mu, sigma = fid.stats_of(fid.image_features(part.clean, model, "cpu"))
     ref = tmp_path / "VIRTUAL_imagenet256_labeled.npz"
     np.savez(ref, arr_0=part.clean.transpose(0, 2, 3, 1), mu=mu, sigma=sigma)
-    opts = EvaluateConfig(classifier_accuracy=False)
+    # Validation-set statistics in the config are for the other tasks: 4x SR keeps ADM's batch.
+    opts = EvaluateConfig(classifier_accuracy=False, fid_val_stats=str(tmp_path / "val.npz"))
     result = evaluate_samples(
         path, "sr4x-pool", tmp_path / "m.json", opts, model,
         downloads=DownloadConfig(fid_reference=str(ref)),
