@@ -1,13 +1,15 @@
 """Sampling speed: images/s and seconds per network evaluation, fp32 against autocast bf16 (and fp16).
 
-Uses the ``small`` preset (64 px) with its initial weights perturbed, batch 8, through the same
-``Sampler.restore`` that ``i2sb sample`` runs. Each precision gets one warm-up batch, then the
+Uses the ``small`` preset (64 px; --preset/--size for others, e.g. adm256 at 256 px) with its
+initial weights perturbed, batch 8, through the same ``Sampler.restore`` that ``i2sb sample``
+runs. Each precision gets one warm-up batch, then the
 precisions are timed interleaved (median per batch, so machine load hits all alike), and their
 restorations are compared with fp32's (max abs difference in [-1, 1] units). On a CUDA
 machine fp16 is measured too. Prints a table and the ratios against fp32 measured in this run.
 
     .venv/bin/python benchmarks/bench_sample.py               # CPU (and CUDA when present)
     .venv/bin/python benchmarks/bench_sample.py --nfe 10 --repeats 3 --device cpu
+    .venv/bin/python benchmarks/bench_sample.py --device cuda --preset adm256 --size 256 --nfe 100
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from i2sb.sample.sampler import Sampler
 INTERVAL = 1000
 
 
-def small_net() -> torch.nn.Module:
+def perturbed_net(preset: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    net = build_i2sb_net("small", INTERVAL)
+    net = build_i2sb_net(preset, INTERVAL)
     with torch.no_grad():  # ADM zero-initialises the output conv; make every layer contribute
         for param in net.parameters():
             param.add_(0.02 * torch.randn_like(param))
@@ -35,8 +37,11 @@ def small_net() -> torch.nn.Module:
 
 
 def samplers(net, device: str, precisions: list[str], args):
-    options = SamplingOptions("sr4x-pool", "small", 64, INTERVAL, 0.3, False, False, 1e-4, 1.0)
-    x1 = torch.rand(args.batch, 3, 64, 64, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    size = args.size
+    options = SamplingOptions(
+        "sr4x-pool", args.preset, size, INTERVAL, 0.3, False, False, 1e-4, 1.0
+    )
+    x1 = torch.rand(args.batch, 3, size, size, generator=torch.Generator().manual_seed(1)) * 2 - 1
     built = {p: Sampler(copy.deepcopy(net), options, device, p) for p in precisions}
     for sampler in built.values():
         sampler.restore(x1, None, args.nfe, seed=0)  # warm-up (kernels, autocast caches)
@@ -66,6 +71,8 @@ def measure(net, device: str, precisions: list[str], args) -> dict[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=("tiny", "small", "adm256"), default="small")
+    parser.add_argument("--size", type=int, default=64, help="image size in pixels")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--nfe", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5)
@@ -73,8 +80,8 @@ def main() -> None:
     args = parser.parse_args()
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d != "cuda" or torch.cuda.is_available()]
-    net = small_net()
-    print(f"small preset, 64 px, batch {args.batch}, NFE {args.nfe}, median of {args.repeats} interleaved batches; "
+    net = perturbed_net(args.preset)
+    print(f"{args.preset} preset, {args.size} px, batch {args.batch}, NFE {args.nfe}, median of {args.repeats} interleaved batches; "
           f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")  # fmt: skip
     print(
         f"{'device':7} {'precision':9} {'images/s':>9} {'s/NFE':>8} {'x fp32':>7} {'max|diff|':>10}"
