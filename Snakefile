@@ -11,6 +11,7 @@ configfile: "config/config.yaml"
 
 wildcard_constraints:
     task=r"[a-z0-9][a-z0-9-]*",
+    sampler=r"[a-z][a-z0-9.-]*",
     nfe=r"\d+",
     part=r"\d+",
     nparts=r"\d+",

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from i2sb.atomic import write_json
+from i2sb.sampler_table import SamplerConfig, samplers_problem
 from i2sb.tasks import CHOICES, task_spec
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
@@ -30,23 +31,6 @@ SAMPLE_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 class ConfigError(ValueError):
     """A configuration value is missing, misspelt or out of range; the message names the key."""
-
-
-@dataclass(frozen=True)
-class SamplerKind:
-    """What the configuration knows of a sampler; its function lives in i2sb/samplers.py."""
-
-    options: dict[str, float]  # option name -> default
-    label_keys: dict[str, str]  # option name -> its short name in the label (implicit-eta0)
-    needs_forward_operator: bool = False  # needs the task's operator A and measurement y
-
-
-# The samplers of spec §2 and §10, by name: the one list the config, the CLI and the library share.
-SAMPLER_KINDS: dict[str, SamplerKind] = {
-    "ddpm": SamplerKind({}, {}),
-    "implicit": SamplerKind({"eta": 0.0}, {"eta": "eta"}),
-    "cddb": SamplerKind({"step_size": 1.0}, {"step_size": "lam"}, needs_forward_operator=True),
-}
 
 
 @dataclass(frozen=True)
@@ -182,6 +166,7 @@ class Config:
     tasks: tuple[str, ...] = ("sr4x-pool", "jpeg-10", "inpaint-center")
     nfe: tuple[int, ...] = (5, 20)
     partitions: int = 2
+    samplers: tuple[SamplerConfig, ...] = (SamplerConfig(),)  # i2sb/sampler_table.py
     data: DataConfig = field(default_factory=DataConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
@@ -255,6 +240,9 @@ def _build(cls: type, values: Any, where: str) -> Any:
         if dataclasses.is_dataclass(kind):
             value = _build(kind, value, _join(where, name))
         elif typing.get_origin(kind) is tuple and isinstance(value, list):
+            item = typing.get_args(kind)[0]
+            if dataclasses.is_dataclass(item):
+                value = [_build(item, v, f"{_join(where, name)}[{i}]") for i, v in enumerate(value)]
             value = tuple(value)
         kwargs[name] = value
     return cls(**kwargs)
@@ -373,11 +361,12 @@ def coerce_values(values: Any, cls: type = Config) -> Any:
                 value = yaml.safe_load(value)  # a list given as text: 'nfe=[10,100]'
             if isinstance(value, str | int | float) and not isinstance(value, bool):
                 value = [value]  # one item given without brackets: 'tasks=jpeg-5'
-            coerced[name] = (
-                [_coerce_scalar(item, v) for v in value]
-                if isinstance(value, list | tuple)
-                else value
-            )
+            if not isinstance(value, list | tuple):
+                coerced[name] = value
+            elif dataclasses.is_dataclass(item):  # e.g. samplers: [{name: implicit, eta: '0'}]
+                coerced[name] = [coerce_values(v, item) for v in value]
+            else:
+                coerced[name] = [_coerce_scalar(item, v) for v in value]
         else:
             coerced[name] = _coerce_scalar(kind, value)
     return coerced
@@ -406,6 +395,10 @@ def _check_consistency(cfg: Config, source: str) -> None:
                 f"config key 'nfe' in {source}: {nfe} is outside [1, bridge.interval - 1 = "
                 f"{cfg.bridge.interval - 1}]"
             )
+    problem = samplers_problem(cfg.samplers, [task_spec(task) for task in cfg.tasks])
+    if problem:
+        key, why = problem.split(": ", 1)
+        raise ConfigError(f"config key {key!r} in {source}: {why}")
     bridge, train = cfg.bridge, cfg.train
     if not bridge.t0 < bridge.T:
         raise ConfigError(

@@ -13,7 +13,7 @@ Randomness is injected: every draw goes through ``noise(like)`` (default ``torch
 in spec §10's order: the step's own draw, then (inpainting, not OT-ODE) the known-pixel draw.
 ``image_noise(seed, indices)`` gives image i its own generator, so a batch's images do not depend
 on which other images share the batch. Adding a sampler: its update function, its entry in
-``UPDATES`` and in ``i2sb.config.SAMPLER_KINDS`` (the options the config accepts), and a test.
+``UPDATES`` and in ``i2sb.sampler_table.SAMPLER_KINDS`` (the options the config accepts), and a test.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from i2sb.bridge import Bridge, Noise
-from i2sb.config import SAMPLER_KINDS
+from i2sb.sampler_table import SAMPLER_KINDS, SAMPLER_NAMES
 
 PredX0Fn = Callable[[torch.Tensor, int], torch.Tensor]
 
@@ -125,9 +125,8 @@ UPDATES: dict[str, SamplerEntry] = {
     "implicit": SamplerEntry(implicit_update, check=_check_eta),
     "cddb": SamplerEntry(cddb_update, ("forward", "measurement"), _check_cddb),
 }
-if set(UPDATES) != set(SAMPLER_KINDS):  # the config's list and the functions must agree
-    raise ImportError(f"samplers {sorted(UPDATES)} differ from config's {sorted(SAMPLER_KINDS)}")
-SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLER_KINDS)
+if set(UPDATES) != set(SAMPLER_KINDS):  # the sampler table and the functions must agree
+    raise ImportError(f"samplers {sorted(UPDATES)} differ from the table's {sorted(SAMPLER_KINDS)}")
 
 
 def resolve_options(name: str, options: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from i2sb.sampler_table import SAMPLER_NAMES
+
 EVAL_FULL = "full"  # the whole validation set (50k images on ImageNet)
 EVAL_10K = "10k"  # the 10k subset suggested by Palette (NVlabs/I2SB dataset/*_10k_*.txt)
 
@@ -16,7 +18,7 @@ FID_REF_VAL = "val"  # statistics of the full validation set, computed once and 
 
 # Choice lists read by the config schema (``choices: <name>``), the CLI and the code.
 MASK_SOURCES = ("auto", "published", "generated")  # free-form inpainting masks
-CHOICES: dict[str, tuple[str, ...]] = {"mask_sources": MASK_SOURCES}
+CHOICES: dict[str, tuple[str, ...]] = {"mask_sources": MASK_SOURCES, "samplers": SAMPLER_NAMES}
 
 
 @dataclass(frozen=True)

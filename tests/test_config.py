@@ -16,6 +16,7 @@ from i2sb.config import (
     save_config,
 )
 from i2sb.planning import check_inputs, missing_inputs
+from i2sb.sampler_table import find_sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -158,3 +159,49 @@ def test_set_overrides_with_an_exponent_give_an_integer_before_anything_is_writt
 
     cfg = load_config(ROOT / "config" / "config.yaml", parse_overrides(["train.iterations=1e3"]))
     assert cfg.train.iterations == 1000 and type(cfg.train.iterations) is int
+
+
+def test_sampler_entries_give_stable_labels_and_round_trip():
+    cfg = config_from_dict(
+        {"tasks": ["sr4x-pool", "inpaint-center"],
+         "samplers": [{"name": "ddpm"}, {"name": "implicit", "eta": "0.5"}, {"name": "implicit"},
+                      {"name": "cddb", "step_size": 1}]}
+    )  # fmt: skip
+    assert [s.label for s in cfg.samplers] == [
+        "ddpm",
+        "implicit-eta0.5",
+        "implicit-eta0",
+        "cddb-lam1",
+    ]
+    assert find_sampler(cfg.samplers, "implicit-eta0").options() == {"eta": 0.0}
+    assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert [s.label for s in Config().samplers] == ["ddpm"]
+    with pytest.raises(ValueError, match="no sampler labelled 'ddim'"):
+        find_sampler(cfg.samplers, "ddim")
+
+
+@pytest.mark.parametrize(
+    "samplers, pattern",
+    [
+        ([{"name": "ddim"}], r"samplers\.0\.name.*'ddim'.*one of 'ddpm', 'implicit', 'cddb'"),
+        ([{"name": "implicit", "eta": 1.5}], r"samplers\.0\.eta.*1\.5.*\[0, 1\]"),
+        ([{"name": "ddpm", "eta": 0.0}], r"samplers\[0\].*ddpm takes no option eta"),
+        ([{"name": "implicit", "step_size": 1.0}], r"samplers\[0\].*implicit takes no option step_size"),
+        ([{"name": "implicit", "lam": 1}], r"samplers\.0.*'lam' was unexpected"),
+        ([{"eta": 0.0}], r"samplers\.0.*'name' is a required property"),
+        ([], r"samplers.*non-empty"),
+        ([{"name": "implicit"}, {"name": "implicit", "eta": 0}], r"samplers\[1\].*implicit-eta0 is already samplers\[0\]"),
+    ],
+)  # fmt: skip
+def test_bad_sampler_entries_name_the_entry(samplers, pattern):
+    with pytest.raises(ConfigError, match=re.compile(pattern, re.S)):
+        config_from_dict({"tasks": ["sr4x-pool"], "samplers": samplers})
+
+
+def test_cddb_on_a_task_without_a_forward_operator_names_the_task():
+    pattern = (
+        r"samplers\[1\].*cddb needs the task's differentiable forward operator, which task jpeg-10"
+    )
+    with pytest.raises(ConfigError, match=pattern):
+        config_from_dict({"tasks": ["sr4x-pool", "jpeg-10"],
+                          "samplers": [{"name": "ddpm"}, {"name": "cddb"}]})  # fmt: skip

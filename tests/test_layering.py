@@ -8,8 +8,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "i2sb"
 # Rank of each top-level module or package of i2sb; a module may import only ranks <= its own
 # (runners may read each other's file formats, e.g. metrics reads sample's part files).
 LAYER = {
-    "tasks": 0, "paper": 0, "atomic": 0, "config": 1, "planning": 1, "downloads": 1, "cluster": 1,
-    "slurm_profile": 1, "joblog": 0,
+    "tasks": 0, "sampler_table": 0, "paper": 0, "atomic": 0, "config": 1, "planning": 1,
+    "downloads": 1, "cluster": 1, "slurm_profile": 1, "joblog": 0,
     "bridge": 1, "distributed": 1, "samplers": 1,
     "network": 2, "corruption": 2, "data": 2,
     "train": 3, "sample": 3, "metrics": 3,
@@ -18,6 +18,7 @@ LAYER = {
 }  # fmt: skip
 LIGHT = {
     "tasks",
+    "sampler_table",
     "config",
     "paper",
     "cluster",

@@ -66,13 +66,47 @@ def test_the_workflow_entry_takes_every_setting_from_the_config(tmp_path):
     run, data = make_run(tmp_path / "run"), image_folder(tmp_path / "photos", count=3)
     values = {"data": {"kind": "imagefolder", "root": str(data), "image_size": SIZE},
               "sample": {"batch_size": 2, "precision": "bf16", "save_degraded": False}}  # fmt: skip
+    values["samplers"] = [{"name": "ddpm"}, {"name": "implicit", "eta": 0.0}]
     config = config_from_dict(values)
     out, computed = sample_for_config(
-        config, "sr4x-pool", run, 2, (0, 1), tmp_path / "part_0_1.npz"
+        config, "sr4x-pool", "implicit-eta0", run, 2, (0, 1), tmp_path / "part_0_1.npz"
     )
     part = read_part(out)
     assert computed and len(part) == 3 and part.degraded is None
     assert part.meta["precision"] == "bf16" and part.meta["batch_size"] == 2
+    assert part.meta["sampler"] == {
+        "name": "implicit",
+        "label": "implicit-eta0",
+        "options": {"eta": 0.0},
+    }
     assert (tmp_path / "trajectory.png").is_file()
     with pytest.raises(ValueError, match="trained for sr4x-pool, not jpeg-5"):
-        sample_for_config(config, "jpeg-5", run, 2, (0, 1), tmp_path / "x.npz")
+        sample_for_config(config, "jpeg-5", "ddpm", run, 2, (0, 1), tmp_path / "x.npz")
+    with pytest.raises(ValueError, match="no sampler labelled 'cddb-lam1'"):
+        sample_for_config(config, "sr4x-pool", "cddb-lam1", run, 2, (0, 1), tmp_path / "x.npz")
+
+
+def test_sampler_options_on_the_command_line(tmp_path, capsys):
+    run, data = make_run(tmp_path / "run"), image_folder(tmp_path / "photos", count=2)
+    base = ["sample", "--ckpt", str(run), "--data-dir", str(data), "--nfe", "2"]
+    out = tmp_path / "implicit.npz"
+    assert main([*base, "--sampler", "implicit", "--eta", "0", "--out", str(out)]) == 0
+    assert read_part(out).meta["sampler"]["label"] == "implicit-eta0"
+    assert (
+        main([*base, "--sampler", "cddb", "--step-size", "0.5", "--out", str(tmp_path / "c.npz")])
+        == 0
+    )
+    assert read_part(tmp_path / "c.npz").meta["sampler"]["options"] == {"step_size": 0.5}
+    capsys.readouterr()
+    assert main([*base, "--sampler", "ddpm", "--eta", "0.5", "--out", str(tmp_path / "x.npz")]) == 1
+    assert "sampler ddpm takes no option eta" in capsys.readouterr().err
+    assert (
+        main([*base, "--sampler", "implicit", "--eta", "2", "--out", str(tmp_path / "x.npz")]) == 1
+    )
+    assert "--eta must be in [0, 1], got 2.0" in capsys.readouterr().err
+    jpeg = make_run(tmp_path / "jpeg", task="jpeg-10")
+    jpeg_args = ["sample", "--ckpt", str(jpeg), "--data-dir", str(data), "--nfe", "2"]
+    assert main([*jpeg_args, "--sampler", "cddb", "--out", str(tmp_path / "x.npz")]) == 1
+    err = capsys.readouterr().err
+    assert "cddb needs the task's differentiable forward operator, which task jpeg-10" in err
+    assert not (tmp_path / "x.npz").exists()

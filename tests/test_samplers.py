@@ -174,7 +174,7 @@ def test_sampler_options_are_checked(bridge):
         run("implicit", eta=1.5)
     with pytest.raises(ValueError, match="cddb needs forward="):
         run("cddb", step_size=1.0)
-    run("implicit")  # eta defaults to 0 (i2sb.config.SAMPLER_KINDS)
+    run("implicit")  # eta defaults to 0 (i2sb.sampler_table)
 
 
 def test_image_noise_rows_do_not_depend_on_the_batch():

@@ -8,7 +8,7 @@ import mlflow
 import numpy as np
 import pytest
 from PIL import Image
-from test_tracking_data import make_run, write_samples
+from test_tracking_data import DDPM, make_run, write_samples
 
 from i2sb.cli import main
 from i2sb.tracking import build_record, track
@@ -41,7 +41,7 @@ def test_a_run_holds_params_metrics_reasons_and_artifacts(store, tmp_path):
     (args["samples"].parent / "trajectory.png").write_bytes(b"\x89PNG fake but present")
     out = _track(store, args, "contents", marker=tmp_path / "marker.json")
     assert json.loads((tmp_path / "marker.json").read_text())["run_id"] == out["run_id"]
-    assert out["key"] == "bench/inpaint-center/i2sb/nfe3"
+    assert out["key"] == "bench/inpaint-center/i2sb/ddpm/nfe3"
     (run,) = _runs(store, out["experiment_id"])
     params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
     assert params["config.train.lr"] == "5e-05" and params["task"] == "inpaint-center"
@@ -109,7 +109,34 @@ def test_each_nfe_and_variant_has_its_own_run(store, tmp_path):
     two = _track(store, make_run(tmp_path / "bench", nfe=4), "keys")
     other = _track(store, make_run(tmp_path / "bench", nfe=4), "keys", variant="ablation")
     assert len({one["run_id"], two["run_id"], other["run_id"]}) == 3
-    assert other["key"] == "bench/sr4x-pool/ablation/nfe4"
+    assert other["key"] == "bench/sr4x-pool/ablation/ddpm/nfe4"
+
+
+def test_the_store_holds_one_run_per_task_sampler_and_nfe(store, tmp_path):
+    implicit = {"name": "implicit", "label": "implicit-eta0", "options": {"eta": 0.0}}
+    keys = []
+    for _ in range(2):  # a rerun updates the runs in place
+        for task in ("sr4x-pool", "inpaint-center"):
+            for sampler in (DDPM, implicit):
+                for nfe in (2, 4):
+                    args = make_run(tmp_path / "bench", task=task, nfe=nfe, sampler=sampler)
+                    keys.append(_track(store, args, "grid")["key"])
+    assert len(set(keys)) == 8 and "bench/inpaint-center/i2sb/implicit-eta0/nfe4" in keys
+    runs = _runs(
+        store, mlflow.MlflowClient(store["uri"]).get_experiment_by_name("grid").experiment_id
+    )
+    assert sorted(r.data.tags["i2sb.key"] for r in runs) == sorted(set(keys))
+    params = {r.data.tags["i2sb.key"]: r.data.params for r in runs}
+    chosen = params["bench/sr4x-pool/i2sb/implicit-eta0/nfe2"]
+    assert (chosen["sampler"], chosen["sampler_name"]) == ("implicit-eta0", "implicit")
+    assert json.loads(chosen["sampler_options"]) == {"eta": 0.0}
+
+
+def test_samples_without_a_recorded_sampler_are_refused(store, tmp_path):
+    args = make_run(tmp_path / "bench")
+    write_samples(args["samples"], "sr4x-pool", 5, sampler=None)
+    with pytest.raises(ValueError, match="records no sampler"):
+        _track(store, args, "old")
 
 
 def test_samples_of_another_task_are_refused(store, tmp_path):

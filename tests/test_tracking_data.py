@@ -22,8 +22,12 @@ from i2sb.tracking.inputs import (
     read_training_curve,
 )
 
+DDPM = {"name": "ddpm", "label": "ddpm", "options": {}}  # SamplerConfig().describe()
 
-def write_samples(path: Path, task: str, nfe: int, n: int = 10, size: int = 8, degraded=True):
+
+def write_samples(
+    path: Path, task: str, nfe: int, n: int = 10, size: int = 8, degraded=True, sampler=DDPM
+):
     rng = np.random.default_rng(nfe)
     arrays = {
         "recon": rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8),
@@ -34,6 +38,7 @@ def write_samples(path: Path, task: str, nfe: int, n: int = 10, size: int = 8, d
             json.dumps(
                 {
                     "task": task,
+                    "sampler": sampler,
                     "nfe": nfe,
                     "checkpoint": f"train/{task}/latest.pt",
                     "precision": "fp32",
@@ -52,9 +57,14 @@ def write_samples(path: Path, task: str, nfe: int, n: int = 10, size: int = 8, d
 
 
 def make_run(
-    run: Path, task: str = "sr4x-pool", nfe: int = 5, fid: float | None = None, psnr=21.5
+    run: Path,
+    task: str = "sr4x-pool",
+    nfe: int = 5,
+    fid: float | None = None,
+    psnr=21.5,
+    sampler=DDPM,
 ) -> dict:
-    """Write train/, samples/ and eval/ for one (task, NFE); returns the `track` arguments."""
+    """Write train/, samples/ and eval/ for one (task, sampler, NFE); returns the `track` arguments."""
     train = run / "train" / task
     train.mkdir(parents=True, exist_ok=True)
     rows = [
@@ -71,15 +81,16 @@ def make_run(
     rows.append({"step": 50, "val_psnr": 20.0, "val_psnr_degraded": 18.0})
     (train / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (train / "options.json").write_text(json.dumps({"task": task}))
-    samples = run / "samples" / task / f"nfe{nfe}" / "samples.npz"
-    write_samples(samples, task, nfe)
-    metrics = run / "eval" / task / f"nfe{nfe}" / "metrics.json"
+    samples = run / "samples" / task / sampler["label"] / f"nfe{nfe}" / "samples.npz"
+    write_samples(samples, task, nfe, sampler=sampler)
+    metrics = run / "eval" / task / sampler["label"] / f"nfe{nfe}" / "metrics.json"
     metrics.parent.mkdir(parents=True, exist_ok=True)
     metric = lambda v, why: {"value": v, "reason": None if v is not None else why}  # noqa: E731
     metrics.write_text(
         json.dumps(
             {
                 "task": task,
+                "sampler": sampler,
                 "nfe": nfe,
                 "num_images": 10,
                 "samples": str(samples),

@@ -118,7 +118,7 @@ def test_duplicates_left_by_an_older_version_are_settled_to_the_earliest(server,
     args = make_run(tmp_path / "bench", task="sr4x-pool", nfe=3)
     client = mlflow.MlflowClient(server["url"])
     experiment_id = client.create_experiment("legacy-duplicates")
-    key = "bench/sr4x-pool/i2sb/nfe3"
+    key = "bench/sr4x-pool/i2sb/ddpm/nfe3"
     made = [
         client.create_run(experiment_id, start_time=1000 + i, tags={"i2sb.key": key})
         for i in range(3)

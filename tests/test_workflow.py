@@ -69,7 +69,7 @@ def test_reproduce_plans_downloads_and_sampling_without_training(tmp_path, image
     assert counts["download_fid_reference"] == 1 and counts["fid_val_stats"] == 1
     assert counts["download_subset_lists"] == 1 and counts["convert_lmdb"] == 1
     for task in ("sr4x-pool", "inpaint-center"):
-        assert f"sample/{task}_nfe999_7_8.log" in proc.stdout
+        assert f"sample/{task}_ddpm_nfe999_7_8.log" in proc.stdout
     print(f"planned {counts['total']} jobs in {seconds:.1f} s ({cpu_seconds:.1f} s CPU)")
     assert cpu_seconds < 5 and seconds < 30  # wall time is noisy on a shared CI machine
 
@@ -129,15 +129,20 @@ def test_tiny_pipeline_runs_every_stage(tiny_run):
     run, _ = tiny_run
     assert (run / "data" / "train_faster_imagefolder.index.json").is_file()
     assert (run / "train" / "sr4x-pool" / "latest.pt").is_file()
-    assert sorted(p.name for p in (run / "samples" / "sr4x-pool" / "nfe2").glob("part_*")) == [
-        "part_0_2.npz", "part_1_2.npz"]  # fmt: skip
-    metrics = json.loads((run / "eval" / "sr4x-pool" / "nfe2" / "metrics.json").read_text())
+    # the sampler is a dimension of the DAG: config.yaml's ddpm and implicit (eta 0), tiny inherits them
+    for sampler in ("ddpm", "implicit-eta0"):
+        parts = (run / "samples" / "sr4x-pool" / sampler / "nfe2").glob("part_*")
+        assert sorted(p.name for p in parts) == ["part_0_2.npz", "part_1_2.npz"]
+    metrics = json.loads(
+        (run / "eval" / "sr4x-pool" / "ddpm" / "nfe2" / "metrics.json").read_text()
+    )
+    assert metrics["sampler"] == {"name": "ddpm", "label": "ddpm", "options": {}}
     assert metrics["num_images"] == 6  # 2 classes x 3 validation images
     assert metrics["metrics"]["psnr"]["value"] > 5
     fid = metrics["metrics"]["fid"]
     assert fid["value"] is None and "weights" in fid["reason"]  # offline: a reason, never a number
     tables = json.loads((run / "tables" / "tables.json").read_text())
-    assert tables["num_runs"] == 1
+    assert tables["num_runs"] == 2  # one MLflow run per (task, sampler, NFE)
     superres = (run / "tables" / "table_superres.md").read_text()
     assert superres.count("–") > 0 and "demo photos, 32 px, 6 images" in superres
     assert "ImageNet" not in (run / "tables" / "report.md").read_text()
@@ -151,7 +156,7 @@ def test_tiny_pipeline_rerun_does_nothing_and_retracking_keeps_one_run(tiny_run)
                      "--forcerun", "track")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     tables = json.loads((run / "tables" / "tables.json").read_text())
-    assert tables["num_runs"] == 1
+    assert tables["num_runs"] == 2  # one MLflow run per (task, sampler, NFE)
 
 
 def test_published_checkpoints_run_to_mlflow_and_tables_without_training(tmp_path):
@@ -170,16 +175,16 @@ def test_published_checkpoints_run_to_mlflow_and_tables_without_training(tmp_pat
     assert not (run / "train").exists()  # nothing was trained
     record = json.loads((run / "downloads" / "checkpoint_sr4x-pool.json").read_text())
     assert record["source"] == "pre-placed" and record["image_size"] == 32
-    part = run / "samples" / "sr4x-pool" / "nfe2" / "samples.npz"
+    part = run / "samples" / "sr4x-pool" / "ddpm" / "nfe2" / "samples.npz"
     meta = json.loads(str(np.load(part)["meta"][()]))
     assert meta["checkpoint"] == str(tmp_path / "ckpt" / "sr4x-pool")
     tables = json.loads((run / "tables" / "tables.json").read_text())
-    assert tables["num_runs"] == 1
+    assert tables["num_runs"] == 2  # ddpm and implicit-eta0
     import mlflow
 
     client = mlflow.MlflowClient(f"sqlite:///{results}/mlflow.db")
     experiment = client.get_experiment_by_name("tiny").experiment_id
-    (found,) = client.search_runs([experiment], "params.nfe = '2'")
+    (found,) = client.search_runs([experiment], "params.nfe = '2' and params.sampler = 'ddpm'")
     assert found.data.params["config.checkpoints.source"] == "published"
     assert found.data.params["checkpoint"] == str(tmp_path / "ckpt" / "sr4x-pool")
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+from i2sb.sampler_table import SAMPLER_NAMES, SamplerConfig
 from i2sb.tasks import MASK_SOURCES
 
 _EXAMPLE = (
     "Example: i2sb sample --ckpt results/demo/train/sr4x-pool --data-dir results/demo/data "
-    "--nfe 5 --partition 0_2 --out results/demo/samples/sr4x-pool/nfe5/part_0_2.npz"
+    "--nfe 5 --sampler implicit --eta 0 --partition 0_2 "
+    "--out results/demo/samples/sr4x-pool/implicit-eta0/nfe5/part_0_2.npz"
 )
 
 
@@ -46,6 +48,33 @@ def _common(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--log-count", type=int, default=10, help="trajectory frames (default 10)")
     parser.add_argument("--device", default="auto", help="torch device; auto = cuda if present")
+    samplers = parser.add_argument_group("sampler (spec §2, §10)")
+    samplers.add_argument(
+        "--sampler", default="ddpm", choices=SAMPLER_NAMES,
+        help="ddpm: the paper's; implicit: I3SB's non-Markovian steps (--eta); cddb: DDPM plus a "
+        "data-consistency step (--step-size; sr4x-*, blur-*, inpaint-* only). Default ddpm",
+    )  # fmt: skip
+    samplers.add_argument(
+        "--eta", type=float, default=None,
+        help="implicit: share of DDPM's noise in [0, 1]; 0 = deterministic after step 1 (default 0)",
+    )  # fmt: skip
+    samplers.add_argument(
+        "--step-size", type=float, default=None,
+        help="cddb: lambda of the data-consistency step, >= 0 (default 1)",
+    )  # fmt: skip
+
+
+def sampler_from_args(args) -> SamplerConfig:
+    """The --sampler / --eta / --step-size choice, checked before any work."""
+    sampler = SamplerConfig(args.sampler, args.eta, args.step_size)
+    problem = sampler.problem()
+    if problem:
+        raise ValueError(f"{problem}: --eta is for implicit, --step-size for cddb")
+    if sampler.eta is not None and not 0 <= sampler.eta <= 1:
+        raise ValueError(f"--eta must be in [0, 1], got {sampler.eta}")
+    if sampler.step_size is not None and sampler.step_size < 0:
+        raise ValueError(f"--step-size must be >= 0, got {sampler.step_size}")
+    return sampler
 
 
 def _register_sample(subparsers) -> None:
@@ -156,7 +185,7 @@ def run_sample(args) -> int:
     settings = SampleSettings(
         nfe=args.nfe, batch_size=args.batch_size, clip_denoise=args.clip_denoise, seed=args.seed,
         save_degraded=not args.no_degraded, trajectory=args.trajectory, log_count=args.log_count,
-        corruption_options=masks,
+        corruption_options=masks, sampler=sampler_from_args(args),
     )  # fmt: skip
     data = EvalData(args.data_dir, args.data_kind, args.eval_subset, args.max_images,
                     args.subset_fn, args.subset_label, args.cache_dir, args.allow_pickle)  # fmt: skip
@@ -186,7 +215,7 @@ def run_restore(args) -> int:
         args.ckpt, args.images, args.out, args.nfe, masks=args.mask, resize_mode=args.resize_mode,
         trajectory=args.trajectory, batch_size=args.batch_size, clip_denoise=args.clip_denoise,
         seed=args.seed, log_count=args.log_count, device=resolve_device(args.device),
-        precision=_precision(args),
+        precision=_precision(args), method=sampler_from_args(args),
     )  # fmt: skip
     for path in written:
         print(path)

@@ -1,4 +1,4 @@
-"""`i2sb track`: record one evaluated (task, variant, NFE) as an MLflow run (the workflow's `track` rule)."""
+"""`i2sb track`: record one evaluated (task, sampler, NFE) as an MLflow run (the workflow's `track` rule)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,20 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "track",
         help="import one evaluation (metrics, training curve, sample grid) into MLflow",
-        description="Create or update the MLflow run keyed <benchmark>/<task>/<variant>/nfe<K>. "
-        "A rerun updates that run instead of adding one. Example: i2sb track "
-        "--metrics results/demo/eval/sr4x-pool/nfe5/metrics.json --train-dir "
-        "results/demo/train/sr4x-pool --samples results/demo/samples/sr4x-pool/nfe5/samples.npz "
-        "--config results/demo/config.json --marker results/demo/tracked/sr4x-pool/nfe5.json",
+        description="Create or update the MLflow run keyed "
+        "<benchmark>/<task>/<variant>/<sampler>/nfe<K> (the sampler as the samples file records "
+        "it). A rerun updates that run instead of adding one. Example: i2sb track "
+        "--metrics results/demo/eval/sr4x-pool/ddpm/nfe5/metrics.json --train-dir "
+        "results/demo/train/sr4x-pool --samples "
+        "results/demo/samples/sr4x-pool/ddpm/nfe5/samples.npz --config results/demo/config.json",
     )
-    parser.add_argument("--metrics", required=True, help="RUN/eval/<task>/nfe<K>/metrics.json")
+    parser.add_argument(
+        "--metrics", required=True, help="RUN/eval/<task>/<sampler>/nfe<K>/metrics.json"
+    )
     parser.add_argument("--train-dir", required=True, help="RUN/train/<task> (metrics.jsonl)")
-    parser.add_argument("--samples", required=True, help="RUN/samples/<task>/nfe<K>/samples.npz")
+    parser.add_argument(
+        "--samples", required=True, help="RUN/samples/<task>/<sampler>/nfe<K>/samples.npz"
+    )
     parser.add_argument("--config", required=True, help="the resolved config as JSON")
     parser.add_argument(
         "--tracking-uri", help="MLflow store or server URL (default: the config's tracking.uri)"

@@ -214,6 +214,7 @@ def evaluate_samples(
         lpips = {"lpips": lpips, "lpips_degraded": lpips}
     result = {
         "task": task,
+        "sampler": samples.meta.get("sampler"),  # {"name", "label", "options"} (sampler_table)
         "nfe": samples.meta.get("nfe"),
         "num_images": len(samples),
         "image_size": int(samples.recon.shape[-1]),

@@ -13,6 +13,8 @@ from typing import Any
 
 from i2sb.sample.options import SamplingOptions, sampling_options
 from i2sb.sample.partitioned import SampleSettings, sample_partition
+from i2sb.sampler_table import SamplerConfig, find_sampler
+from i2sb.tasks import task_spec
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ def sample_run_partition(
     from i2sb.data.build import build_eval_set
 
     options, _ = read_options(ckpt)
+    check_sampler(settings.sampler, options.task, ckpt)
     if image_size is not None and image_size != options.image_size:
         raise ValueError(
             f"--image-size {image_size} differs from the model's {options.image_size} ({ckpt})"
@@ -82,15 +85,28 @@ def sample_run_partition(
     return sample_partition(str(ckpt), dataset, indices, part, settings, out, device, precision)
 
 
+def check_sampler(sampler: SamplerConfig, task: str, run: str | Path) -> None:
+    """Fail before any work when ``sampler`` is invalid or cannot run on the run's task."""
+    problem = sampler.problem(task_spec(task))
+    if problem:
+        raise ValueError(f"{problem} (run {run})")
+
+
 def sample_for_config(
-    config: Any, task: str, run_dir: str | Path, nfe: int, part: tuple[int, int], out: str | Path
+    config: Any,
+    task: str,
+    sampler: str,
+    run_dir: str | Path,
+    nfe: int,
+    part: tuple[int, int],
+    out: str | Path,
 ) -> tuple[Path, bool]:
     """The workflow's entry: sample a partition with every setting taken from an i2sb Config.
 
     Data come from ``config.data`` (i2sb.data.build.eval_set_for_config); sampling settings from
-    ``config.sample``; the free-form mask options are those the run recorded (``config``'s own for
-    a published run, which records none). Runs on CUDA when
-    ``sample.gpus`` > 0, else on the CPU.
+    ``config.sample``; ``sampler`` is the label of one ``config.samplers`` entry (implicit-eta0);
+    the free-form mask options are those the run recorded (``config``'s own for a published run,
+    which records none). Runs on CUDA when ``sample.gpus`` > 0, else on the CPU.
     """
     from i2sb.data.build import eval_set_for_config
 
@@ -102,11 +118,13 @@ def sample_for_config(
             f"config key data.image_size is {config.data.image_size}, "
             f"but the run {run_dir} was trained at {options.image_size}"
         )
+    entry = find_sampler(config.samplers, sampler)
+    check_sampler(entry, task, run_dir)
     sample = config.sample
     settings = SampleSettings(
         nfe=nfe, batch_size=sample.batch_size, clip_denoise=sample.clip_denoise, seed=sample.seed,
         save_degraded=sample.save_degraded, trajectory=True, log_count=sample.log_count,
-        corruption_options=recorded_mask_options(raw, default=config),
+        corruption_options=recorded_mask_options(raw, default=config), sampler=entry,
     )  # fmt: skip
     dataset, indices = eval_set_for_config(config, task)
     device = "cuda" if sample.gpus > 0 else "cpu"

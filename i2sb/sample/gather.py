@@ -11,7 +11,7 @@ import numpy as np
 from i2sb.sample.parts import Part, read_part, write_part
 
 CONSISTENT_META = (
-    "task", "nfe", "checkpoint", "checkpoint_fingerprint", "data_fingerprint", "total",
+    "task", "sampler", "nfe", "checkpoint", "checkpoint_fingerprint", "data_fingerprint", "total",
 )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from i2sb.network.fastpath import resolve_precision
 from i2sb.sample.images import save_trajectory_png, to_uint8
 from i2sb.sample.parts import Part, why_incomplete, write_part
 from i2sb.sample.sampler import Sampler, per_image
+from i2sb.sampler_table import SamplerConfig
 
 TRAJECTORY_IMAGES = 4  # rows of trajectory.png
 # How the noise is seeded; recorded so parts made under an older scheme are recomputed, not reused.
@@ -45,6 +46,7 @@ class SampleSettings:
     trajectory: bool = False  # trajectory.png beside partition 0's file
     log_count: int = 10
     corruption_options: dict[str, Any] = field(default_factory=dict)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)  # one entry of config samplers
 
 
 def _load_batch(dataset: Any, dataset_indices: Sequence[int]):
@@ -116,6 +118,7 @@ def _run(
         result = sampler.restore(
             x1, mask, settings.nfe, settings.seed, indices=batch.tolist(),
             clip_denoise=settings.clip_denoise, log_count=settings.log_count,
+            sampler=settings.sampler,
         )  # fmt: skip
         seconds += result.seconds
         evaluations += result.network_evaluations
@@ -171,6 +174,7 @@ def sample_partition(
         "checkpoint_fingerprint": checkpoint_fingerprint(source),
         "data_fingerprint": data_fingerprint(dataset, eval_indices),
         "nfe": settings.nfe,
+        "sampler": settings.sampler.describe(),
         "partition": [index, count],
         "total": len(eval_indices),
         "clip_denoise": settings.clip_denoise,
@@ -189,7 +193,8 @@ def sample_partition(
     if not isinstance(sampler, Sampler):
         sampler = Sampler.load(sampler, device, precision, compile=compile)
     # The bar (or, in a job's log, the progress lines) names what is being sampled.
-    desc = f"sample {sampler.options.task} nfe{settings.nfe} part {index}/{count} ({len(positions)} images)"
+    label = f"{sampler.options.task} {settings.sampler.label} nfe{settings.nfe}"
+    desc = f"sample {label} part {index}/{count} ({len(positions)} images)"
     result = _run(sampler, dataset, eval_indices, positions, settings, out, desc)
     result.meta.update(identity)
     write_part(out, result)

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from i2sb.sample.images import save_gif, save_png, to_uint8, trajectory_rows
-from i2sb.sample.sampler import SIZE_MULTIPLE, Sampler
+from i2sb.sample.sampler import DDPM, SIZE_MULTIPLE, Sampler
+from i2sb.sampler_table import SamplerConfig
 from i2sb.tasks import task_spec
 
 LOG = logging.getLogger(__name__)
@@ -136,12 +137,13 @@ def restore_images(
     log_count: int = 10,
     device: str = "cpu",
     precision: str = "auto",
+    method: SamplerConfig = DDPM,
 ) -> list[Path]:
     """Restore degraded image files; writes OUT/<stem>_restored.png (and <stem>_trajectory.png|gif).
 
     Returns the restored PNGs in input order. Image i (its position among ``images``) draws its
     noise from a generator seeded by (``seed``, i), so rerunning the command gives the same PNGs
-    whatever ``batch_size``.
+    whatever ``batch_size``. ``method``: the sampler and its options (default the paper's ddpm).
     """
     from i2sb.data.transforms import to_signed_tensor
 
@@ -175,7 +177,7 @@ def restore_images(
             )
         result = sampler.restore(
             x1, mask, nfe, seed, indices=range(start, start + len(fitted)),
-            clip_denoise=clip_denoise, log_count=log_count,
+            clip_denoise=clip_denoise, log_count=log_count, sampler=method,
         )  # fmt: skip
         recon, rows = to_uint8(result.recon), trajectory_rows(x1, result.frames)
         for offset, (_, (left, top, right, bottom)) in enumerate(fitted):

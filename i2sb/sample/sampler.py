@@ -27,6 +27,10 @@ from i2sb.bridge import (
 )
 from i2sb.network.fastpath import autocast, fast_network, resolve_precision, to_channels_last
 from i2sb.sample.options import SamplingOptions, sampling_options
+from i2sb.sampler_table import SamplerConfig
+from i2sb.tasks import task_spec
+
+DDPM = SamplerConfig()  # the paper's sampler
 
 
 def _synchronize(device: torch.device) -> None:
@@ -40,8 +44,9 @@ def per_image(fn: Callable[..., Any], *batches: torch.Tensor | None) -> Any:
     On the CPU, PyTorch and oneDNN choose convolution and matrix kernels by batch size (a batch of
     one takes another path than a batch of three, and a matrix product's rows round differently
     with the number of rows), so a batched call gives an image results that depend, in the last
-    bits, on the other images in the batch. One image per call costs ~10% of the network's speed
-    on the small preset and makes every sample independent of the batch size and partitioning.
+    bits, on the other images in the batch. One image per call makes every sample independent of
+    the batch size and partitioning; its cost against a batched call is printed by
+    ``benchmarks/bench_sample.py --sampler-cost``.
     Outputs are tensors or tuples of tensors/None, joined along dim 0.
     """
     size = next(b.shape[0] for b in batches if b is not None)
@@ -85,6 +90,7 @@ class Sampler:
         self.options = options
         self.checkpoint = checkpoint
         self.bridge: Bridge = bridge_for_task(options.interval, options.beta_max).to(self.device)
+        self._operator = None  # the task's corruption, built when a sampler needs its operator
 
     @classmethod
     def load(
@@ -114,6 +120,29 @@ class Sampler:
 
         return run
 
+    def _data_consistency(self, x1: torch.Tensor, mask: torch.Tensor | None) -> dict[str, Any]:
+        """cddb's ``forward`` (A of the run's task) and ``measurement`` (y, read off x1)."""
+        from i2sb.corruption import build_corruption
+
+        size = self.options.image_size
+        if tuple(x1.shape[-2:]) != (size, size):
+            raise ValueError(
+                f"sampler cddb needs images of the model's size {size}x{size} (its operator is "
+                f"built for it), got {tuple(x1.shape[-2:])}"
+            )
+        if self._operator is None:
+            self._operator = build_corruption(
+                self.options.task, self.options.image_size, self.device
+            )
+        operator = self._operator
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            if self.device.type != "cpu":
+                return operator.forward(x, mask)
+            return per_image(operator.forward, x, mask)  # batch-size independent (per_image)
+
+        return {"forward": forward, "measurement": operator.measurement(x1, mask)}
+
     @torch.no_grad()
     def restore(
         self,
@@ -125,6 +154,7 @@ class Sampler:
         indices: Sequence[int] | None = None,
         clip_denoise: bool = False,
         log_count: int = 10,
+        sampler: SamplerConfig = DDPM,
     ) -> BatchResult:
         """Map degraded x1 (B, 3, H, W) in [-1, 1] to x0 with ``nfe`` network evaluations.
 
@@ -133,7 +163,9 @@ class Sampler:
         Image b draws all its noise from its own generator, seeded by (``seed``, ``indices[b]``)
         (default indices 0..B-1): give each image its global index and its restoration does not
         depend on the batch it is in (on the CPU byte for byte; CUDA kernels may differ slightly
-        between batch sizes). The global RNG is neither used nor advanced.
+        between batch sizes). The global RNG is neither used nor advanced. ``sampler``: which
+        sampler of i2sb/samplers.py walks the grid, with its options; cddb reads the measurement y
+        off x1 and uses the task's forward operator.
         """
         size = self.options.image_size
         # Another size works when the UNet's downsamplings divide it (restore --keep-size).
@@ -153,12 +185,18 @@ class Sampler:
         counter = [0]
         _synchronize(self.device)
         start = time.perf_counter()
+        problem = sampler.problem(task_spec(self.options.task))
+        if problem:
+            raise ValueError(problem)
         indices = range(x1.shape[0]) if indices is None else indices
         if len(indices) != x1.shape[0]:
             raise ValueError(f"got {len(indices)} image indices for a batch of {x1.shape[0]}")
         noise = samplers.image_noise(seed, indices, self.device)
         x1 = x1.to(self.device, torch.float32)
         mask = None if mask is None else mask.to(self.device, torch.float32)
+        options = dict(sampler.options())
+        if sampler.needs_forward_operator:
+            options.update(self._data_consistency(x1, mask))
         x1 = fill_hole_with_noise(x1, mask, noise)
         cond = x1 if self.options.cond_x1 else None
         if self.options.add_x1_noise:
@@ -167,8 +205,9 @@ class Sampler:
             self._network(counter), cond=cond, clip_denoise=clip_denoise
         )
         frames, _ = samplers.sample(
-            "ddpm", self.bridge, steps, pred_x0_fn, x1, mask=mask, ot_ode=self.options.ot_ode,
-            log_steps=log_steps_for(steps, log_count), noise=noise,
+            sampler.name, self.bridge, steps, pred_x0_fn, x1, mask=mask,
+            ot_ode=self.options.ot_ode, log_steps=log_steps_for(steps, log_count), noise=noise,
+            **options,
         )  # fmt: skip
         _synchronize(self.device)
         seconds = time.perf_counter() - start

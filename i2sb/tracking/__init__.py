@@ -1,12 +1,13 @@
-"""Import one evaluated (task, variant, NFE) into MLflow: the workflow's only step that writes there.
+"""Import one evaluated (task, sampler, NFE) into MLflow: the workflow's only step that writes there.
 
 Compute nodes write plain files (docs/CONTRACTS.md); this step reads them and records one run per
-``<benchmark>/<task>/<variant>/nfe<K>``, so no tracking server is needed during training and no two
+``<benchmark>/<task>/<variant>/<sampler label>/nfe<K>``, so no tracking server is needed during training and no two
 processes write one sqlite file.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,24 @@ REPO_DIR = Path(__file__).resolve().parents[2]
 EVAL_STEP = 0  # scalar results are logged at step 0; the training curve uses training steps
 
 
-def run_key(benchmark: str, task: str, variant: str, nfe: int) -> str:
-    return f"{benchmark}/{task}/{variant}/nfe{nfe}"
+def run_key(benchmark: str, task: str, variant: str, sampler: str, nfe: int) -> str:
+    return f"{benchmark}/{task}/{variant}/{sampler}/nfe{nfe}"
+
+
+def recorded_sampler(samples: Path, meta: dict[str, Any], metrics: Any) -> dict[str, Any]:
+    """The sampler ({"name", "label", "options"}) the samples file records, checked against metrics."""
+    sampler = meta.get("sampler")
+    if not (isinstance(sampler, dict) and isinstance(sampler.get("label"), str)):
+        raise ValueError(
+            f"samples file {samples} records no sampler (meta 'sampler'); it predates the sampler "
+            "dimension: sample it again"
+        )
+    if metrics.sampler is not None and metrics.sampler != sampler:
+        raise ValueError(
+            f"samples file {samples} is for sampler {sampler['label']!r} but its metrics are for "
+            f"{metrics.sampler.get('label')!r}"
+        )
+    return sampler
 
 
 def _default_data_index(config: dict[str, Any]) -> Path | None:
@@ -68,6 +85,7 @@ def build_record(
                 f"samples file {samples} is for {field}={summary.meta.get(field)!r} but "
                 f"{metrics_json} is for {field}={value!r}"
             )
+    sampler = recorded_sampler(samples, summary.meta, result)
     benchmark = config.get("benchmark")
     if not isinstance(benchmark, str) or not benchmark:
         raise ValueError("resolved config: missing string key 'benchmark'")
@@ -78,6 +96,9 @@ def build_record(
         "task": result.task,
         "nfe": str(result.nfe),
         "variant": variant,
+        "sampler": sampler["label"],
+        "sampler_name": str(sampler.get("name")),
+        "sampler_options": json.dumps(sampler.get("options") or {}, sort_keys=True),
         "num_images": str(summary.num_images),
         "git_commit": commit,
         "data_fingerprint": summary.fingerprint,
@@ -105,9 +126,9 @@ def build_record(
         tags["train_curve_unavailable_reason"] = f"{curve_file} does not exist"
     # The run spans the evaluation: from the gathered samples to the metrics file.
     return RunRecord(
-        key=run_key(benchmark, result.task, variant, result.nfe),
+        key=run_key(benchmark, result.task, variant, sampler["label"], result.nfe),
         kind="eval",
-        name=f"{result.task} {variant} nfe{result.nfe}",
+        name=f"{result.task} {variant} {sampler['label']} nfe{result.nfe}",
         params=params,
         tags=tags,
         metrics=metrics,
@@ -182,18 +203,21 @@ def _write_run(
 
 
 def track_all(
-    run_dir: str | Path, items: list[tuple[str, int]], config_json: str | Path, marker: str | Path
+    run_dir: str | Path,
+    items: list[tuple[str, str, int]],
+    config_json: str | Path,
+    marker: str | Path,
 ) -> list[dict[str, Any]]:
-    """Track every evaluated (task, NFE) of a run folder (docs/CONTRACTS.md layout) in one process."""
+    """Track every evaluated (task, sampler label, NFE) of a run folder (docs/CONTRACTS.md layout)."""
     run_dir = Path(run_dir)
     results = [
         track(
-            run_dir / "eval" / task / f"nfe{nfe}" / "metrics.json",
+            run_dir / "eval" / task / sampler / f"nfe{nfe}" / "metrics.json",
             run_dir / "train" / task,
-            run_dir / "samples" / task / f"nfe{nfe}" / "samples.npz",
+            run_dir / "samples" / task / sampler / f"nfe{nfe}" / "samples.npz",
             config_json,
         )
-        for task, nfe in items
+        for task, sampler, nfe in items
     ]
     write_json(marker, {"runs": results})
     return results

@@ -29,7 +29,7 @@ CURVE_METRICS = {
 
 @dataclass(frozen=True)
 class EvalResult:
-    """One ``RUN/eval/<task>/nfe<K>/metrics.json``: values, and reasons for the missing ones."""
+    """One ``RUN/eval/<task>/<sampler>/nfe<K>/metrics.json``: values, and reasons for the missing ones."""
 
     task: str
     nfe: int
@@ -40,6 +40,7 @@ class EvalResult:
     fid_reference_kind: str | None = None  # i2sb.metrics.evaluate.FID_REFERENCE_KINDS
     image_size: int | None = None
     dataset: dict[str, Any] | None = None  # i2sb.data.build.describe_eval_data; None = unknown
+    sampler: dict[str, Any] | None = None  # {"name", "label", "options"}; None = not recorded
 
 
 def read_json(path: str | Path, what: str) -> dict[str, Any]:
@@ -97,6 +98,7 @@ def read_eval_metrics(path: str | Path) -> EvalResult:
         fid_reference_kind=obj.get("fid_reference_kind"),
         image_size=obj.get("image_size"),
         dataset=obj.get("dataset"),
+        sampler=obj.get("sampler"),
     )
 
 

@@ -132,12 +132,12 @@ EOF
         [[ $rc == 124 || $rc == 137 ]] && fail "real workflow: snakemake timed out after ${TIMEOUT}s"
         fail "real workflow: snakemake exited with $rc"
     fi
-    for out in tiny/tables/tables.json tiny/eval/sr4x-pool/nfe2/metrics.json; do
+    for out in tiny/tables/tables.json tiny/eval/sr4x-pool/ddpm/nfe2/metrics.json; do
         [[ -s $REAL/results/$out ]] || fail "real workflow: no $REAL/results/$out"
     done
     # One Slurm job per sampling partition: the plugin names each job's log after its wildcards.
     for part in 0 1; do
-        job=$(sed -n "s|.*submitted with SLURM jobid \([0-9]*\) (log: .*/rule_sample/sr4x-pool_2_${part}_2/.*|\1|p" \
+        job=$(sed -n "s|.*submitted with SLURM jobid \([0-9]*\) (log: .*/rule_sample/sr4x-pool_ddpm_2_${part}_2/.*|\1|p" \
             "$REAL/snakemake.log")
         [[ $job =~ ^[0-9]+$ ]] || fail "real workflow: sampling partition $part was not submitted as one Slurm job"
         SAMPLE_JOBS+=("$job")
@@ -156,7 +156,7 @@ else
     grep -q FAILED <<<"$sacct_lines" || fail "sacct shows no FAILED job"
     for job in "${SAMPLE_JOBS[@]}"; do
         state=$(timeout 20 sacct -n -X -P -j "$job" -o Comment,State)
-        [[ $state =~ ^rule_sample_wildcards_sr4x-pool_2_[01]_2\|COMPLETED$ ]] \
+        [[ $state =~ ^rule_sample_wildcards_sr4x-pool_ddpm_2_[01]_2\|COMPLETED$ ]] \
             || fail "sacct: sampling job $job is '$state', expected a COMPLETED rule_sample job"
     done
     [[ ${#SAMPLE_JOBS[@]} == 0 ]] || say "sacct: sampling partitions COMPLETED as Slurm jobs ${SAMPLE_JOBS[*]}"

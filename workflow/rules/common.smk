@@ -24,6 +24,7 @@ check_inputs(CFG, "the workflow config (--configfile / --config)")
 RUN = str(CFG.run_dir)
 TASKS = list(CFG.tasks)
 NFES = list(CFG.nfe)
+SAMPLERS = [entry.label for entry in CFG.samplers]  # e.g. ddpm, implicit-eta0 (i2sb/sampler_table.py)
 NPARTS = CFG.partitions
 PAIRED = CFG.data.kind == "paired"
 REPORT_DONE = f"{RUN}/tables/tables.json"
@@ -69,13 +70,17 @@ def checkpoint_ready(task):
 
 
 def part_files(wildcards):
-    return [
-        f"{RUN}/samples/{wildcards.task}/nfe{wildcards.nfe}/part_{i}_{NPARTS}.npz" for i in range(NPARTS)
-    ]
+    folder = f"{RUN}/samples/{wildcards.task}/{wildcards.sampler}/nfe{wildcards.nfe}"
+    return [f"{folder}/part_{i}_{NPARTS}.npz" for i in range(NPARTS)]
+
+
+def evaluations():
+    """Every (task, sampler label, NFE) of the benchmark: one evaluation and one MLflow run each."""
+    return [(t, s, n) for t in TASKS for s in SAMPLERS for n in NFES]
 
 
 def evaluated():
-    return [f"{RUN}/eval/{t}/nfe{n}/metrics.json" for t in TASKS for n in NFES]
+    return [f"{RUN}/eval/{t}/{s}/nfe{n}/metrics.json" for t, s, n in evaluations()]
 
 
 def image_folder_root():
@@ -130,7 +135,7 @@ def needs_val_stats(task):
 
 
 def evaluate_inputs(wildcards):
-    inputs = {"samples": rules.gather.output.samples.format(task=wildcards.task, nfe=wildcards.nfe)}
+    inputs = {"samples": rules.gather.output.samples.format(**wildcards)}
     if CFG.evaluate.fid and task_spec(wildcards.task).fid_reference == FID_REF_TRAIN:
         if CFG.evaluate.require_external_metrics or CFG.downloads.fid_reference:
             inputs["fid_reference"] = rules.download_fid_reference.output[0]

@@ -1,4 +1,4 @@
-# Evaluation: FID / CA / PSNR / SSIM of each gathered (task, NFE) into metrics.json. FID and CA
+# Evaluation: FID / CA / PSNR / SSIM of each gathered (task, sampler, NFE) into metrics.json. FID and CA
 # are written as unavailable (with the reason) when their weights cannot be had, unless
 # evaluate.require_external_metrics is true.
 
@@ -24,14 +24,14 @@ rule evaluate:
     input:
         unpack(evaluate_inputs),
     output:
-        metrics=f"{RUN}/eval/{{task}}/nfe{{nfe}}/metrics.json",
+        metrics=f"{RUN}/eval/{{task}}/{{sampler}}/nfe{{nfe}}/metrics.json",
     params:
         config=CFG,
         depends_on=section_hash("evaluate"),
     resources:
         **sample_job_resources(CFG.sample.gpus, CFG.sample.cpus),
     log:
-        f"{RUN}/logs/evaluate/{{task}}_nfe{{nfe}}.log",
+        f"{RUN}/logs/evaluate/{{task}}_{{sampler}}_nfe{{nfe}}.log",
     conda:
         ENV
     script:

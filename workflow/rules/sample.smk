@@ -1,12 +1,13 @@
-# Sampling: one job per (task, NFE, partition), each writing its own part file atomically; a
-# finished part is never recomputed. gather checks that the parts cover every index once.
+# Sampling: one job per (task, sampler, NFE, partition), each writing its own part file atomically; a
+# finished part is never recomputed. gather checks that the parts cover every index once. {sampler} is
+# the label of a config `samplers` entry (ddpm, implicit-eta0, cddb-lam1).
 
 
 rule sample:
     input:
         unpack(sample_inputs),
     output:
-        part=f"{RUN}/samples/{{task}}/nfe{{nfe}}/part_{{part}}_{{nparts}}.npz",
+        part=f"{RUN}/samples/{{task}}/{{sampler}}/nfe{{nfe}}/part_{{part}}_{{nparts}}.npz",
     params:
         config=CFG,
         run_dir=lambda wc: train_dir(wc.task),
@@ -16,7 +17,7 @@ rule sample:
         **sample_job_resources(CFG.sample.gpus, CFG.sample.cpus),
     threads: 1
     log:
-        f"{RUN}/logs/sample/{{task}}_nfe{{nfe}}_{{part}}_{{nparts}}.log",
+        f"{RUN}/logs/sample/{{task}}_{{sampler}}_nfe{{nfe}}_{{part}}_{{nparts}}.log",
     conda:
         ENV
     script:
@@ -27,11 +28,11 @@ rule gather:
     input:
         part_files,
     output:
-        samples=f"{RUN}/samples/{{task}}/nfe{{nfe}}/samples.npz",
+        samples=f"{RUN}/samples/{{task}}/{{sampler}}/nfe{{nfe}}/samples.npz",
     params:
         nparts=NPARTS,
     log:
-        f"{RUN}/logs/gather/{{task}}_nfe{{nfe}}.log",
+        f"{RUN}/logs/gather/{{task}}_{{sampler}}_nfe{{nfe}}.log",
     conda:
         ENV
     script:

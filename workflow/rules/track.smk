@@ -14,7 +14,7 @@ rule track:
     output:
         marker=f"{RUN}/tracking/tracked.json",
     params:
-        evaluations=[(t, n) for t in TASKS for n in NFES],
+        evaluations=evaluations(),
     log:
         f"{RUN}/logs/track.log",
     conda:

@@ -1,4 +1,4 @@
-"""Rule evaluate: metrics.json of one gathered (task, NFE)."""
+"""Rule evaluate: metrics.json of one gathered (task, sampler, NFE)."""
 
 # `snakemake` is injected by Snakemake when it runs this script.
 

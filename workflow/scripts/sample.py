@@ -1,4 +1,4 @@
-"""Rule sample: one partition of one (task, NFE) evaluation run."""
+"""Rule sample: one partition of one (task, sampler, NFE) evaluation run."""
 
 # `snakemake` is injected by Snakemake when it runs this script.
 
@@ -9,6 +9,6 @@ with rule_log(snakemake):
 
     w = snakemake.wildcards
     sample_for_config(
-        snakemake.params.config, w.task, snakemake.params.run_dir, int(w.nfe),
+        snakemake.params.config, w.task, w.sampler, snakemake.params.run_dir, int(w.nfe),
         (int(w.part), int(w.nparts)), snakemake.output.part,
     )  # fmt: skip

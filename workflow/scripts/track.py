@@ -1,4 +1,4 @@
-"""Rule track: one idempotent MLflow run per evaluated (task, NFE)."""
+"""Rule track: one idempotent MLflow run per evaluated (task, sampler, NFE)."""
 
 # `snakemake` is injected by Snakemake when it runs this script.
 

@@ -1,0 +1,108 @@
+"""The sampler table: each sampler's name, options, defaults and label (spec §2 and §10).
+
+The one place the config, the CLI, the workflow and the library read which samplers exist; the
+functions themselves are in i2sb/samplers.py. Imports neither torch nor mlflow, so the Snakefile
+can use it and planning stays instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from i2sb.tasks import TaskSpec
+
+
+@dataclass(frozen=True)
+class SamplerKind:
+    """What the configuration knows of a sampler."""
+
+    options: dict[str, float]  # option name -> default
+    label_keys: dict[str, str]  # option name -> its short name in the label (implicit-eta0)
+    needs_forward_operator: bool = False  # needs the task's operator A and measurement y
+
+
+SAMPLER_KINDS: dict[str, SamplerKind] = {
+    "ddpm": SamplerKind({}, {}),
+    "implicit": SamplerKind({"eta": 0.0}, {"eta": "eta"}),
+    "cddb": SamplerKind({"step_size": 1.0}, {"step_size": "lam"}, needs_forward_operator=True),
+}
+SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLER_KINDS)
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """One entry of the config's ``samplers`` list, or of ``i2sb sample --sampler NAME``.
+
+    An option left None takes the sampler's default; an option of another sampler is an error.
+    """
+
+    name: str = "ddpm"  # ddpm | implicit | cddb (spec §2, §10)
+    eta: float | None = (
+        None  # implicit: noise in [0, 1]; 0 = deterministic after step 1 (default 0)
+    )
+    step_size: float | None = None  # cddb: lambda of the data-consistency step, >= 0 (default 1)
+
+    def problem(self, task: TaskSpec | None = None) -> str | None:
+        """Why this entry is invalid (unknown name, another sampler's option) or cannot run on
+        ``task`` (cddb needs the task's forward operator); None when it is fine."""
+        if self.name not in SAMPLER_KINDS:
+            return f"unknown sampler {self.name!r}; valid samplers: {', '.join(SAMPLER_NAMES)}"
+        accepted = SAMPLER_KINDS[self.name].options
+        for option in ("eta", "step_size"):
+            if getattr(self, option) is not None and option not in accepted:
+                return (
+                    f"sampler {self.name} takes no option {option} "
+                    f"(its options: {', '.join(accepted) or 'none'})"
+                )
+        if task is not None and self.needs_forward_operator and not task.has_forward_operator:
+            return (
+                f"sampler {self.name} needs the task's differentiable forward operator, which task "
+                f"{task.name} does not have (only sr4x-*, blur-*, inpaint-* do)"
+            )
+        return None
+
+    def options(self) -> dict[str, float]:
+        """The sampler's options with defaults filled in, e.g. {"eta": 0.0}."""
+        return {
+            option: float(default if getattr(self, option) is None else getattr(self, option))
+            for option, default in SAMPLER_KINDS[self.name].options.items()
+        }
+
+    @property
+    def label(self) -> str:
+        """A stable name for paths and runs: ``ddpm``, ``implicit-eta0``, ``cddb-lam1``."""
+        keys = SAMPLER_KINDS[self.name].label_keys
+        return "-".join([self.name, *(f"{keys[k]}{v:g}" for k, v in self.options().items())])
+
+    def describe(self) -> dict[str, object]:
+        """What part files, metrics.json and MLflow record: {"name", "label", "options"}."""
+        return {"name": self.name, "label": self.label, "options": self.options()}
+
+    @property
+    def needs_forward_operator(self) -> bool:
+        return SAMPLER_KINDS[self.name].needs_forward_operator
+
+
+def samplers_problem(entries: Sequence[SamplerConfig], tasks: Sequence[TaskSpec]) -> str | None:
+    """The first problem of a ``samplers`` list run on ``tasks``, as 'samplers[i]: why', or None."""
+    labels: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        problem = next(filter(None, (entry.problem(task) for task in tasks)), entry.problem())
+        if problem is None and entry.label in labels:
+            problem = f"{entry.label} is already samplers[{labels[entry.label]}]"
+        if problem:
+            return f"samplers[{i}]: {problem}"
+        labels[entry.label] = i
+    return None
+
+
+def find_sampler(entries: Sequence[SamplerConfig], label: str) -> SamplerConfig:
+    """The entry labelled ``label`` (e.g. implicit-eta0), or a ValueError listing the labels."""
+    for entry in entries:
+        if entry.label == label:
+            return entry
+    labels = ", ".join(entry.label for entry in entries)
+    raise ValueError(f"no sampler labelled {label!r} in config key 'samplers' ({labels})")
