@@ -86,3 +86,43 @@ def test_every_rule_script_writes_its_log_through_rule_log():
     assert scripts
     for script in scripts:
         assert "with rule_log(snakemake):" in script.read_text(), f"{script.name} bypasses its log"
+
+
+def test_a_terminated_training_says_so_in_its_log(tmp_path):
+    """Slurm's time limit sends SIGTERM: the log ends with a line saying why, not mid-story."""
+    import signal
+    import subprocess
+    import time
+
+    subprocess.run([sys.executable, "-m", "i2sb", "data", "demo", str(tmp_path / "photos"), "--classes",
+                    "2", "--train-per-class", "4", "--val-per-class", "2", "--size", "32"], check=True)  # fmt: skip
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"data: {{kind: imagefolder, root: {tmp_path / 'photos'}, image_size: 32}}\n"
+        "network: {preset: tiny}\nbridge: {interval: 100}\n"
+        "train: {iterations: 100000, batch_size: 2, microbatch: 2, log_every: 1, checkpoint_every: 1000,"
+        " validate_every: 100000}\n"
+    )
+    log = tmp_path / "train.log"
+    with open(log, "w") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "i2sb", "train", "--config", str(config), "--task", "sr4x-pool",
+             "--out", str(tmp_path / "run"), "--no-progress", "--debug"],
+            stdout=handle, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 240
+        while "iteration 1/" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    text = log.read_text()
+    assert "iteration 1/100000" in text
+    assert (
+        text.rstrip()
+        .splitlines()[-1]
+        .endswith(
+            "received SIGTERM (a Slurm time limit or scancel?): stopping; rerunning the same command "
+            "resumes from the last checkpoint (OUT/latest.pt)"
+        )
+    )

@@ -53,6 +53,7 @@ def run(args) -> int:
 
     console_logging()  # in a job's log: the command, the settings, a line per train.log_every
     first_rank = rank_info_from_env()[0] == 0
+    _say_why_on_sigterm(LOG if first_rank else None)
     if first_rank:
         LOG.info("command: %s", shlex.join([sys.executable, *sys.argv]))
     cfg = load_config(args.config, parse_overrides(args.set))
@@ -63,3 +64,19 @@ def run(args) -> int:
         f"trained {args.task}: {summary['iterations']} iterations, {summary['images_per_s']:.1f} images/s"
     )
     return 0
+
+
+def _say_why_on_sigterm(log) -> None:
+    """A SIGTERM (Slurm's time limit, scancel, torchrun shutting down) ends the run with a line in
+    its log saying so, instead of a log that just stops; the exit status stays 128 + 15."""
+    import signal
+
+    def stop(signum, _frame):
+        if log is not None:
+            log.warning(
+                "received SIGTERM (a Slurm time limit or scancel?): stopping; rerunning the same "
+                "command resumes from the last checkpoint (OUT/latest.pt)"
+            )
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
