@@ -39,6 +39,17 @@ def test_restored_pngs_do_not_depend_on_the_batch_size(sr_run, tmp_path):
         assert a.read_bytes() == b.read_bytes()
 
 
+def test_restore_with_the_implicit_sampler(sr_run, tmp_path):
+    from i2sb.sampler_table import SamplerConfig
+
+    photo = write_photo(tmp_path / "p.png", 40, 40)
+    (ddpm,) = restore_images(str(sr_run), [photo], tmp_path / "ddpm", nfe=3)
+    implicit = SamplerConfig("implicit", eta=0.0)
+    (first,) = restore_images(str(sr_run), [photo], tmp_path / "a", nfe=3, method=implicit)
+    (again,) = restore_images(str(sr_run), [photo], tmp_path / "b", nfe=3, method=implicit)
+    assert first.read_bytes() == again.read_bytes() != ddpm.read_bytes()
+
+
 def test_pad_mode_keeps_the_aspect_ratio(sr_run, tmp_path):
     photo = write_photo(tmp_path / "wide.png", 64, 32)
     (path,) = restore_images(str(sr_run), [photo], tmp_path, nfe=2, resize_mode="pad")
