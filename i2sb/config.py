@@ -157,6 +157,7 @@ class TrackingConfig:
     uri: str = DEFAULT_TRACKING_URI
     artifact_root: str = DEFAULT_ARTIFACT_ROOT
     experiment: str = ""  # "" = the benchmark name
+    live: bool = True  # training logs to MLflow while it runs (rank 0; a failure only warns)
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,7 @@ def train_config(tmp: Path, photos: Path, **train) -> Path:
         "benchmark": "adv", "results_dir": str(tmp / "results"), "tasks": ["sr4x-pool"],
         "nfe": [2], "data": {"kind": "imagefolder", "root": str(photos), "image_size": 32},
         "network": {"preset": "tiny"}, "bridge": {"interval": 100}, "train": settings,
+        "tracking": {"live": False},  # no MLflow store in the working directory
     }  # fmt: skip
     path = tmp / "config.json"  # JSON is YAML
     path.write_text(json.dumps(config))

@@ -267,8 +267,12 @@ def test_the_summary_run_is_one_and_holds_the_tables(tracked, tmp_path):
     assert first["run_id"] == second["run_id"] and second["num_runs"] == 3
     client = mlflow.MlflowClient(tracked["uri"])
     summaries = client.search_runs(
-        [first["experiment_id"]], filter_string="tags.`i2sb.kind` = 'summary'"
+        [first["report_experiment_id"]], filter_string="tags.`i2sb.kind` = 'summary'"
     )
     assert len(summaries) == 1
+    # Apart from the evaluations: their experiment's runs table holds no summary run.
+    assert client.get_experiment(first["report_experiment_id"]).name == "bench/report"
+    kinds = {r.data.tags["i2sb.kind"] for r in client.search_runs([first["experiment_id"]])}
+    assert kinds == {"eval"}
     names = {a.path for a in client.list_artifacts(first["run_id"], "tables")}
     assert {"tables/table_superres.md", "tables/report.md", "tables/plots"} <= names

@@ -63,7 +63,6 @@ def test_a_run_holds_params_metrics_reasons_and_artifacts(store, tmp_path):
     assert listed == {
         "eval/metrics.json",
         "config/config.json",
-        "train/options.json",
         "samples/sample_grid.png",
         "samples/trajectory.png",
     }
@@ -80,10 +79,39 @@ def test_tracking_twice_leaves_one_run_without_duplicate_steps(store, tmp_path):
     second = _track(store, args, "twice")
     assert second["run_id"] == first["run_id"] and second["replaced_run_id"] is None
     (run,) = _runs(store, first["experiment_id"])
-    history = mlflow.MlflowClient(store["uri"]).get_metric_history(run.info.run_id, "train_loss")
-    steps = [m.step for m in history]
-    assert sorted(steps) == [10, 20, 30, 40, 50]
     assert run.info.status == "FINISHED"
+    client = mlflow.MlflowClient(store["uri"])
+    training = client.get_experiment_by_name("twice/training")
+    (trained,) = client.search_runs([training.experiment_id])
+    steps = [m.step for m in client.get_metric_history(trained.info.run_id, "train_loss")]
+    assert sorted(steps) == [10, 20, 30, 40, 50]
+
+
+def test_the_evaluation_links_its_training_run_which_holds_curve_and_resolved_params(
+    store, tmp_path
+):
+    args = make_run(tmp_path / "bench", task="sr4x-pool")
+    out = _track(store, args, "linked")
+    client = mlflow.MlflowClient(store["uri"])
+    (run,) = _runs(store, out["experiment_id"])
+    assert "train_loss" not in run.data.metrics  # the curve is the training run's
+    trained = client.get_run(run.data.tags["i2sb.train_run_id"])
+    training = client.get_experiment(trained.info.experiment_id)
+    assert training.name == "linked/training"
+    assert trained.data.tags["i2sb.key"] == "bench/sr4x-pool/train"
+    assert trained.data.metrics["val_psnr"] == 20.0
+    assert f"runs/{trained.info.run_id}" in run.data.tags["mlflow.note.content"]
+    # Params hold what was used, not the config's "null = from the task table".
+    for params in (run.data.params, trained.data.params):
+        assert params["config.bridge.beta_max"] == "0.3"
+        assert params["config.bridge.ot_ode"] == "false"
+    # Real times: the training run spans its logged steps, the evaluation its files.
+    assert (trained.info.start_time, trained.info.end_time) == (
+        1_700_000_010_000,
+        1_700_000_050_000,
+    )
+    assert run.info.start_time == int(args["samples"].stat().st_mtime * 1000)
+    assert run.info.end_time == int(args["metrics_json"].stat().st_mtime * 1000)
 
 
 def test_a_metric_that_becomes_available_is_added_and_its_reason_removed(store, tmp_path):

@@ -35,7 +35,8 @@ def test_track_over_http_twice_keeps_one_run_and_reads_back(server, tmp_path):
     client = mlflow.MlflowClient(server["url"])
     (run,) = client.search_runs([first["experiment_id"]])
     assert run.data.metrics["fid"] == 12.5 and run.data.params["task"] == "blur-gauss"
-    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")]
+    trained = run.data.tags["i2sb.train_run_id"]
+    steps = [m.step for m in client.get_metric_history(trained, "train_loss")]
     assert sorted(steps) == [10, 20, 30, 40, 50]
     paths = {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
     assert paths == {"samples/sample_grid.png"}
@@ -106,7 +107,10 @@ def test_three_concurrent_tracks_of_one_key_leave_one_run_on_an_empty_experiment
     (run,) = client.search_runs([experiment.experiment_id])
     assert set(run_ids) == {run.info.run_id}
     assert run.data.metrics["psnr"] == 21.5
-    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")]
+    training = client.get_experiment_by_name("race/training")
+    (trained,) = client.search_runs([training.experiment_id])  # one training run too
+    assert run.data.tags["i2sb.train_run_id"] == trained.info.run_id
+    steps = [m.step for m in client.get_metric_history(trained.info.run_id, "train_loss")]
     assert sorted(steps) == [10, 20, 30, 40, 50]  # no step twice
     # A later track of the key works and keeps the run (it used to fail on 3 active runs).
     again = _race(tmp_path, args, server["url"], "race")

@@ -59,7 +59,14 @@ def run(args) -> int:
     cfg = load_config(args.config, parse_overrides(args.set))
     if first_rank:
         LOG.info("resolved settings: %s", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
-    summary = train(cfg, args.task, args.out, progress=not args.no_progress).summary
+    monitor = None
+    if cfg.tracking.live and first_rank:
+        from i2sb.tracking.live import live_run_for
+
+        monitor = live_run_for(cfg, args.task)  # MLflow while training runs, rank 0
+    summary = train(
+        cfg, args.task, args.out, progress=not args.no_progress, monitor=monitor
+    ).summary
     print(
         f"trained {args.task}: {summary['iterations']} iterations, {summary['images_per_s']:.1f} images/s"
     )

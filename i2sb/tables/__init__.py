@@ -32,6 +32,7 @@ from i2sb.tracking.store import (
     KIND_TAG,
     RunRecord,
     get_or_create_experiment,
+    report_experiment,
     store_lock,
     upsert_run,
 )
@@ -121,7 +122,8 @@ def make_tables(
     artifact_root: str | None = None,
     tasks: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """Write the report for ``experiment`` into ``out`` and log it as the experiment's summary run.
+    """Write the report for ``experiment`` into ``out`` and log it as a summary run, kept apart
+    in the experiment ``<experiment>/report`` so the evaluations' runs table holds only them.
 
     ``tasks`` (the config's) are the tasks that get rows; by default, those with runs.
     """
@@ -140,12 +142,16 @@ def make_tables(
             params={"experiment": experiment},
             tags={"i2sb.num_eval_runs": str(len(runs))},
         )
-        run_id = upsert_run(client, experiment_id, record).run_id
+        report_id = get_or_create_experiment(
+            client, report_experiment(experiment), tracking_uri, artifact_root
+        )
+        run_id = upsert_run(client, report_id, record).run_id
         client.log_artifacts(run_id, str(out), artifact_path="tables")
         client.set_terminated(run_id, status="FINISHED")
     return {
         "run_id": run_id,
         "experiment_id": experiment_id,
+        "report_experiment_id": report_id,
         "num_runs": len(runs),
         "files": [str(p) for p in written],
     }

@@ -16,14 +16,12 @@ from i2sb.atomic import write_json
 from i2sb.config import DEFAULT_ARTIFACT_ROOT, DEFAULT_TRACKING_URI
 from i2sb.tracking.grid import write_sample_grid
 from i2sb.tracking.inputs import (
-    flatten,
+    config_params,
     git_commit,
     mtime_ms,
     read_eval_metrics,
     read_json,
     read_samples_summary,
-    read_step_times,
-    read_training_curve,
 )
 from i2sb.tracking.store import (
     RunRecord,
@@ -32,10 +30,13 @@ from i2sb.tracking.store import (
     get_or_create_experiment,
     http_limits,
     store_lock,
+    training_experiment,
     upsert_run,
 )
+from i2sb.tracking.training import track_training, training_key
 
 REPO_DIR = Path(__file__).resolve().parents[2]
+TRAIN_RUN_TAG = "i2sb.train_run_id"  # on an evaluation run: the id of its training run
 EVAL_STEP = 0  # scalar results are logged at step 0; the training curve uses training steps
 
 
@@ -90,7 +91,7 @@ def build_record(
     if not isinstance(benchmark, str) or not benchmark:
         raise ValueError("resolved config: missing string key 'benchmark'")
     commit, why = git_commit(REPO_DIR)
-    params = {f"config.{k}": v for k, v in flatten(config).items()}
+    params = config_params(config, result.task)
     params |= {
         "benchmark": benchmark,
         "task": result.task,
@@ -117,14 +118,8 @@ def build_record(
     if why:
         tags["git_commit_unknown_reason"] = why
     metrics = {name: {EVAL_STEP: value} for name, value in result.values.items()}
-    step_ms: dict[int, int] = {}
-    curve_file = Path(train_dir) / "metrics.jsonl"
-    if curve_file.is_file():
-        metrics |= read_training_curve(curve_file)
-        step_ms = read_step_times(curve_file)
-    else:
-        tags["train_curve_unavailable_reason"] = f"{curve_file} does not exist"
-    # The run spans the evaluation: from the gathered samples to the metrics file.
+    # The run spans the evaluation: from the gathered samples to the metrics file. The training
+    # curve lives in the training run (i2sb.tracking.training), which this run links to.
     return RunRecord(
         key=run_key(benchmark, result.task, variant, sampler["label"], result.nfe),
         kind="eval",
@@ -134,7 +129,6 @@ def build_record(
         metrics=metrics,
         start_ms=mtime_ms(samples),
         end_ms=mtime_ms(metrics_json),
-        step_ms=step_ms,
     )
 
 
@@ -164,14 +158,13 @@ def track(
     name = experiment or settings.get("experiment") or config["benchmark"]
     root = artifact_root or settings.get("artifact_root") or DEFAULT_ARTIFACT_ROOT
     artifacts = [(metrics_json, "eval"), (Path(config_json), "config")]
-    artifacts += [(p, "train") for p in [train_dir / "options.json"] if p.is_file()]
     artifacts += [(p, "samples") for p in [samples.parent / "trajectory.png"] if p.is_file()]
     with store_lock(uri), tempfile.TemporaryDirectory() as tmp:
         grid = Path(tmp) / "sample_grid.png"
         columns = write_sample_grid(samples, grid)
         record.tags["sample_grid_columns"] = " | ".join(columns)
         run_id, experiment_id, replaced = _write_run(
-            uri, name, root, record, [*artifacts, (grid, "samples")]
+            uri, name, root, record, [*artifacts, (grid, "samples")], train_dir
         )
     out = {"run_id": run_id, "experiment_id": experiment_id, "key": record.key}
     out |= {"experiment": name, "tracking_uri": uri, "replaced_run_id": replaced}
@@ -180,14 +173,37 @@ def track(
     return out
 
 
+def _link_training(client, uri, experiment, artifact_root, record, train_dir: Path) -> None:
+    """Tag the evaluation with its training run (made or completed from ``train_dir``)."""
+    benchmark = record.params["benchmark"]
+    if not (train_dir / "options.json").is_file():
+        record.tags["train_run_unavailable_reason"] = f"{train_dir / 'options.json'} does not exist"
+        return
+    run_id, experiment_id = track_training(
+        client, uri, experiment, artifact_root, train_dir, benchmark
+    )
+    record.tags[TRAIN_RUN_TAG] = run_id
+    record.tags["mlflow.note.content"] = (
+        f"Evaluation of {record.key}. Trained in [{training_key(benchmark, record.params['task'])}]"
+        f"(#/experiments/{experiment_id}/runs/{run_id}) (experiment "
+        f"{training_experiment(experiment)!r}); sample grid: artifacts/samples/sample_grid.png"
+    )
+
+
 def _write_run(
-    uri: str, experiment: str, artifact_root: str, record: RunRecord, artifacts: list
+    uri: str,
+    experiment: str,
+    artifact_root: str,
+    record: RunRecord,
+    artifacts: list,
+    train_dir: Path,
 ) -> tuple[str, str, str | None]:
     from mlflow import MlflowClient
 
     check_reachable(uri)
     with http_limits():
         client = MlflowClient(tracking_uri=uri)
+        _link_training(client, uri, experiment, artifact_root, record, train_dir)
         experiment_id = get_or_create_experiment(client, experiment, uri, artifact_root)
         done = upsert_run(client, experiment_id, record)
         if done.adopted:  # a concurrent `track` of this key writes the run

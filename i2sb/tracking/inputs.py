@@ -149,6 +149,23 @@ def flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def config_params(config: dict[str, Any], task: str) -> dict[str, str]:
+    """The resolved config as MLflow params ``config.<key>``, with the per-task settings that the
+    config leaves to the task table (bridge.beta_max, bridge.ot_ode = null) filled in."""
+    from i2sb.config import config_from_dict
+
+    cfg = config_from_dict(config, source="the resolved config")
+    bridge = config.get("bridge") or {}
+    resolved = {**bridge, "beta_max": cfg.beta_max(task), "ot_ode": cfg.ot_ode(task)}
+    return {f"config.{k}": v for k, v in flatten({**config, "bridge": resolved}).items()}
+
+
+def training_params(options: dict[str, Any]) -> dict[str, str]:
+    """The params of a training run, from its options (options.json, or the same dict in memory)."""
+    top = {k: v for k, v in options.items() if k != "config"}
+    return flatten(top) | config_params(options.get("config") or {}, options["task"])
+
+
 def git_commit(directory: str | Path) -> tuple[str, str | None]:
     """(commit, None) for a git checkout, else ("unknown", why)."""
     try:

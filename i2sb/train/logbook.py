@@ -5,18 +5,33 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from i2sb.atomic import atomic_path, write_text
 
 
-class MetricsLog:
-    """Append-only JSONL; on resume, rows after the resumed iteration are dropped (no duplicates)."""
+class TrainMonitor(Protocol):
+    """A live view of training on rank 0 (e.g. ``i2sb.tracking.live.LiveRun`` for MLflow).
 
-    def __init__(self, path: Path, resume_from: int):
-        self.path = path
+    It sees what the run folder gets: the options at start, every metrics.jsonl row, each
+    validation grid, and how training ended. It must not raise: training never waits on it.
+    """
+
+    def start(self, options: dict[str, Any]) -> None: ...
+    def log(self, row: dict[str, Any]) -> None: ...
+    def image(self, path: Path, step: int) -> None: ...
+    def end(self, status: str) -> None: ...  # FINISHED | FAILED | KILLED
+
+
+class MetricsLog:
+    """Append-only JSONL; on resume, rows after the resumed iteration are dropped (no duplicates).
+
+    Every row also goes to ``monitor`` (when given)."""
+
+    def __init__(self, path: Path, resume_from: int, monitor: TrainMonitor | None = None):
+        self.path, self.monitor = path, monitor
         if path.exists():
             kept = [
                 row
@@ -32,6 +47,8 @@ class MetricsLog:
             for k, v in row.items()
         }
         self._handle.write(json.dumps(clean) + "\n")
+        if self.monitor is not None:
+            self.monitor.log(clean)
 
     def close(self) -> None:
         self._handle.close()

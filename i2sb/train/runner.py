@@ -27,7 +27,7 @@ from i2sb.network.fastpath import AUTOCAST_DTYPES, autocast, fast_network, resol
 from i2sb.network.safe_pickle import write_options_pickle
 from i2sb.train.batches import BatchPlan, microbatch_loader
 from i2sb.train.ema import EMA
-from i2sb.train.logbook import MetricsLog, psnr, save_grid
+from i2sb.train.logbook import MetricsLog, TrainMonitor, psnr, save_grid
 from i2sb.train.objective import boundary_pair, bridge_loss
 from i2sb.train.setup import (
     TrainParts,
@@ -68,8 +68,12 @@ def train(
     val_set=None,
     ctx: DistContext | None = None,
     progress: bool = True,
+    monitor: TrainMonitor | None = None,
 ) -> TrainResult:
-    """Train (or resume training of) one task; the summary is also written to summary.json."""
+    """Train (or resume training of) one task; the summary is also written to summary.json.
+
+    ``monitor`` (rank 0 only) sees the options, every metrics row and validation grid, and the end.
+    """
     ctx = ctx or init_distributed(rendezvous_timeout_s=cfg.train.resources.rendezvous_timeout_s)
     out_dir = Path(out_dir)
     check_resume(out_dir, cfg, task)
@@ -81,13 +85,24 @@ def train(
     checkpoint = out_dir / "latest.pt"
     if checkpoint.exists():
         _restore(state, checkpoint, ctx)
+    monitor = monitor if ctx.is_main else None
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        write_json(out_dir / "options.json", training_options(cfg, task, parts, ctx.world_size))
+        options = training_options(cfg, task, parts, ctx.world_size)
+        write_json(out_dir / "options.json", options)
         write_options_pickle(
             out_dir / "options.pkl", published_options(cfg, task, parts, ctx.world_size, out_dir)
         )
-    summary = _loop(cfg, state, out_dir, ctx, progress, task)
+    if monitor is not None:
+        monitor.start(options)
+    try:
+        summary = _loop(cfg, state, out_dir, ctx, progress, task, monitor)
+    except BaseException as err:
+        if monitor is not None:
+            monitor.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+        raise
+    if monitor is not None:
+        monitor.end("FINISHED")
     # Every rank's host and final weights: under DDP all replicas must have ended equal.
     summary["ranks"] = rank_report(ctx, parts.net)
     digests = {entry["weights_sha256"] for entry in summary["ranks"]}
@@ -142,7 +157,13 @@ def _save(state: _State, path: Path) -> None:
 
 
 def _loop(
-    cfg: Config, state: _State, out_dir: Path, ctx: DistContext, progress: bool, task: str
+    cfg: Config,
+    state: _State,
+    out_dir: Path,
+    ctx: DistContext,
+    progress: bool,
+    task: str,
+    monitor: TrainMonitor | None = None,
 ) -> dict:
     tcfg, parts = cfg.train, state.parts
     plan = BatchPlan(
@@ -167,7 +188,7 @@ def _loop(
         cfg.data.num_workers,
         pin_memory=ctx.device.type == "cuda",
     )
-    log = MetricsLog(out_dir / "metrics.jsonl", state.iteration) if ctx.is_main else None
+    log = MetricsLog(out_dir / "metrics.jsonl", state.iteration, monitor) if ctx.is_main else None
     batches = iter(loader)
     start_iteration, started = state.iteration, time.perf_counter()
     window_start, window_iters = started, 0
@@ -206,6 +227,8 @@ def _loop(
             LOG.info("train %s: validation at iteration %d, PSNR %.2f dB (degraded input %.2f dB)",
                      task, state.iteration, scores["val_psnr"], scores["val_psnr_degraded"])  # fmt: skip
             log.write(step=state.iteration, **scores, time=time.time())
+            if monitor is not None:
+                monitor.image(_grid_path(out_dir, state.iteration), state.iteration)
     bar.close()
     seconds = time.perf_counter() - started
     trained = state.iteration - start_iteration
@@ -286,6 +309,10 @@ def _iteration(
     return mean_loss
 
 
+def _grid_path(out_dir: Path, iteration: int) -> Path:
+    return out_dir / "validation" / f"val_{iteration:07d}.png"
+
+
 @torch.no_grad()
 def _validate(cfg: Config, state: _State, out_dir: Path) -> dict:
     """Restore a fixed validation batch with the EMA weights; PSNR and a PNG grid.
@@ -317,5 +344,5 @@ def _validate(cfg: Config, state: _State, out_dir: Path) -> dict:
         )
     net.train()
     restored = xs[:, 0].to(x0.device)
-    save_grid(out_dir / "validation" / f"val_{state.iteration:07d}.png", [x0, x1, restored])
+    save_grid(_grid_path(out_dir, state.iteration), [x0, x1, restored])
     return {"val_psnr": psnr(restored, x0), "val_psnr_degraded": psnr(x1, x0)}
