@@ -64,6 +64,6 @@ mkdir -p "$(dirname "$OUT")"
 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
   --disable-background-networking --disable-component-update --disable-sync \
   --user-data-dir="$WORK/profile" --screenshot="$(realpath -m "$OUT")" --window-size=1400,900 \
-  --virtual-time-budget=15000 "$URL/#/experiments/$ID/runs" 2>"$WORK/chromium.log" \
+  --virtual-time-budget=15000 "$URL/#/experiments/$ID/runs?workflowType=machine_learning&viewStateShareKey=i2sb" 2>"$WORK/chromium.log" \
   || { cat "$WORK/chromium.log" >&2; exit 1; }
-echo "screenshot of $URL/#/experiments/$ID/runs: $OUT"
+echo "screenshot of $URL/#/experiments/$ID/runs (Model training mode, i2sb columns): $OUT"

@@ -49,7 +49,8 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)  # a worker left behind by the SIGTERM
 
 
-def start_server(root: Path) -> Server:
+def start_server(root: Path, backend: str | None = None) -> Server:
+    """A server on ``backend`` (default: a new sqlite file in ``root``)."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = open(root / "server.log", "w")
@@ -60,7 +61,7 @@ def start_server(root: Path) -> Server:
             "mlflow",
             "server",
             "--backend-store-uri",
-            f"sqlite:///{root}/db",
+            backend or f"sqlite:///{root}/db",
             "--default-artifact-root",
             str(root / "art"),
             "--host",

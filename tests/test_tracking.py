@@ -226,3 +226,19 @@ def test_sample_grid_without_degraded_images_has_two_columns(tmp_path):
     write_samples(tmp_path / "s.npz", "jpeg-5", 2, n=3, degraded=False)
     assert write_sample_grid(tmp_path / "s.npz", tmp_path / "grid.png") == ["clean", "recon"]
     assert np.asarray(Image.open(tmp_path / "grid.png")).shape == (3 * 10 - PAD, 2 * 10 - PAD, 3)
+
+
+def test_the_runs_page_opens_model_training_mode_with_the_key_columns(store, tmp_path):
+    out = _track(store, make_run(tmp_path / "bench"), "view")
+    assert out["runs_page"].endswith(
+        f"/#/experiments/{out['experiment_id']}/runs?workflowType=machine_learning"
+        "&viewStateShareKey=i2sb"
+    )
+    tags = mlflow.MlflowClient(store["uri"]).get_experiment(out["experiment_id"]).tags
+    view = json.loads(tags["mlflow.sharedViewState.i2sb"])
+    assert {"metrics.`psnr`", "metrics.`fid`", "metrics.`nfe`", "params.`sampler`"} <= set(
+        view["selectedColumns"]
+    )
+    assert view["orderByKey"] == "metrics.`nfe`"
+    (run,) = _runs(store, out["experiment_id"])
+    assert run.data.metrics["nfe"] == 5.0  # a number: the table sorts 5 before 20

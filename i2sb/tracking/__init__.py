@@ -24,11 +24,14 @@ from i2sb.tracking.inputs import (
     read_samples_summary,
 )
 from i2sb.tracking.store import (
+    EVAL_COLUMNS,
     RunRecord,
     check_reachable,
     finish_run,
     get_or_create_experiment,
     http_limits,
+    runs_page,
+    set_runs_view,
     store_lock,
     training_experiment,
     upsert_run,
@@ -118,6 +121,7 @@ def build_record(
     if why:
         tags["git_commit_unknown_reason"] = why
     metrics = {name: {EVAL_STEP: value} for name, value in result.values.items()}
+    metrics["nfe"] = {EVAL_STEP: float(result.nfe)}  # a number, so the runs table sorts by it
     # The run spans the evaluation: from the gathered samples to the metrics file. The training
     # curve lives in the training run (i2sb.tracking.training), which this run links to.
     return RunRecord(
@@ -127,7 +131,7 @@ def build_record(
         params=params,
         tags=tags,
         metrics=metrics,
-        start_ms=mtime_ms(samples),
+        start_ms=min(mtime_ms(samples), mtime_ms(metrics_json)),
         end_ms=mtime_ms(metrics_json),
     )
 
@@ -168,6 +172,7 @@ def track(
         )
     out = {"run_id": run_id, "experiment_id": experiment_id, "key": record.key}
     out |= {"experiment": name, "tracking_uri": uri, "replaced_run_id": replaced}
+    out["runs_page"] = runs_page(experiment_id)
     if marker is not None:
         write_json(marker, out)
     return out
@@ -205,6 +210,7 @@ def _write_run(
         client = MlflowClient(tracking_uri=uri)
         _link_training(client, uri, experiment, artifact_root, record, train_dir)
         experiment_id = get_or_create_experiment(client, experiment, uri, artifact_root)
+        set_runs_view(client, experiment_id, EVAL_COLUMNS, "metrics.`nfe`")
         done = upsert_run(client, experiment_id, record)
         if done.adopted:  # a concurrent `track` of this key writes the run
             return done.run_id, experiment_id, done.replaced
@@ -235,5 +241,8 @@ def track_all(
         )
         for task, sampler, nfe in items
     ]
-    write_json(marker, {"runs": results})
+    page = results[0]["runs_page"] if results else None
+    write_json(marker, {"runs": results, "runs_page": page})
+    if page:
+        print(f"MLflow runs table (after `mlflow ui --backend-store-uri ...`): {page}")
     return results

@@ -19,9 +19,11 @@ from i2sb.tracking.inputs import CURVE_METRICS, training_params
 from i2sb.tracking.store import (
     KEY_TAG,
     KIND_TAG,
+    TRAIN_COLUMNS,
     check_reachable,
     get_or_create_experiment,
     http_limits,
+    set_runs_view,
     settle,
     store_lock,
     training_experiment,
@@ -87,6 +89,7 @@ class LiveRun:
         client = MlflowClient(tracking_uri=self.uri)
         name = training_experiment(self.experiment)
         experiment_id = get_or_create_experiment(client, name, self.uri, self.artifact_root)
+        set_runs_view(client, experiment_id, TRAIN_COLUMNS, "params.`task`")
         survivor = settle(client, experiment_id, self.key)
         run = client.get_run(survivor) if survivor else None
         if run is not None and any(

@@ -82,6 +82,37 @@ def report_experiment(experiment: str) -> str:
     return f"{experiment}/report"
 
 
+# MLflow 3's UI opens an experiment on its GenAI pages (Traces) unless the URL says
+# workflowType=machine_learning: its sidebar switch overrides the mlflow.experimentKind tag. The
+# runs table shows no metric column by default; a shared view (an experiment tag the URL names)
+# picks the columns. Both verified with MLflow 3.17 in headless Chromium (tests/test_mlflow_ui.py).
+RUNS_VIEW = "i2sb"
+EVAL_COLUMNS = (
+    "params.`task`", "params.`sampler`", "metrics.`nfe`", "metrics.`psnr`", "metrics.`ssim`",
+    "metrics.`fid`", "metrics.`ca`", "metrics.`lpips`", "attributes.`Duration`",
+)  # fmt: skip
+TRAIN_COLUMNS = (
+    "params.`task`", "metrics.`train_loss`", "metrics.`val_psnr`", "metrics.`val_psnr_degraded`",
+    "metrics.`train_it_per_s`", "attributes.`Duration`",
+)  # fmt: skip
+
+
+def set_runs_view(client, experiment_id: str, columns: tuple[str, ...], order_by: str) -> None:
+    """The experiment's runs-table view (columns, order) that ``runs_page`` links to."""
+    import json
+
+    state = {"selectedColumns": list(columns), "orderByKey": order_by, "orderByAsc": True}
+    client.set_experiment_tag(
+        experiment_id, f"mlflow.sharedViewState.{RUNS_VIEW}", json.dumps(state)
+    )
+
+
+def runs_page(experiment_id: str, ui: str = "http://127.0.0.1:5000") -> str:
+    """A direct link to the experiment's runs table in the UI's Model-training mode."""
+    query = f"workflowType=machine_learning&viewStateShareKey={RUNS_VIEW}"
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs?{query}"
+
+
 def is_remote(uri: str) -> bool:
     return urlparse(uri).scheme in ("http", "https", "databricks")
 

@@ -15,9 +15,11 @@ from i2sb.tracking.inputs import (
     training_params,
 )
 from i2sb.tracking.store import (
+    TRAIN_COLUMNS,
     RunRecord,
     finish_run,
     get_or_create_experiment,
+    set_runs_view,
     training_experiment,
     upsert_run,
 )
@@ -60,6 +62,7 @@ def track_training(
     record = training_record(train_dir, benchmark)
     name = training_experiment(experiment)
     experiment_id = get_or_create_experiment(client, name, uri, artifact_root)
+    set_runs_view(client, experiment_id, TRAIN_COLUMNS, "params.`task`")
     done = upsert_run(client, experiment_id, record)
     if done.adopted:
         return done.run_id, experiment_id
