@@ -40,7 +40,8 @@ def test_fid_reference_help_names_only_the_inception_weights():
 
 def test_the_sample_help_example_is_the_readme_line():
     example = re.search(
-        r"Example: (i2sb sample .*)", " ".join(subparser("sample").description.split())
+        r"Example \(the README's\): (i2sb sample .*)",
+        " ".join(subparser("sample").description.split()),
     )[1]
     readme = " ".join((REPO / "README.md").read_text().replace("\\\n", " ").split())
     documented = re.search(r"i2sb sample --ckpt .*?\.npz", readme)[0]

@@ -8,9 +8,10 @@ from i2sb.sampler_table import SAMPLER_NAMES, SamplerConfig
 from i2sb.tasks import MASK_SOURCES
 
 _EXAMPLE = (
-    "Example: i2sb sample --ckpt results/demo/train/sr4x-pool --data-dir results/demo/data "
-    "--nfe 5 --sampler implicit --eta 0 --partition 0_2 "
-    "--out results/demo/samples/sr4x-pool/implicit-eta0/nfe5/part_0_2.npz"
+    "Other samplers: --sampler implicit --eta 0, or --sampler cddb --step-size 1 (sr4x-*, "
+    "blur-*, inpaint-*). Example (the README's): i2sb sample --ckpt results/demo/train/sr4x-pool "
+    "--data-dir results/demo/data --nfe 5 --partition 0_2 "
+    "--out results/demo/samples/sr4x-pool/ddpm/nfe5/part_0_2.npz"
 )
 
 
