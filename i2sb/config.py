@@ -390,10 +390,11 @@ def _check_consistency(cfg: Config, source: str) -> None:
             task_spec(task)
         except KeyError as err:
             raise ConfigError(f"config key 'tasks' in {source}: {err.args[0]}") from None
-    for nfe in cfg.nfe:
+    nfes = [("nfe", cfg.nfe)] + [(f"samplers[{i}].nfe", e.nfe) for i, e in enumerate(cfg.samplers)]
+    for key, nfe in ((key, nfe) for key, values in nfes for nfe in values):
         if not 0 < nfe < cfg.bridge.interval:
             raise ConfigError(
-                f"config key 'nfe' in {source}: {nfe} is outside [1, bridge.interval - 1 = "
+                f"config key {key!r} in {source}: {nfe} is outside [1, bridge.interval - 1 = "
                 f"{cfg.bridge.interval - 1}]"
             )
     problem = samplers_problem(cfg.samplers, [task_spec(task) for task in cfg.tasks])

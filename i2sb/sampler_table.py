@@ -44,6 +44,13 @@ class SamplerConfig:
         None  # implicit: noise in [0, 1]; 0 = deterministic after step 1 (default 0)
     )
     step_size: float | None = None  # cddb: lambda of the data-consistency step, >= 0 (default 1)
+    # Where the workflow runs this entry: its own NFE list and tasks (a subset of the config's
+    # tasks); () = the config's nfe / tasks. E.g. a fast sampler at NFE 10-50 beside ddpm at 999.
+    nfe: tuple[int, ...] = ()
+    tasks: tuple[str, ...] = ()
+
+    def runs_on(self, task: str) -> bool:
+        return not self.tasks or task in self.tasks
 
     def problem(self, task: TaskSpec | None = None) -> str | None:
         """Why this entry is invalid (unknown name, another sampler's option) or cannot run on
@@ -89,8 +96,15 @@ class SamplerConfig:
 def samplers_problem(entries: Sequence[SamplerConfig], tasks: Sequence[TaskSpec]) -> str | None:
     """The first problem of a ``samplers`` list run on ``tasks``, as 'samplers[i]: why', or None."""
     labels: dict[str, int] = {}
+    names = [task.name for task in tasks]
     for i, entry in enumerate(entries):
-        problem = next(filter(None, (entry.problem(task) for task in tasks)), entry.problem())
+        unknown = [task for task in entry.tasks if task not in names]
+        if unknown:
+            return (
+                f"samplers[{i}]: tasks {unknown} are not in the config's tasks ({', '.join(names)})"
+            )
+        mine = [task for task in tasks if entry.runs_on(task.name)]
+        problem = next(filter(None, (entry.problem(task) for task in mine)), entry.problem())
         if problem is None and entry.label in labels:
             problem = f"{entry.label} is already samplers[{labels[entry.label]}]"
         if problem:

@@ -205,3 +205,26 @@ def test_cddb_on_a_task_without_a_forward_operator_names_the_task():
     with pytest.raises(ConfigError, match=pattern):
         config_from_dict({"tasks": ["sr4x-pool", "jpeg-10"],
                           "samplers": [{"name": "ddpm"}, {"name": "cddb"}]})  # fmt: skip
+
+
+def test_a_sampler_entry_may_run_on_its_own_tasks_and_nfes():
+    cfg = config_from_dict({"tasks": ["sr4x-pool", "jpeg-10"], "nfe": [999],
+                            "samplers": [{"name": "ddpm"},
+                                         {"name": "cddb", "nfe": ["10", 20], "tasks": "sr4x-pool"}]})  # fmt: skip
+    cddb = cfg.samplers[1]
+    assert cddb.nfe == (10, 20) and cddb.tasks == ("sr4x-pool",) and cddb.label == "cddb-lam1"
+    assert (
+        cddb.runs_on("sr4x-pool")
+        and not cddb.runs_on("jpeg-10")
+        and cfg.samplers[0].runs_on("jpeg-10")
+    )
+    assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(
+        ConfigError, match=r"samplers\[1\]' in <dict>: tasks \['blur-uni'\] are not in the config's tasks"
+    ):
+        config_from_dict({"tasks": ["sr4x-pool"], "samplers": [{"name": "ddpm"},
+                                                               {"name": "implicit", "tasks": ["blur-uni"]}]})  # fmt: skip
+    with pytest.raises(
+        ConfigError, match=r"'samplers\[0\].nfe'.*1000 is outside \[1, bridge.interval - 1"
+    ):
+        config_from_dict({"samplers": [{"name": "implicit", "nfe": [1000]}]})

@@ -24,7 +24,6 @@ check_inputs(CFG, "the workflow config (--configfile / --config)")
 RUN = str(CFG.run_dir)
 TASKS = list(CFG.tasks)
 NFES = list(CFG.nfe)
-SAMPLERS = [entry.label for entry in CFG.samplers]  # e.g. ddpm, implicit-eta0 (i2sb/sampler_table.py)
 NPARTS = CFG.partitions
 PAIRED = CFG.data.kind == "paired"
 REPORT_DONE = f"{RUN}/tables/tables.json"
@@ -75,8 +74,11 @@ def part_files(wildcards):
 
 
 def evaluations():
-    """Every (task, sampler label, NFE) of the benchmark: one evaluation and one MLflow run each."""
-    return [(t, s, n) for t in TASKS for s in SAMPLERS for n in NFES]
+    """Every (task, sampler label, NFE) of the benchmark: one evaluation and one MLflow run each.
+
+    A samplers entry runs on its own tasks and NFEs when it lists them (samplers[i].tasks / .nfe).
+    """
+    return [(t, e.label, n) for t in TASKS for e in CFG.samplers if e.runs_on(t) for n in e.nfe or NFES]
 
 
 def evaluated():
