@@ -182,7 +182,10 @@ def _link_training(client, uri, experiment, artifact_root, record, train_dir: Pa
     """Tag the evaluation with its training run (made or completed from ``train_dir``)."""
     benchmark = record.params["benchmark"]
     if not (train_dir / "options.json").is_file():
-        record.tags["train_run_unavailable_reason"] = f"{train_dir / 'options.json'} does not exist"
+        why = f"{train_dir / 'options.json'} does not exist"
+        if record.params.get("config.checkpoints.source") == "published":
+            why = f"not trained here: the published checkpoint {record.params['checkpoint']}"
+        record.tags["train_run_unavailable_reason"] = why
         return
     run_id, experiment_id = track_training(
         client, uri, experiment, artifact_root, train_dir, benchmark
