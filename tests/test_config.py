@@ -220,7 +220,8 @@ def test_a_sampler_entry_may_run_on_its_own_tasks_and_nfes():
     )
     assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(
-        ConfigError, match=r"samplers\[1\]' in <dict>: tasks \['blur-uni'\] are not in the config's tasks"
+        ConfigError,
+        match=r"samplers\[1\]' in <dict>: tasks \['blur-uni'\] are not in the config's tasks",
     ):
         config_from_dict({"tasks": ["sr4x-pool"], "samplers": [{"name": "ddpm"},
                                                                {"name": "implicit", "tasks": ["blur-uni"]}]})  # fmt: skip

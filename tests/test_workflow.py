@@ -194,7 +194,9 @@ def test_published_checkpoints_run_to_mlflow_and_tables_without_training(tmp_pat
     (found,) = client.search_runs([experiment], "params.nfe = '2' and params.sampler = 'ddpm'")
     assert found.data.params["config.checkpoints.source"] == "published"
     assert found.data.params["checkpoint"] == str(tmp_path / "ckpt" / "sr4x-pool")
-    assert found.data.tags["train_run_unavailable_reason"].startswith("not trained here: the published")
+    assert found.data.tags["train_run_unavailable_reason"].startswith(
+        "not trained here: the published"
+    )
 
 
 def test_tiny_pipeline_logs_hold_the_story(tiny_run):
