@@ -1,8 +1,9 @@
-"""Import one evaluated (task, sampler, NFE) into MLflow: the workflow's only step that writes there.
+"""Import one evaluated (task, sampler, NFE) into MLflow, linked to the training run of its task.
 
 Compute nodes write plain files (docs/CONTRACTS.md); this step reads them and records one run per
-``<benchmark>/<task>/<variant>/<sampler label>/nfe<K>``, so no tracking server is needed during training and no two
-processes write one sqlite file.
+``<benchmark>/<task>/<variant>/<sampler label>/nfe<K>``, and completes the task's training run
+(``i2sb.tracking.training``) that ``tracking.live`` may have logged while it trained. Everything
+here also works without live logging, so compute nodes need no tracking server.
 """
 
 from __future__ import annotations

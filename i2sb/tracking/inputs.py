@@ -145,7 +145,7 @@ def flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, str]:
         if isinstance(value, dict):
             flat.update(flatten(value, name))
         else:
-            flat[name] = value if isinstance(value, str) else json.dumps(value)
+            flat[name] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     return flat
 
 

@@ -11,6 +11,7 @@ same run from it later (same key, same params, missing steps only).
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,8 @@ class LiveRun:
             self._stop_system_metrics()
 
     def start(self, options: dict[str, Any]) -> None:
-        self.params = training_params(options)  # what the track step records from options.json
+        # Exactly what the track step records from options.json (written as sorted JSON).
+        self.params = training_params(json.loads(json.dumps(options, sort_keys=True)))
         with http_limits():
             self._call("start", self._start)
         self._limits.enter_context(http_limits(LIVE_HTTP_LIMITS))

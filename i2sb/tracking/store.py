@@ -68,7 +68,7 @@ class TrackingUnreachable(RuntimeError):
 # HTTP limits for calls to a tracking server, unless the user set them: MLflow's defaults
 # (7 retries with exponential back-off, 120 s timeout) turn a dead server into ~4 minutes.
 HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
-PROBE_TIMEOUT_S = 10
+PROBE_TIMEOUT_S = 8
 
 
 def training_experiment(experiment: str) -> str:

@@ -1,5 +1,5 @@
-# MLflow: the only step that writes to the tracking store (a local rule, one job for all runs, so
-# compute nodes need no tracking server and no two processes write one sqlite file).
+# MLflow: the evaluation runs, and the training runs completed from metrics.jsonl (a local rule,
+# one job for all runs). Training jobs may also log live (tracking.live); nothing depends on it.
 
 localrules:
     track,
