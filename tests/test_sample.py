@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from i2sb.config import SampleConfig
 from i2sb.network import PRESETS, build_i2sb_net, save_i2sb_checkpoint
 from i2sb.network.fastpath import resolve_precision
 from i2sb.sample.gather import gather_parts
-from i2sb.sample.partitioned import SampleSettings, sample_partition
+from i2sb.sample.partitioned import SampleJob, sample_partition
 from i2sb.sample.parts import read_part
 from i2sb.sample.sampler import Sampler
 
@@ -64,8 +65,9 @@ def run_dir(tmp_path_factory):
     return make_run(tmp_path_factory.mktemp("run") / "sr4x-pool")
 
 
-def settings(**overrides):
-    return SampleSettings(**{"nfe": 2, "batch_size": 4, **overrides})
+def settings(nfe=2, trajectory=False, **sample_keys):
+    """A SampleJob: ``sample_keys`` are keys of the config's sample section (batch size 4 here)."""
+    return SampleJob(nfe, SampleConfig(**{"batch_size": 4, **sample_keys}), trajectory=trajectory)
 
 
 def sample(run, dataset, part, out, **overrides):

@@ -42,7 +42,7 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
     assert main([*base, "--partition", "2_2", "--out", str(tmp_path / "p.npz")]) == 1
     assert "--partition must be i_n" in capsys.readouterr().err
     assert main([*base, "--image-size", "64", "--out", str(tmp_path / "p.npz")]) == 1
-    assert "--image-size 64 differs from the model's 32" in capsys.readouterr().err
+    assert "64 (--image-size / data.image_size) differs from the model's 32" in capsys.readouterr().err
     assert main([*base, "--fp16", "--device", "cpu", "--out", str(tmp_path / "p.npz")]) == 1
     assert "fp16 needs a CUDA device" in capsys.readouterr().err
     assert main(["gather", str(tmp_path / "nothing.npz"), "--out", str(tmp_path / "s.npz")]) == 1
@@ -61,16 +61,17 @@ def test_restore_command_writes_pngs(tmp_path, capsys):
 
 def test_the_workflow_entry_takes_every_setting_from_the_config(tmp_path):
     from i2sb.config import config_from_dict
-    from i2sb.sample.evalset import sample_for_config
+    from i2sb.sample.evalset import sample_run_partition
 
     run, data = make_run(tmp_path / "run"), image_folder(tmp_path / "photos", count=3)
     values = {"data": {"kind": "imagefolder", "root": str(data), "image_size": SIZE},
               "sample": {"batch_size": 2, "precision": "bf16", "save_degraded": False}}  # fmt: skip
     values["samplers"] = [{"name": "ddpm"}, {"name": "implicit", "eta": 0.0}]
     config = config_from_dict(values)
-    out, computed = sample_for_config(
-        config, "sr4x-pool", "implicit-eta0", run, 2, (0, 1), tmp_path / "part_0_1.npz"
-    )
+    out, computed = sample_run_partition(
+        config, run, data, "implicit-eta0", 2, (0, 1), tmp_path / "part_0_1.npz",
+        task="sr4x-pool", image_size=SIZE, trajectory=True,
+    )  # fmt: skip
     part = read_part(out)
     assert computed and len(part) == 3 and part.degraded is None
     assert part.meta["precision"] == "bf16" and part.meta["batch_size"] == 2
@@ -81,9 +82,11 @@ def test_the_workflow_entry_takes_every_setting_from_the_config(tmp_path):
     }
     assert (tmp_path / "trajectory.png").is_file()
     with pytest.raises(ValueError, match="trained for sr4x-pool, not jpeg-5"):
-        sample_for_config(config, "jpeg-5", "ddpm", run, 2, (0, 1), tmp_path / "x.npz")
+        sample_run_partition(
+            config, run, data, "ddpm", 2, (0, 1), tmp_path / "x.npz", task="jpeg-5"
+        )
     with pytest.raises(ValueError, match="no sampler labelled 'cddb-lam1'"):
-        sample_for_config(config, "sr4x-pool", "cddb-lam1", run, 2, (0, 1), tmp_path / "x.npz")
+        sample_run_partition(config, run, data, "cddb-lam1", 2, (0, 1), tmp_path / "x.npz")
 
 
 def test_sampler_options_on_the_command_line(tmp_path, capsys):

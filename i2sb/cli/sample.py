@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from i2sb.cli._overrides import add_section_flags, parse_overrides, section_flags
 from i2sb.sampler_table import SAMPLER_NAMES, SamplerConfig
 from i2sb.tasks import MASK_SOURCES
 
@@ -31,23 +32,21 @@ def register(subparsers) -> None:
     _register_restore(subparsers)
 
 
-def _common(parser) -> None:
+def _common(parser, skip: tuple[str, ...] = ()) -> None:
     parser.add_argument(
         "--ckpt", required=True, help="run folder: latest.pt + options.json (ours) or options.pkl"
     )
     parser.add_argument("--nfe", type=int, required=True, help="network evaluations per image")
-    parser.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
-    precision = parser.add_mutually_exclusive_group()
-    precision.add_argument("--fp16", action="store_true", help="fp16 autocast (CUDA only)")
-    precision.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA or CPU)")
-    precision.add_argument(
-        "--fp32",
-        action="store_true",
-        help="no autocast (default: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32)",
-    )
-    parser.add_argument("--clip-denoise", action="store_true", help="clamp predicted x0 to [-1, 1]")
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    parser.add_argument("--log-count", type=int, default=10, help="trajectory frames (default 10)")
+    parser.add_argument("--config", default=None, help="YAML config for the sample.* keys")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override")
+    # Every sample.* key is a flag (--batch-size, --seed, --precision, --clip-denoise, ...).
+    add_section_flags(parser, "sample", skip=("gpus", "cpus", *skip))
+    precision = parser.add_argument_group("precision shortcuts (= --precision NAME)")
+    for name, what in (("fp16", "fp16 autocast (CUDA only)"), ("bf16", "bf16 autocast"),
+                       ("fp32", "no autocast")):  # fmt: skip
+        precision.add_argument(
+            f"--{name}", dest="sample.precision", action="store_const", const=name, help=what
+        )
     parser.add_argument("--device", default="auto", help="torch device; auto = cuda if present")
     samplers = parser.add_argument_group("sampler (spec §2, §10)")
     samplers.add_argument(
@@ -90,25 +89,47 @@ def _register_sample(subparsers) -> None:
     _common(parser)
     parser.add_argument("--partition", default="0_1", help="i_n: part i of n (default 0_1)")
     parser.add_argument("--out", required=True, help="part file, e.g. .../part_0_2.npz")
-    parser.add_argument("--no-degraded", action="store_true", help="do not store degraded inputs")
+    parser.add_argument(
+        "--no-degraded", dest="sample.save_degraded", action="store_const", const=False,
+        help="do not store degraded inputs (= --no-save-degraded)",
+    )  # fmt: skip
     parser.add_argument("--trajectory", action="store_true", help="trajectory.png beside part 0")
     data = parser.add_argument_group("evaluation data")
     data.add_argument(
         "--data-dir", required=True, help="LMDB folder, image-folder root (val/), or paired data"
     )
-    data.add_argument("--data-kind", default="imagefolder", choices=("imagefolder", "paired"))
-    data.add_argument("--eval-subset", default="auto", choices=("auto", "full", "10k"))
+    # These set config keys (data.*, downloads.*): given flags override --config / --set.
     data.add_argument(
-        "--max-images", type=int, default=0, help="first N evaluation images (0 = all)"
+        "--data-kind", dest="data.kind", default=None, choices=("imagefolder", "paired"),
+        help="data.kind (default: the config's, imagefolder-like)",
+    )  # fmt: skip
+    data.add_argument(
+        "--eval-subset", dest="data.eval_subset", default=None, choices=("auto", "full", "10k")
+    )
+    data.add_argument(
+        "--max-images",
+        dest="data.max_eval_images",
+        type=int,
+        default=None,
+        help="data.max_eval_images: first N evaluation images (0 = all)",
     )
     data.add_argument(
         "--image-size", type=int, default=None, help="must match the model's (default: it)"
     )
     data.add_argument(
-        "--subset-fn", default="", help="pre-placed val_faster_imagefolder_10k_fn.txt"
+        "--subset-fn",
+        dest="downloads.subset_fn",
+        default=None,
+        help="downloads.subset_fn: pre-placed val_faster_imagefolder_10k_fn.txt",
     )
-    data.add_argument("--subset-label", default="", help="pre-placed ..._10k_label.txt")
-    data.add_argument("--cache-dir", default="", help="downloads cache (default $I2SB_CACHE)")
+    data.add_argument(
+        "--subset-label", dest="downloads.subset_label", default=None,
+        help="downloads.subset_label: pre-placed ..._10k_label.txt",
+    )  # fmt: skip
+    data.add_argument(
+        "--cache-dir", dest="downloads.cache_dir", default=None,
+        help="downloads.cache_dir (default $I2SB_CACHE)",
+    )  # fmt: skip
     data.add_argument(
         "--allow-pickle", action="store_true", help="read an official LMDB's .pt index"
     )
@@ -131,7 +152,7 @@ def _register_restore(subparsers) -> None:
         "runs need --mask (white = hole), except inpaint-center (its central square). Writes "
         "OUT/<stem>_restored.png. Example: i2sb restore --ckpt RUN --nfe 20 photo.png --out out",
     )
-    _common(parser)
+    _common(parser, skip=("save_degraded",))
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="degraded image files")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--mask", action="append", default=[], help="mask image (repeat per input)")
@@ -152,10 +173,6 @@ def _register_restore(subparsers) -> None:
     parser.set_defaults(handler=run_restore)
 
 
-def _precision(args) -> str:
-    return "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32" if args.fp32 else "auto"
-
-
 def parse_partition(text: str) -> tuple[int, int]:
     """'i_n' -> (i, n), with 0 <= i < n."""
     match = re.fullmatch(r"(\d+)_(\d+)", text)
@@ -164,35 +181,35 @@ def parse_partition(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+def _config(args):
+    """The config: ``--config`` + ``--set`` + the flags that set config keys, validated as a whole."""
+    from i2sb.config import config_from_dict, deep_merge, load_config
+
+    overrides = parse_overrides(args.set)
+    if args.config is None and overrides:
+        raise ValueError("--set needs --config (the file it overrides)")
+    for section in ("sample", "data", "downloads"):
+        overrides = deep_merge(overrides, section_flags(args, section))
+    return load_config(args.config, overrides) if args.config else config_from_dict(overrides)
+
+
 def run_sample(args) -> int:
     from i2sb.distributed import resolve_device
     from i2sb.joblog import console_logging
-    from i2sb.sample.evalset import (
-        EvalData,
-        read_options,
-        recorded_mask_options,
-        sample_run_partition,
-    )
-    from i2sb.sample.partitioned import SampleSettings
+    from i2sb.sample.evalset import sample_run_partition
 
     console_logging()  # progress lines when stderr is a log file, a bar on a terminal
 
     part = parse_partition(args.partition)
-    masks = recorded_mask_options(read_options(args.ckpt)[1])
-    for key, value in (("mask_source", args.mask_source), ("masks_path", args.masks_path),
-                       ("seed", args.mask_seed), ("cache_dir", args.cache_dir or None)):  # fmt: skip
-        if value is not None:
-            masks[key] = value
-    settings = SampleSettings(
-        nfe=args.nfe, batch_size=args.batch_size, clip_denoise=args.clip_denoise, seed=args.seed,
-        save_degraded=not args.no_degraded, trajectory=args.trajectory, log_count=args.log_count,
-        corruption_options=masks, sampler=sampler_from_args(args),
-    )  # fmt: skip
-    data = EvalData(args.data_dir, args.data_kind, args.eval_subset, args.max_images,
-                    args.subset_fn, args.subset_label, args.cache_dir, args.allow_pickle)  # fmt: skip
+    config = _config(args)
+    masks = {key: value for key, value in (
+        ("mask_source", args.mask_source), ("masks_path", args.masks_path),
+        ("seed", args.mask_seed), ("cache_dir", vars(args)["downloads.cache_dir"]),
+    ) if value is not None}  # fmt: skip
     out, computed = sample_run_partition(
-        args.ckpt, data, part, settings, args.out, resolve_device(args.device), _precision(args),
-        args.image_size,
+        config, args.ckpt, args.data_dir, sampler_from_args(args), args.nfe, part, args.out,
+        image_size=args.image_size, device=resolve_device(args.device), mask_overrides=masks,
+        trajectory=args.trajectory, allow_pickle=args.allow_pickle,
     )  # fmt: skip
     print(f"{out}: {'written' if computed else 'already complete, not recomputed'}")
     return 0
@@ -212,11 +229,13 @@ def run_restore(args) -> int:
 
     console_logging()
 
+    settings = _config(args).sample
     written = restore_images(
         args.ckpt, args.images, args.out, args.nfe, masks=args.mask, resize_mode=args.resize_mode,
-        trajectory=args.trajectory, batch_size=args.batch_size, clip_denoise=args.clip_denoise,
-        seed=args.seed, log_count=args.log_count, device=resolve_device(args.device),
-        precision=_precision(args), method=sampler_from_args(args),
+        trajectory=args.trajectory, batch_size=settings.batch_size,
+        clip_denoise=settings.clip_denoise, seed=settings.seed, log_count=settings.log_count,
+        device=resolve_device(args.device), precision=settings.precision,
+        method=sampler_from_args(args),
     )  # fmt: skip
     for path in written:
         print(path)

@@ -1,34 +1,20 @@
-"""From a run folder and a data location to the evaluation set it samples, without loading weights.
+"""From a run folder and a config to the evaluation set it samples, without loading weights.
 
-``sample_run_partition`` is what ``i2sb sample`` and the workflow call: it reads the run's
-options (cheap), builds the evaluation set for the run's task, and hands both to
-``sample_partition``, which loads the network only if the part still has to be computed.
+``sample_run_partition`` is what ``i2sb sample`` and the workflow both call: it reads the run's
+options (cheap), builds the evaluation set for the run's task from the config's ``data`` and
+``downloads`` sections, and hands both to ``sample_partition``, which loads the network only if
+the part still has to be computed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from i2sb.sample.options import SamplingOptions, sampling_options
-from i2sb.sample.partitioned import SampleSettings, sample_partition
+from i2sb.sample.partitioned import SampleJob, sample_partition
 from i2sb.sampler_table import SamplerConfig, find_sampler
 from i2sb.tasks import task_spec
-
-
-@dataclass(frozen=True)
-class EvalData:
-    """Where the evaluation images are (see i2sb.data.build for the layouts)."""
-
-    root: str  # folder with val_faster_imagefolder.lmdb, or val/<class>/<image>, or paired data
-    kind: str = "imagefolder"  # imagefolder (LMDB or folder) | paired
-    eval_subset: str = "auto"  # auto | full | 10k
-    max_images: int = 0  # the first N evaluation images (0 = all)
-    subset_fn: str = ""
-    subset_label: str = ""
-    cache_dir: str = ""
-    allow_pickle: bool = False  # read the official LMDB's pickled .pt index (runs code in it)
 
 
 def read_options(ckpt: str | Path) -> tuple[SamplingOptions, dict[str, Any]]:
@@ -58,31 +44,60 @@ def recorded_mask_options(raw: dict[str, Any], default: Any = None) -> dict[str,
 
 
 def sample_run_partition(
-    ckpt: str | Path,
-    data: EvalData,
+    config: Any,
+    run_dir: str | Path,
+    data_dir: str | Path,
+    sampler: SamplerConfig | str,
+    nfe: int,
     part: tuple[int, int],
-    settings: SampleSettings,
     out: str | Path,
-    device: str = "cpu",
-    precision: str = "auto",
+    *,
+    task: str | None = None,
     image_size: int | None = None,
+    device: str | None = None,
+    mask_overrides: dict[str, Any] | None = None,
+    trajectory: bool = False,
+    allow_pickle: bool = False,
 ) -> tuple[Path, bool]:
-    """Sample partition ``part`` of the run's evaluation set into ``out``; (out, computed)."""
+    """Sample partition ``part`` of the run's evaluation set into ``out``; (out, computed).
+
+    Settings come from ``config`` (an i2sb Config): ``sample`` (batch size, precision, seed, ...),
+    ``data`` (kind, evaluation subset, max_eval_images) and ``downloads`` (subset lists, cache).
+    ``data_dir`` is the data location (LMDB folder, image-folder root with val/, or paired data).
+    ``sampler`` is a SamplerConfig or the label of one ``config.samplers`` entry. ``task`` and
+    ``image_size``, when given, must match the run's. The free-form mask options are those the
+    run recorded (``config``'s own for a published run), updated by ``mask_overrides``. The device
+    defaults to CUDA when ``sample.gpus`` > 0, else the CPU.
+    """
     from i2sb.data.build import build_eval_set
 
-    options, _ = read_options(ckpt)
-    check_sampler(settings.sampler, options.task, ckpt)
+    options, raw = read_options(run_dir)
+    if task is not None and options.task != task:
+        raise ValueError(f"run {run_dir} was trained for {options.task}, not {task}")
     if image_size is not None and image_size != options.image_size:
         raise ValueError(
-            f"--image-size {image_size} differs from the model's {options.image_size} ({ckpt})"
+            f"image size {image_size} (--image-size / data.image_size) differs from the "
+            f"model's {options.image_size} (run {run_dir})"
         )
+    entry = (
+        sampler if isinstance(sampler, SamplerConfig) else find_sampler(config.samplers, sampler)
+    )
+    check_sampler(entry, options.task, run_dir)
+    data, downloads = config.data, config.downloads
     dataset, indices = build_eval_set(
-        options.task, data.kind, data.root, options.image_size, data.eval_subset,
-        data.max_images, data.subset_fn, data.subset_label, data.cache_dir, data.allow_pickle,
+        options.task, data.kind, data_dir, options.image_size, data.eval_subset,
+        data.max_eval_images, downloads.subset_fn, downloads.subset_label, downloads.cache_dir,
+        allow_pickle,
     )  # fmt: skip
     if not indices:
-        raise ValueError(f"the evaluation set in {data.root} is empty")
-    return sample_partition(str(ckpt), dataset, indices, part, settings, out, device, precision)
+        raise ValueError(f"the evaluation set in {data_dir} is empty")
+    masks = recorded_mask_options(raw, default=config) | (mask_overrides or {})
+    job = SampleJob(nfe, config.sample, entry, masks, trajectory)
+    if device is None:
+        device = "cuda" if config.sample.gpus > 0 else "cpu"
+    return sample_partition(
+        str(run_dir), dataset, indices, part, job, out, device, compile=config.network.compile
+    )
 
 
 def check_sampler(sampler: SamplerConfig, task: str, run: str | Path) -> None:
@@ -90,45 +105,3 @@ def check_sampler(sampler: SamplerConfig, task: str, run: str | Path) -> None:
     problem = sampler.problem(task_spec(task))
     if problem:
         raise ValueError(f"{problem} (run {run})")
-
-
-def sample_for_config(
-    config: Any,
-    task: str,
-    sampler: str,
-    run_dir: str | Path,
-    nfe: int,
-    part: tuple[int, int],
-    out: str | Path,
-) -> tuple[Path, bool]:
-    """The workflow's entry: sample a partition with every setting taken from an i2sb Config.
-
-    Data come from ``config.data`` (i2sb.data.build.eval_set_for_config); sampling settings from
-    ``config.sample``; ``sampler`` is the label of one ``config.samplers`` entry (implicit-eta0);
-    the free-form mask options are those the run recorded (``config``'s own for a published run,
-    which records none). Runs on CUDA when ``sample.gpus`` > 0, else on the CPU.
-    """
-    from i2sb.data.build import eval_set_for_config
-
-    options, raw = read_options(run_dir)
-    if options.task != task:
-        raise ValueError(f"run {run_dir} was trained for {options.task}, not {task}")
-    if config.data.image_size != options.image_size:
-        raise ValueError(
-            f"config key data.image_size is {config.data.image_size}, "
-            f"but the run {run_dir} was trained at {options.image_size}"
-        )
-    entry = find_sampler(config.samplers, sampler)
-    check_sampler(entry, task, run_dir)
-    sample = config.sample
-    settings = SampleSettings(
-        nfe=nfe, batch_size=sample.batch_size, clip_denoise=sample.clip_denoise, seed=sample.seed,
-        save_degraded=sample.save_degraded, trajectory=True, log_count=sample.log_count,
-        corruption_options=recorded_mask_options(raw, default=config), sampler=entry,
-    )  # fmt: skip
-    dataset, indices = eval_set_for_config(config, task)
-    device = "cuda" if sample.gpus > 0 else "cpu"
-    return sample_partition(
-        str(run_dir), dataset, indices, part, settings, out, device, sample.precision,
-        compile=config.network.compile,
-    )  # fmt: skip

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from i2sb.config import SampleConfig
 from i2sb.data.fingerprint import data_fingerprint
 from i2sb.data.partition import partition
 from i2sb.joblog import progress
@@ -35,18 +36,16 @@ NOISE_SCHEME = "per-image generator seeded by (seed, evaluation index)"
 
 
 @dataclass(frozen=True)
-class SampleSettings:
-    """How a partition is sampled (nfe, clip_denoise, seed and the corruption options change the images)."""
+class SampleJob:
+    """One sampling job: the config's ``sample`` section (the one definition of batch size,
+    precision, seed, ...) plus what the job itself chooses. nfe, the sampler, seed, clip_denoise
+    and the corruption options change the images; batch size and partitioning never do."""
 
     nfe: int
-    batch_size: int = 8
-    clip_denoise: bool = False
-    seed: int = 0
-    save_degraded: bool = True
-    trajectory: bool = False  # trajectory.png beside partition 0's file
-    log_count: int = 10
-    corruption_options: dict[str, Any] = field(default_factory=dict)
+    settings: SampleConfig = field(default_factory=SampleConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)  # one entry of config samplers
+    corruption_options: dict[str, Any] = field(default_factory=dict)
+    trajectory: bool = False  # trajectory.png beside partition 0's file
 
 
 def _load_batch(dataset: Any, dataset_indices: Sequence[int]):
@@ -61,13 +60,13 @@ def _load_batch(dataset: Any, dataset_indices: Sequence[int]):
     return x0, x1, labels
 
 
-def _degrade(sampler: Sampler, settings: SampleSettings):
+def _degrade(sampler: Sampler, job: SampleJob):
     """x0, positions -> (x1, mask) with the run's corruption; mask i follows evaluation position i."""
     from i2sb.corruption import build_corruption
 
     options = sampler.options
     corruption = build_corruption(
-        options.task, options.image_size, sampler.device, **settings.corruption_options
+        options.task, options.image_size, sampler.device, **job.corruption_options
     )
 
     def degrade(x0: torch.Tensor, positions: np.ndarray):
@@ -98,12 +97,13 @@ def _run(
     dataset: Any,
     eval_indices: Sequence[int],
     positions: np.ndarray,
-    settings: SampleSettings,
+    job: SampleJob,
     out: Path,
     desc: str,
 ) -> Part:
+    settings = job.settings
     paired = sampler.options.task == "paired"
-    degrade, mask_source = (None, None) if paired else _degrade(sampler, settings)
+    degrade, mask_source = (None, None) if paired else _degrade(sampler, job)
     arrays: dict[str, list[np.ndarray]] = {"recon": [], "clean": [], "degraded": [], "labels": []}
     seconds, evaluations = 0.0, 0
     size = settings.batch_size
@@ -116,16 +116,15 @@ def _run(
                 raise ValueError("a run of the paired task needs paired data (--data-kind paired)")
             x1, mask = degrade(x0, batch)
         result = sampler.restore(
-            x1, mask, settings.nfe, settings.seed, indices=batch.tolist(),
-            clip_denoise=settings.clip_denoise, log_count=settings.log_count,
-            sampler=settings.sampler,
+            x1, mask, job.nfe, settings.seed, indices=batch.tolist(),
+            clip_denoise=settings.clip_denoise, log_count=settings.log_count, sampler=job.sampler,
         )  # fmt: skip
         seconds += result.seconds
         evaluations += result.network_evaluations
         for key, images in (("recon", result.recon), ("clean", x0), ("degraded", x1)):
             arrays[key].append(to_uint8(images))
         arrays["labels"].append(labels)
-        if number == 0 and settings.trajectory and positions[0] == 0:
+        if number == 0 and job.trajectory and positions[0] == 0:
             rows = slice(0, TRAJECTORY_IMAGES)
             save_trajectory_png(out.with_name("trajectory.png"), x1[rows], result.frames[rows])
     part = _assemble(arrays, positions, sampler.options.image_size, settings.save_degraded)
@@ -148,10 +147,9 @@ def sample_partition(
     dataset: Any,
     eval_indices: Sequence[int],
     part: tuple[int, int],
-    settings: SampleSettings,
+    job: SampleJob,
     out: str | Path,
     device: str = "cpu",
-    precision: str = "auto",
     compile: bool = False,
 ) -> tuple[Path, bool]:
     """Restore partition ``part = (i, n)`` of the evaluation set; returns (out, computed).
@@ -163,6 +161,7 @@ def sample_partition(
     contents, evaluation images and settings is left alone (computed = False); any difference
     recomputes it with a line on stderr saying what changed. ``sampler`` is a Sampler or a run folder.
     """
+    settings = job.settings
     if settings.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {settings.batch_size}")
     out = Path(out)
@@ -173,8 +172,8 @@ def sample_partition(
         "checkpoint": str(Path(source).resolve()),
         "checkpoint_fingerprint": checkpoint_fingerprint(source),
         "data_fingerprint": data_fingerprint(dataset, eval_indices),
-        "nfe": settings.nfe,
-        "sampler": settings.sampler.describe(),
+        "nfe": job.nfe,
+        "sampler": job.sampler.describe(),
         "partition": [index, count],
         "total": len(eval_indices),
         "clip_denoise": settings.clip_denoise,
@@ -182,8 +181,8 @@ def sample_partition(
         "noise": NOISE_SCHEME,
         "precision": sampler.precision
         if isinstance(sampler, Sampler)
-        else resolve_precision(precision, device, training=False),
-        "corruption_options": dict(settings.corruption_options),
+        else resolve_precision(settings.precision, device, training=False),
+        "corruption_options": dict(job.corruption_options),
     }
     reason = why_incomplete(out, positions, identity)
     if not reason:
@@ -191,11 +190,11 @@ def sample_partition(
     if out.exists():
         print(f"recomputing {out}: {reason}", file=sys.stderr)
     if not isinstance(sampler, Sampler):
-        sampler = Sampler.load(sampler, device, precision, compile=compile)
+        sampler = Sampler.load(sampler, device, settings.precision, compile=compile)
     # The bar (or, in a job's log, the progress lines) names what is being sampled.
-    label = f"{sampler.options.task} {settings.sampler.label} nfe{settings.nfe}"
+    label = f"{sampler.options.task} {job.sampler.label} nfe{job.nfe}"
     desc = f"sample {label} part {index}/{count} ({len(positions)} images)"
-    result = _run(sampler, dataset, eval_indices, positions, settings, out, desc)
+    result = _run(sampler, dataset, eval_indices, positions, job, out, desc)
     result.meta.update(identity)
     write_part(out, result)
     return out, True

@@ -68,6 +68,11 @@ def checkpoint_ready(task):
     return rules.train.output.summary.format(task=task)
 
 
+def eval_data_dir():
+    """Where sampling reads the validation images: data.root, else the converted LMDB folder."""
+    return CFG.data.root or str(Path(lmdb_index("val")).parent)
+
+
 def part_files(wildcards):
     folder = f"{RUN}/samples/{wildcards.task}/{wildcards.sampler}/nfe{wildcards.nfe}"
     return [f"{folder}/part_{i}_{NPARTS}.npz" for i in range(NPARTS)]

@@ -11,6 +11,7 @@ rule sample:
     params:
         config=CFG,
         run_dir=lambda wc: train_dir(wc.task),
+        data_dir=eval_data_dir(),
         depends_on=section_hash("data", "sample"),
     retries: 2
     resources:

@@ -5,10 +5,10 @@
 from i2sb.joblog import rule_log
 
 with rule_log(snakemake):
-    from i2sb.sample.evalset import sample_for_config
+    from i2sb.sample.evalset import sample_run_partition
 
-    w = snakemake.wildcards
-    sample_for_config(
-        snakemake.params.config, w.task, w.sampler, snakemake.params.run_dir, int(w.nfe),
-        (int(w.part), int(w.nparts)), snakemake.output.part,
+    w, p = snakemake.wildcards, snakemake.params
+    sample_run_partition(
+        p.config, p.run_dir, p.data_dir, w.sampler, int(w.nfe), (int(w.part), int(w.nparts)),
+        snakemake.output.part, task=w.task, image_size=p.config.data.image_size, trajectory=True,
     )  # fmt: skip
