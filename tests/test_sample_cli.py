@@ -42,7 +42,9 @@ def test_cli_errors_name_the_problem(tmp_path, capsys):
     assert main([*base, "--partition", "2_2", "--out", str(tmp_path / "p.npz")]) == 1
     assert "--partition must be i_n" in capsys.readouterr().err
     assert main([*base, "--image-size", "64", "--out", str(tmp_path / "p.npz")]) == 1
-    assert "64 (--image-size / data.image_size) differs from the model's 32" in capsys.readouterr().err
+    assert (
+        "64 (--image-size / data.image_size) differs from the model's 32" in capsys.readouterr().err
+    )
     assert main([*base, "--fp16", "--device", "cpu", "--out", str(tmp_path / "p.npz")]) == 1
     assert "fp16 needs a CUDA device" in capsys.readouterr().err
     assert main(["gather", str(tmp_path / "nothing.npz"), "--out", str(tmp_path / "s.npz")]) == 1
