@@ -293,3 +293,18 @@ def test_cddb_against_ddpm_on_a_tiny_checkpoint(tmp_path, task):
     else:
         assert residual(cddb) < 0.85 * residual(ddpm)  # measured 2.30 vs 3.07
         assert ((cddb - x0) ** 2).mean() < ((ddpm - x0) ** 2).mean()
+
+
+def test_the_checkpoint_hash_is_kept_beside_it_until_the_file_changes(tmp_path, monkeypatch):
+    import i2sb.network.checkpoint as checkpoint
+
+    run = make_run(tmp_path / "run", seed=0)
+    hashed = []
+    real = checkpoint._hash_checkpoint
+    monkeypatch.setattr(checkpoint, "_hash_checkpoint", lambda f: hashed.append(f) or real(f))
+    first = checkpoint.checkpoint_fingerprint(run)
+    assert checkpoint.checkpoint_fingerprint(run) == first and len(hashed) == 1  # read once
+    assert (run / "latest.pt.fingerprint.json").is_file()
+    make_run(tmp_path / "run", seed=5)  # retrained in place
+    assert checkpoint.checkpoint_fingerprint(run)["sha256"] != first["sha256"]
+    assert len(hashed) == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import zipfile
 from pathlib import Path
@@ -17,13 +18,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from i2sb.atomic import atomic_path
+from i2sb.atomic import atomic_path, write_json
 from i2sb.downloads import fetch
 from i2sb.network.presets import build_i2sb_net, preset_kwargs
 from i2sb.network.safe_pickle import load_options_pickle
 from i2sb.network.unet import UNet, create_unet
 from i2sb.network.wrapper import I2SBNet
 
+LOG = logging.getLogger(__name__)
 CHECKPOINT_KEYS = ("net", "ema", "optimizer", "sched")
 OUR_OPTION_KEYS = ("preset", "cond_x1", "interval", "t0", "T")
 PUBLISHED_OPTION_KEYS = ("cond_x1", "interval", "t0", "T")
@@ -187,8 +189,31 @@ def checkpoint_fingerprint(path: str | Path) -> dict[str, Any]:
     The hash covers the whole file (EMA weights included), so a retrained run gives another
     fingerprint even at the same iteration. ``iteration`` is read without loading the weights
     (memory-mapped) and is None for checkpoints that do not record it (published ones).
+
+    Hashing a published 8.8 GB file takes tens of seconds, and every sampling job of the run
+    asks: the result is kept beside the file (``latest.pt.fingerprint.json``), valid while the
+    file's size, inode, mtime and ctime are unchanged (a retrain replaces or rewrites the file).
     """
     file = checkpoint_file(path)
+    stat = file.stat()
+    key = [stat.st_size, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns]
+    sidecar = file.with_name(file.name + ".fingerprint.json")
+    try:
+        cached = json.loads(sidecar.read_text())
+        if cached.get("stat") == key:
+            return cached["fingerprint"]
+    except (OSError, ValueError, AttributeError, KeyError):
+        pass  # no cache yet, or an unreadable one: hash the file
+    fingerprint = _hash_checkpoint(file)
+    try:
+        write_json(sidecar, {"stat": key, "fingerprint": fingerprint})
+    except OSError as err:  # a read-only run folder: correct, only slower
+        LOG.warning("could not keep the fingerprint of %s in %s (%s): hashed again next time",
+                    file, sidecar, err)  # fmt: skip
+    return fingerprint
+
+
+def _hash_checkpoint(file: Path) -> dict[str, Any]:
     saved = _torch_load(file, mmap=True)
     iteration = saved.get("iteration") if isinstance(saved, dict) else None
     digest = hashlib.sha256()
