@@ -39,7 +39,7 @@ from i2sb.tracking.store import (
 )
 from i2sb.tracking.training import track_training, training_key
 
-REPO_DIR = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # git finds the checkout above it, if any
 TRAIN_RUN_TAG = "i2sb.train_run_id"  # on an evaluation run: the id of its training run
 EVAL_STEP = 0  # scalar results are logged at step 0; the training curve uses training steps
 
@@ -94,7 +94,7 @@ def build_record(
     benchmark = config.get("benchmark")
     if not isinstance(benchmark, str) or not benchmark:
         raise ValueError("resolved config: missing string key 'benchmark'")
-    commit, why = git_commit(REPO_DIR)
+    commit, why = git_commit(PACKAGE_DIR)
     params = config_params(config, result.task)
     params |= {
         "benchmark": benchmark,
@@ -229,22 +229,12 @@ def _write_run(
 
 
 def track_all(
-    run_dir: str | Path,
-    items: list[tuple[str, str, int]],
-    config_json: str | Path,
-    marker: str | Path,
+    runs: list[dict[str, str]], config_json: str | Path, marker: str | Path
 ) -> list[dict[str, Any]]:
-    """Track every evaluated (task, sampler label, NFE) of a run folder (docs/CONTRACTS.md layout)."""
-    run_dir = Path(run_dir)
-    results = [
-        track(
-            run_dir / "eval" / task / sampler / f"nfe{nfe}" / "metrics.json",
-            run_dir / "train" / task,
-            run_dir / "samples" / task / sampler / f"nfe{nfe}" / "samples.npz",
-            config_json,
-        )
-        for task, sampler, nfe in items
-    ]
+    """Track every evaluation: ``runs`` holds, per (task, sampler, NFE), the paths of its
+    ``metrics`` (metrics.json), ``train_dir`` (the run folder sampled) and ``samples``
+    (samples.npz), as the workflow's rules name them; the library assumes no layout."""
+    results = [track(run["metrics"], run["train_dir"], run["samples"], config_json) for run in runs]
     page = results[0]["runs_page"] if results else None
     write_json(marker, {"runs": results, "runs_page": page})
     if page:

@@ -86,8 +86,20 @@ def evaluations():
     return [(t, e.label, n) for t in TASKS for e in CFG.samplers if e.runs_on(t) for n in e.nfe or NFES]
 
 
+def tracked_runs():
+    """Per evaluation, the files the track step records: metrics, the run folder sampled, samples."""
+    return [
+        {
+            "metrics": f"{RUN}/eval/{t}/{s}/nfe{n}/metrics.json",
+            "train_dir": train_dir(t),
+            "samples": f"{RUN}/samples/{t}/{s}/nfe{n}/samples.npz",
+        }
+        for t, s, n in evaluations()
+    ]
+
+
 def evaluated():
-    return [f"{RUN}/eval/{t}/{s}/nfe{n}/metrics.json" for t, s, n in evaluations()]
+    return [run["metrics"] for run in tracked_runs()]
 
 
 def image_folder_root():

@@ -14,7 +14,7 @@ rule track:
     output:
         marker=f"{RUN}/tracking/tracked.json",
     params:
-        evaluations=evaluations(),
+        runs=tracked_runs(),
     log:
         f"{RUN}/logs/track.log",
     conda:
