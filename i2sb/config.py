@@ -24,11 +24,6 @@ DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"
 DEFAULT_ARTIFACT_ROOT = "results/mlartifacts"
 
 
-# Autocast precisions; "auto" picks per device (i2sb/network/fastpath.py: resolve_precision).
-TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
-SAMPLE_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-
-
 class ConfigError(ValueError):
     """A configuration value is missing, misspelt or out of range; the message names the key."""
 
@@ -256,7 +251,7 @@ def _join(where: str, key: str) -> str:
 def _schema_errors(values: dict[str, Any]) -> list[str]:
     import jsonschema
 
-    schema = _with_choices(yaml.safe_load(SCHEMA_PATH.read_text()))
+    schema = resolved_schema()
     validator = jsonschema.Draft202012Validator(schema)
     messages = []
     for error in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path)):
@@ -267,6 +262,17 @@ def _schema_errors(values: dict[str, Any]) -> list[str]:
             expected = error.schema.get("description") or _expected(error)
             messages.append(f"config key {key!r}: got {error.instance!r}, expected {expected}")
     return messages
+
+
+def resolved_schema() -> dict[str, Any]:
+    """config.schema.yaml with every ``choices: NAME`` replaced by its enum (``CHOICES[NAME]``)."""
+    return _with_choices(yaml.safe_load(SCHEMA_PATH.read_text()))
+
+
+def key_choices(section: str, key: str) -> list[Any] | None:
+    """The allowed values of ``section.key`` (its schema enum), or None for a free value."""
+    section_schema = resolved_schema()["properties"].get(section, {})
+    return section_schema.get("properties", {}).get(key, {}).get("enum")
 
 
 def _with_choices(node: Any) -> Any:

@@ -18,7 +18,21 @@ FID_REF_VAL = "val"  # statistics of the full validation set, computed once and 
 
 # Choice lists read by the config schema (``choices: <name>``), the CLI and the code.
 MASK_SOURCES = ("auto", "published", "generated")  # free-form inpainting masks
-CHOICES: dict[str, tuple[str, ...]] = {"mask_sources": MASK_SOURCES, "samplers": SAMPLER_NAMES}
+DATA_KINDS = ("demo", "imagefolder", "paired")
+EVAL_SUBSETS = ("auto", EVAL_FULL, EVAL_10K)
+# Autocast precisions; "auto" picks per device (i2sb/network/fastpath.py: resolve_precision).
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
+SAMPLE_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+CHECKPOINT_SOURCES = ("train", "published")  # train here, or the paper's nine folders
+CHOICES: dict[str, tuple[str, ...]] = {
+    "mask_sources": MASK_SOURCES,
+    "samplers": SAMPLER_NAMES,
+    "data_kinds": DATA_KINDS,
+    "eval_subsets": EVAL_SUBSETS,
+    "train_precisions": TRAIN_PRECISIONS,
+    "sample_precisions": SAMPLE_PRECISIONS,
+    "checkpoint_sources": CHECKPOINT_SOURCES,
+}
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from i2sb.cli import main
 
 
@@ -56,3 +58,17 @@ def test_every_evaluate_key_is_a_flag_and_flags_override_the_config(tmp_path):
     assert (settings.classifier_accuracy, settings.lpips, settings.batch_size) == (False, True, 16)
     assert settings.fid_val_stats == "v.npz"
     assert _config(parser.parse_args(argv)).evaluate.lpips is False  # absent flag: the config's
+
+
+def test_a_flag_built_from_a_config_key_offers_the_keys_choices(capsys):
+    from i2sb.cli import build_parser
+    from i2sb.tasks import SAMPLE_PRECISIONS
+
+    argv = ["sample", "--ckpt", "r", "--nfe", "2", "--data-dir", "d", "--out", "p.npz"]
+    assert (
+        vars(build_parser().parse_args(argv + ["--precision", "bf16"]))["sample.precision"]
+        == "bf16"
+    )
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(argv + ["--precision", "fp8"])
+    assert ", ".join(map(repr, SAMPLE_PRECISIONS)) in capsys.readouterr().err

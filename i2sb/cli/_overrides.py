@@ -46,7 +46,7 @@ def add_section_flags(
     import dataclasses
     import typing
 
-    from i2sb.config import Config
+    from i2sb.config import Config, key_choices
 
     section_cls = typing.get_type_hints(Config)[section]
     hints = typing.get_type_hints(section_cls)
@@ -64,9 +64,9 @@ def add_section_flags(
                 flag, action=argparse.BooleanOptionalAction, default=None, dest=key, help=shown
             )
         else:
-            group.add_argument(
-                flag, type=kind, default=None, dest=key, metavar=field.name.upper(), help=shown
-            )
+            choices = key_choices(section, field.name)
+            group.add_argument(flag, type=kind, default=None, dest=key, choices=choices,
+                               metavar=None if choices else field.name.upper(), help=shown)  # fmt: skip
 
 
 def section_flags(args, section: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import re
 
 from i2sb.cli._overrides import add_section_flags, parse_overrides, section_flags
 from i2sb.sampler_table import SAMPLER_NAMES, SamplerConfig
-from i2sb.tasks import MASK_SOURCES
+from i2sb.tasks import DATA_KINDS, EVAL_SUBSETS, MASK_SOURCES
 
 _EXAMPLE = (
     "Other samplers: --sampler implicit --eta 0, or --sampler cddb --step-size 1 (sr4x-*, "
@@ -100,12 +100,10 @@ def _register_sample(subparsers) -> None:
     )
     # These set config keys (data.*, downloads.*): given flags override --config / --set.
     data.add_argument(
-        "--data-kind", dest="data.kind", default=None, choices=("imagefolder", "paired"),
+        "--data-kind", dest="data.kind", default=None, choices=DATA_KINDS,
         help="data.kind (default: the config's, imagefolder-like)",
     )  # fmt: skip
-    data.add_argument(
-        "--eval-subset", dest="data.eval_subset", default=None, choices=("auto", "full", "10k")
-    )
+    data.add_argument("--eval-subset", dest="data.eval_subset", default=None, choices=EVAL_SUBSETS)
     data.add_argument(
         "--max-images",
         dest="data.max_eval_images",

@@ -13,9 +13,7 @@ from typing import Any
 
 from i2sb.data.layout import lmdb_layout
 from i2sb.data.subsets import eval_indices, is_imagenet, resolve_eval_subset
-from i2sb.tasks import task_spec
-
-DATA_KINDS = ("demo", "imagefolder", "paired")
+from i2sb.tasks import DATA_KINDS, task_spec
 
 
 def build_dataset(kind: str, root: str | Path, split: str, image_size: int, train: bool,

@@ -6,9 +6,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from i2sb.tasks import EVAL_10K, EVAL_FULL
+from i2sb.tasks import EVAL_10K, EVAL_FULL, EVAL_SUBSETS
 
-EVAL_SUBSETS = ("auto", EVAL_FULL, EVAL_10K)
 _WNID = re.compile(r"^n\d{8}$")
 
 

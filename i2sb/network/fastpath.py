@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from i2sb.config import SAMPLE_PRECISIONS, TRAIN_PRECISIONS
+from i2sb.tasks import SAMPLE_PRECISIONS, TRAIN_PRECISIONS
 
 log = logging.getLogger(__name__)
 
