@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -41,19 +44,25 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from i2sb.distributed import rank_info_from_env
+    from i2sb.joblog import LOG, console_logging
+
+    console_logging()  # in a job's log: the command, the settings, a line per train.log_every
+    first_rank = rank_info_from_env()[0] == 0
+    with _said_on_sigterm(LOG if first_rank else None):
+        return _train(args, first_rank)
+
+
+def _train(args, first_rank: bool) -> int:
     import json
     import shlex
     import sys
 
     from i2sb.cli._overrides import parse_overrides
     from i2sb.config import load_config
-    from i2sb.distributed import rank_info_from_env
-    from i2sb.joblog import LOG, console_logging
+    from i2sb.joblog import LOG
     from i2sb.train import train
 
-    console_logging()  # in a job's log: the command, the settings, a line per train.log_every
-    first_rank = rank_info_from_env()[0] == 0
-    _say_why_on_sigterm(LOG if first_rank else None)
     if first_rank:
         LOG.info("command: %s", shlex.join([sys.executable, *sys.argv]))
     cfg = load_config(args.config, parse_overrides(args.set))
@@ -73,17 +82,25 @@ def run(args) -> int:
     return 0
 
 
-def _say_why_on_sigterm(log) -> None:
+@contextlib.contextmanager
+def _said_on_sigterm(log) -> Iterator[None]:
     """A SIGTERM (Slurm's time limit, scancel, torchrun shutting down) ends the run with a line in
-    its log saying so, instead of a log that just stops; the exit status stays 128 + 15."""
+    its log saying so, instead of a log that just stops; the exit status stays 128 + 15. The line
+    is written after the run has unwound (checkpoint, MLflow's live run closed), so it is last."""
     import signal
 
+    received = []
+
     def stop(signum, _frame):
-        if log is not None:
+        received.append(signum)
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        if received and log is not None:
             log.warning(
                 "received SIGTERM (a Slurm time limit or scancel?): stopping; rerunning the same "
                 "command resumes from the last checkpoint (OUT/latest.pt)"
             )
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
