@@ -116,19 +116,11 @@ class SampleConfig:
 class EvaluateConfig:
     fid: bool = True
     classifier_accuracy: bool = True
-    lpips: bool = (
-        True  # LPIPS(alex) beside PSNR/SSIM; needs torchvision's AlexNet weights pre-placed
-    )
-    require_external_metrics: bool = (
-        False  # fail (not just report) when FID/CA/LPIPS weights are missing
-    )
+    lpips: bool = True  # LPIPS(alex); needs torchvision's AlexNet weights pre-placed
+    require_external_metrics: bool = False  # fail when FID/CA/LPIPS weights are missing
     batch_size: int = 32
-    fid_val_stats: str = (
-        ""  # npz (mu/sigma) of the validation set for non-SR tasks (i2sb fid-reference)
-    )
-    fid_reference_from_clean: bool = (
-        False  # non-SR tasks without fid_val_stats: samples' clean images
-    )
+    fid_val_stats: str = ""  # npz (mu/sigma) of the val set, non-SR tasks (i2sb fid-reference)
+    fid_reference_from_clean: bool = False  # non-SR without fid_val_stats: samples' clean images
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,7 @@ class SamplerConfig:
     """
 
     name: str = "ddpm"  # ddpm | implicit | cddb (spec §2, §10)
-    eta: float | None = (
-        None  # implicit: noise in [0, 1]; 0 = deterministic after step 1 (default 0)
-    )
+    eta: float | None = None  # implicit: noise in [0, 1]; 0 = deterministic after step 1 (0)
     step_size: float | None = None  # cddb: lambda of the data-consistency step, >= 0 (default 1)
     # Where the workflow runs this entry: its own NFE list and tasks (a subset of the config's
     # tasks); () = the config's nfe / tasks. E.g. a fast sampler at NFE 10-50 beside ddpm at 999.
