@@ -218,3 +218,21 @@ def test_tiny_pipeline_logs_hold_the_story(tiny_run):
     for part_log in part_logs:
         assert '"rule": "sample"' in part_log and "rule sample done in" in part_log
         assert re.search(r"sample sr4x-pool (\S+ )?nfe2 part 1/2 .*100%", part_log)
+
+
+def test_tiny_pipeline_trains_live_into_mlflow_and_links_the_evaluation(tiny_run):
+    """tracking.live (default on): the train job logs its run while it trains; track links to it."""
+    import mlflow
+
+    run, _ = tiny_run
+    client = mlflow.MlflowClient(f"sqlite:///{run.parent}/mlflow.db")
+    training = client.get_experiment_by_name("tiny/training")
+    (trained,) = client.search_runs([training.experiment_id])
+    steps = [m.step for m in client.get_metric_history(trained.info.run_id, "train_loss")]
+    assert steps == [1, 2, 3, 4]  # config/tiny.yaml: 4 iterations, log_every 1
+    assert trained.data.params["config.bridge.beta_max"] == "0.3"
+    assert trained.data.tags["mlflow.loggedImages"]  # validation grids logged live by the job
+    (evaluation, *_) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    assert evaluation.data.tags["i2sb.train_run_id"] == trained.info.run_id
+    tracked = json.loads((run / "tracking" / "tracked.json").read_text())
+    assert "workflowType=machine_learning" in tracked["runs_page"]
