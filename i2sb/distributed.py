@@ -196,6 +196,12 @@ def rank_report(ctx: DistContext, module: torch.nn.Module) -> list[dict]:
         "local_rank": ctx.local_rank,
         "host": socket.gethostname(),
         "weights_sha256": weights_digest(module),
+        # where the rendezvous happened (set by torchrun, or from SLURM_JOB_NODELIST under srun)
+        "master": (
+            f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
+            if ctx.distributed
+            else None
+        ),
     }
     if not ctx.distributed:
         return [own]

@@ -109,6 +109,15 @@ def test_saved_checkpoint_has_the_published_layout(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["latest.pt"]  # no temporary left behind
 
 
+def test_equal_checkpoints_are_equal_files_whatever_their_name(tmp_path):
+    """The file's bytes (whose sha256 sampling records) hold no temporary name of the writing process."""
+    net = build_i2sb_net("tiny", 100)
+    ema = {"decay": 0.99, "num_updates": 0, "shadow_params": [p.detach() for p in net.parameters()]}
+    for name in ("latest.pt", "other.pt"):
+        save_i2sb_checkpoint(tmp_path / name, net, ema, {}, {})
+    assert (tmp_path / "latest.pt").read_bytes() == (tmp_path / "other.pt").read_bytes()
+
+
 def test_published_layout_round_trip_applies_ema_weights(tmp_path, monkeypatch):
     # Published runs are always ADM 256; the tiny architecture stands in for it here.
     monkeypatch.setitem(PRESETS, "adm256", PRESETS["tiny"])

@@ -239,8 +239,8 @@ def write_official_pt(path: Path, source: str, samples: list[tuple[str, int]]) -
             f"{source}: the folder changed during conversion; run the conversion again"
         )
     folder.samples = folder.imgs = found
-    with atomic_path(path) as tmp:
-        torch.save(folder, tmp, pickle_protocol=4)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # no temporary name inside the file
+        torch.save(folder, handle, pickle_protocol=4)
 
 
 def convert_folder(

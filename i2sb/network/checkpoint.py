@@ -280,5 +280,7 @@ def save_i2sb_checkpoint(
         "sched": sched_state,
         **extra,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # Through a file object, the archive's inner folder is "archive" rather than the temporary file's name
+    # (latest.tmp-<pid>): equal checkpoints are then equal files, and their sha256 (recorded by sampling) too.
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(payload, handle)

@@ -1,19 +1,31 @@
 #!/usr/bin/env bash
-# Bring up a real single-node Slurm on localhost for tests: munged, [MariaDB, slurmdbd,] slurmctld, slurmd.
+# Bring up a real Slurm on this machine for tests: munged, [MariaDB, slurmdbd,] slurmctld, and one slurmd per node.
+# One node (the default) runs on localhost. With I2SB_SLURM_NODES=N (N >= 2) each node is a slurmd in its own
+# network and UTS namespace: hostname i2sb-n<i>, address <subnet>.<10+i> on a bridge whose host side
+# (<subnet>.1) is where slurmctld listens; node names resolve through a hosts file bind-mounted over /etc/hosts
+# inside each node only.
 # Usage: start-local-slurm.sh [STATE_DIR]   (default /tmp/i2sb-slurm; needs root, Debian/Ubuntu apt)
 # Environment:
+#   I2SB_SLURM_NODES=N                number of nodes (default 1; N >= 2 needs `ip netns` and `unshare`)
+#   I2SB_SLURM_SUBNET=A.B.C           the /24 of the namespaced nodes (default 10.231.7); bridge i2sb-br0, namespaces
+#                                     i2sb-n<i>, veth i2sb-n<i>h/i2sb-n<i>c (all recorded in STATE_DIR/net)
 #   I2SB_SLURM_MODE=accounting|lite   accounting (default): slurmdbd + private MariaDB, so `sacct` works, which is
 #                                     what the Snakemake plugin polls. lite: no accounting; the plugin must then be
 #                                     told `slurm-status-command: squeue` (see docs/slurm.md).
-#   I2SB_SLURM_FAKE_GPUS=N            N fake GPUs (character-device clones of /dev/null) as gres gpu (default 2; 0 = none)
+#   I2SB_SLURM_FAKE_GPUS=N            N fake GPUs per node (character-device clones of /dev/null) as gres gpu
+#                                     (default 2; 0 = none)
 #   I2SB_SLURM_PARTITION / I2SB_SLURM_ACCOUNT   names of the partition and account (default: local / local)
 # Writes STATE_DIR/env.sh (source it: SLURM_CONF, partition, account) and STATE_DIR/pids (name pid, one a line),
-# which stop-local-slurm.sh uses to stop exactly these daemons. No systemd, nothing outside STATE_DIR except apt.
+# and STATE_DIR/net (the namespaces and links it made), which stop-local-slurm.sh uses to stop exactly these
+# daemons and remove exactly those. No systemd, nothing outside STATE_DIR except apt and the network objects.
 set -euo pipefail
 
 STATE_DIR=${1:-/tmp/i2sb-slurm}
 MODE=${I2SB_SLURM_MODE:-accounting}
 FAKE_GPUS=${I2SB_SLURM_FAKE_GPUS:-2}
+NODES=${I2SB_SLURM_NODES:-1}
+SUBNET=${I2SB_SLURM_SUBNET:-10.231.7}
+BRIDGE=i2sb-br0
 PARTITION=${I2SB_SLURM_PARTITION:-local}
 ACCOUNT=${I2SB_SLURM_ACCOUNT:-local}
 CLUSTER=i2sbtest
@@ -26,6 +38,8 @@ log() { echo "start-local-slurm: [$(($(date +%s) - START_S))s] $*"; }
 
 [[ $MODE == accounting || $MODE == lite ]] || die "I2SB_SLURM_MODE must be 'accounting' or 'lite', got '$MODE'"
 [[ $FAKE_GPUS =~ ^[0-9]+$ ]] || die "I2SB_SLURM_FAKE_GPUS must be a whole number, got '$FAKE_GPUS'"
+[[ $NODES =~ ^[1-9]$ ]] || die "I2SB_SLURM_NODES must be a number of nodes from 1 to 9, got '$NODES'"
+[[ $SUBNET =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "I2SB_SLURM_SUBNET must be the first three parts of an IPv4 /24 (A.B.C), got '$SUBNET'"
 [[ $(id -u) == 0 ]] || die "must run as root (the daemons run as root; packages may need installing)"
 if [[ -f $STATE_DIR/pids ]]; then
     die "$STATE_DIR/pids exists: a cluster may still run there; stop it first: stop-local-slurm.sh $STATE_DIR"
@@ -99,7 +113,7 @@ cleanup_on_failure() {
 }
 trap cleanup_on_failure EXIT
 
-NODE=$(hostname -s)
+HOST=$(hostname -s)
 # CPUs, sockets, cores and threads as slurmd sees them; keep 512 MB of memory back for the daemons.
 NODE_HW=$(slurmd -C | head -1 | tr ' ' '\n' | grep -E '^(CPUs|Boards|SocketsPerBoard|CoresPerSocket|ThreadsPerCore)=' | tr '\n' ' ')
 MEM_MB=$(($(slurmd -C | head -1 | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p') - 512))
@@ -111,6 +125,7 @@ if ((FAKE_GPUS > 0)); then
     for ((i = 0; i < FAKE_GPUS; i++)); do
         [[ -c $STATE_DIR/dev/nvidia-fake$i ]] || mknod "$STATE_DIR/dev/nvidia-fake$i" c 1 3
     done
+    # No NodeName: the line holds for every node (each node has its own FAKE_GPUS devices).
     echo "Name=gpu File=$STATE_DIR/dev/nvidia-fake[0-$((FAKE_GPUS - 1))]" >"$STATE_DIR/gres.conf"
     GRES_TYPES="GresTypes=gpu" NODE_GRES="Gres=gpu:$FAKE_GPUS"
 fi
@@ -127,9 +142,17 @@ AccountingStoreFlags=job_comment"
 else
     ACCOUNTING_STORAGE=accounting_storage/none ACCOUNTING_EXTRA="" MIN_JOB_AGE=300
 fi
-fill "$HERE/slurm.conf.in" CLUSTER="$CLUSTER" NODE="$NODE" DIR="$STATE_DIR" ACCOUNTING_STORAGE="$ACCOUNTING_STORAGE" \
+node_name() { if ((NODES == 1)); then echo "$HOST"; else echo "i2sb-n$1"; fi; }
+node_addr() { if ((NODES == 1)); then echo 127.0.0.1; else echo "$SUBNET.$((10 + $1))"; fi; }
+CTLD_ADDR=$( ((NODES == 1)) && echo 127.0.0.1 || echo "$SUBNET.1")
+NODE_LINES=""
+for ((i = 1; i <= NODES; i++)); do
+    NODE_LINES+="NodeName=$(node_name $i) NodeAddr=$(node_addr $i) $NODE_HW RealMemory=$MEM_MB $NODE_GRES State=UNKNOWN"$'\n'
+    mkdir -p "$STATE_DIR/spool/$(node_name $i)"
+done
+fill "$HERE/slurm.conf.in" CLUSTER="$CLUSTER" CTLD_HOST="$HOST" CTLD_ADDR="$CTLD_ADDR" DIR="$STATE_DIR" ACCOUNTING_STORAGE="$ACCOUNTING_STORAGE" \
     ACCOUNTING_EXTRA="$ACCOUNTING_EXTRA" MIN_JOB_AGE="$MIN_JOB_AGE" CTLD_PORT="$CTLD_PORT" SLURMD_PORT="$SLURMD_PORT" \
-    GRES_TYPES="$GRES_TYPES" NODE_HW="$NODE_HW" MEM_MB="$MEM_MB" NODE_GRES="$NODE_GRES" PARTITION="$PARTITION" \
+    GRES_TYPES="$GRES_TYPES" NODE_LINES="${NODE_LINES%$'\n'}" PARTITION="$PARTITION" \
     >"$STATE_DIR/slurm.conf"
 export SLURM_CONF=$STATE_DIR/slurm.conf
 # The Slurm plugin's job step drops SLURM_CONF from the environment of the rule's shell (it keeps only SLURM_JOB_ID
@@ -140,6 +163,40 @@ if [[ ! -e /etc/slurm/slurm.conf && ! -L /etc/slurm/slurm.conf ]]; then
     echo /etc/slurm/slurm.conf >"$STATE_DIR/links"
 elif [[ $(readlink /etc/slurm/slurm.conf) != "$SLURM_CONF" ]]; then
     echo "start-local-slurm: warning: /etc/slurm/slurm.conf belongs to another cluster; srun inside a rule uses it" >&2
+fi
+
+# The namespaced nodes' network: a bridge (host side: slurmctld's address) and one veth pair per node.
+# Each object is recorded in STATE_DIR/net as it is made, so stop-local-slurm.sh removes exactly these.
+setup_network() {
+    command -v ip >/dev/null && command -v unshare >/dev/null && command -v nsenter >/dev/null \
+        || die "I2SB_SLURM_NODES=$NODES needs ip (iproute2), unshare and nsenter (util-linux)"
+    ip link show "$BRIDGE" >/dev/null 2>&1 && die "$BRIDGE exists already (another test cluster?); not touching it"
+    for ((i = 1; i <= NODES; i++)); do
+        [[ -e /run/netns/$(node_name $i) ]] && die "network namespace $(node_name $i) exists already; not touching it"
+    done
+    ip link add "$BRIDGE" type bridge && echo "link $BRIDGE" >>"$STATE_DIR/net"
+    ip addr add "$CTLD_ADDR/24" dev "$BRIDGE"
+    ip link set "$BRIDGE" up
+    local hosts=$STATE_DIR/hosts ns
+    { printf '127.0.0.1 localhost\n%s %s\n' "$CTLD_ADDR" "$HOST"; } >"$hosts"
+    for ((i = 1; i <= NODES; i++)); do
+        ns=$(node_name $i)
+        ip netns add "$ns" && echo "netns $ns" >>"$STATE_DIR/net"
+        # Deleting the host end later deletes its peer too.
+        ip link add "${ns}h" type veth peer name "${ns}c" && echo "link ${ns}h" >>"$STATE_DIR/net"
+        ip link set "${ns}c" netns "$ns"
+        ip link set "${ns}h" master "$BRIDGE" up
+        ip -n "$ns" addr add "$(node_addr $i)/24" dev "${ns}c"
+        ip -n "$ns" link set "${ns}c" up
+        ip -n "$ns" link set lo up
+        echo "$(node_addr $i) $ns" >>"$hosts"
+    done
+    # Whether each node reaches the controller shows below: a node that cannot stays out of the idle count.
+}
+: >"$STATE_DIR/net"
+if ((NODES > 1)); then
+    log "network: bridge $BRIDGE ($CTLD_ADDR), nodes $(for ((i = 1; i <= NODES; i++)); do printf '%s=%s ' "$(node_name $i)" "$(node_addr $i)"; done)"
+    setup_network
 fi
 
 log "munged"
@@ -176,12 +233,22 @@ if [[ $MODE == accounting ]]; then
     timeout 20 sacctmgr -i add user root account="$ACCOUNT" defaultaccount="$ACCOUNT" cluster="$CLUSTER" >/dev/null
 fi
 
-log "slurmctld, slurmd"
+log "slurmctld, $NODES slurmd"
 start_daemon slurmctld slurmctld -D -i
-start_daemon slurmd slurmd -D
-# Bounded wait for the node to be usable (idle); a node stuck in INVAL/DRAIN fails here with its reason.
-node_idle() { [[ $(timeout 5 sinfo -h -N -o %T 2>/dev/null | head -1) == idle ]]; }
-wait_for "node idle (sinfo: $STATE_DIR/log/slurmctld.log)" 60 node_idle
+if ((NODES == 1)); then
+    start_daemon slurmd slurmd -D -N "$HOST"
+else
+    for ((i = 1; i <= NODES; i++)); do
+        # nsenter: the node's network namespace (not `ip netns exec`, which remounts /sys and so hides the cgroup
+        # mount slurmd needs); unshare: its own hostname, and a private mount namespace so the hosts file bind
+        # stays inside. Each execs the next, so the recorded PID is slurmd's.
+        start_daemon slurmd nsenter --net="/run/netns/$(node_name $i)" unshare --uts --mount sh -c \
+            'hostname "$1" && mount --bind "$2" /etc/hosts && exec slurmd -D -N "$1"' sh "$(node_name $i)" "$STATE_DIR/hosts"
+    done
+fi
+# Bounded wait for every node to be usable (idle); a node stuck in INVAL/DRAIN fails here with its reason.
+nodes_idle() { [[ $(timeout 5 sinfo -h -N -o %T 2>/dev/null | grep -c '^idle$') == "$NODES" ]]; }
+wait_for "$NODES node(s) idle (sinfo: $STATE_DIR/log/slurmctld.log)" 90 nodes_idle
 
 cat >"$STATE_DIR/env.sh" <<EOF
 # Written by start-local-slurm.sh: source this to talk to the local test cluster.
@@ -191,6 +258,7 @@ export I2SB_SLURM_MODE=$MODE
 export I2SB_SLURM_PARTITION=$PARTITION
 export I2SB_SLURM_ACCOUNT=$ACCOUNT
 export I2SB_SLURM_FAKE_GPUS=$FAKE_GPUS
+export I2SB_SLURM_NODES=$NODES
 EOF
 READY=1
 log "ready: $(sinfo -h -N -o '%N %T cpus=%c mem=%m gres=%G')"

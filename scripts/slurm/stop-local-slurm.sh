@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Stop the daemons that start-local-slurm.sh started, and nothing else: the PIDs recorded in STATE_DIR/pids,
 # newest first, each with TERM, a bounded wait, then KILL. A PID whose process is not the recorded daemon any more
-# (exited, or the number was reused) is left alone.
+# (exited, or the number was reused) is left alone. Then the network objects listed in STATE_DIR/net (namespaced
+# nodes, their links and bridge): processes still inside those namespaces (job steps outliving their slurmd) are
+# killed first, then the namespaces and links are deleted.
 # Usage: stop-local-slurm.sh STATE_DIR
 set -uo pipefail
 
 STATE_DIR=${1:?usage: stop-local-slurm.sh STATE_DIR}
 PIDS=$STATE_DIR/pids
-[[ -f $PIDS ]] || { echo "stop-local-slurm: no $PIDS: nothing started there" >&2; exit 0; }
+NET=$STATE_DIR/net
+if [[ ! -f $PIDS && ! -s $NET ]]; then
+    echo "stop-local-slurm: no $PIDS: nothing started there" >&2
+    exit 0
+fi
 
 is_ours() {  # the PID still runs the program we started under that name
     local name=$1 pid=$2 comm
@@ -43,7 +49,35 @@ while read -r name pid; do
         is_ours "$name" "$pid" && { echo "stop-local-slurm: $name ($pid) still runs" >&2; status=1; }
     fi
     echo "stop-local-slurm: stopped $name ($pid)"
-done < <(tac "$PIDS")
+done < <(tac "$PIDS" 2>/dev/null)
+
+# Namespaced nodes: what still runs inside a namespace this cluster made is this cluster's (bounded waits).
+if [[ -s $NET ]]; then
+    while read -r kind name; do
+        [[ $kind == netns && -e /run/netns/$name ]] || continue
+        for signal in TERM KILL; do
+            left=$(ip netns pids "$name" 2>/dev/null | tr '\n' ' ')
+            [[ -z ${left// /} ]] && break
+            echo "stop-local-slurm: $signal to processes left in namespace $name: $left"
+            # shellcheck disable=SC2086
+            kill -$signal $left 2>/dev/null || true
+            for _ in $(seq 1 25); do [[ -z $(ip netns pids "$name" 2>/dev/null) ]] && break; sleep 0.2; done
+        done
+    done <"$NET"
+    while read -r kind name; do
+        case $kind in
+            netns) ip netns del "$name" 2>/dev/null && echo "stop-local-slurm: deleted namespace $name" ;;
+            link) ip link del "$name" 2>/dev/null && echo "stop-local-slurm: deleted link $name" ;;
+        esac
+        still=0
+        case $kind in
+            netns) [[ -e /run/netns/$name ]] && still=1 ;;
+            link) ip link show "$name" >/dev/null 2>&1 && still=1 ;;
+        esac
+        [[ $still == 1 ]] && { echo "stop-local-slurm: could not delete $kind $name" >&2; status=1; }
+    done < <(tac "$NET")
+    [[ $status == 0 ]] && mv "$NET" "$NET.removed"
+fi
 # The default-path link to this cluster's slurm.conf, if the start script made it and it still points here.
 if [[ -f $STATE_DIR/links ]]; then
     while read -r link; do
@@ -51,5 +85,5 @@ if [[ -f $STATE_DIR/links ]]; then
     done <"$STATE_DIR/links"
     rm -f "$STATE_DIR/links"
 fi
-[[ $status == 0 ]] && mv "$PIDS" "$PIDS.stopped"
+[[ $status == 0 && -f $PIDS ]] && mv "$PIDS" "$PIDS.stopped"
 exit $status
