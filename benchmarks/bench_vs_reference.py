@@ -209,10 +209,10 @@ def train_times(config: str, batch: int, precision: str, args, device) -> dict[s
     """Median train-step seconds, reference (float32) and ours, interleaved round by round.
 
     An AdamW training state of adm256 is ~9 GB per model, so with --one-at-a-time (default for
-    adm256) each round builds one model, warms it up with one step, times one step and frees it
+    adm256 on the CPU) each round builds one model, warms it up with one step, times one step and frees it
     before the other; otherwise both stay built and each round times one step of each.
     """
-    one_at_a_time = args.one_at_a_time or config.startswith("adm256")
+    one_at_a_time = args.one_at_a_time or (config.startswith("adm256") and device.type == "cpu")
 
     def candidates(names: list[str]) -> tuple[dict[str, Callable], contextlib.ExitStack]:
         pair = build_pair(config, batch, device, reference_fp16=False)
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--ddp", action="store_true", help="our train step under DDP (1 process)")
     parser.add_argument("--profile", action="store_true", help="profile our train step")
     parser.add_argument("--one-at-a-time", action="store_true",
-                        help="train steps: one model in memory at a time (default for adm256)")  # fmt: skip
+                        help="train steps: one model in memory at a time (default: adm256 on CPU)")  # fmt: skip
     parser.add_argument("--json", default="", help="also write the results to this file")
     args = parser.parse_args(argv)
     device = torch.device(args.device)

@@ -38,8 +38,8 @@ if [ "$TINY" = 1 ]; then
 else
     "$PY" "$HERE/bench_sample.py" --device "$DEVICE" --preset adm256 --size 256 --batch 8 --nfe 100 --repeats 2
     "$PY" "$HERE/bench_vs_reference.py" --device "$DEVICE" --configs adm256@256 --batch 8 --ddp \
-        --reference-precision "$REF_PRECISION" --repeats 5 --json "$OUT_DIR/steps_adm256_256.json"
+        --reference-precision "$REF_PRECISION" --repeats 3 --json "$OUT_DIR/steps_adm256_256.json"
     "$PY" "$HERE/bench_vs_reference.py" --device "$DEVICE" --configs small,adm256@64 --ddp \
-        --repeats 5 --json "$OUT_DIR/steps_64.json"
+        --repeats 3 --json "$OUT_DIR/steps_64.json"
 fi
 echo "== gpu_check done in $(( $(date +%s) - start )) s; JSON in $OUT_DIR =="
