@@ -240,7 +240,8 @@ def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
 
 
-def _schema_errors(values: dict[str, Any]) -> list[str]:
+def schema_errors(values: dict[str, Any]) -> list[str]:
+    """One message per schema violation of a (partial) config, naming the key."""
     import jsonschema
 
     schema = resolved_schema()
@@ -374,7 +375,7 @@ def coerce_values(values: Any, cls: type = Config) -> Any:
 def config_from_dict(values: dict[str, Any] | None, source: str = "<dict>") -> Config:
     """Coerce, validate a (partial) config mapping and fill in every default."""
     values = coerce_values(values or {})
-    errors = _schema_errors(values)
+    errors = schema_errors(values)
     if errors:
         raise ConfigError(f"invalid configuration in {source}:\n  " + "\n  ".join(errors))
     cfg = _build(Config, values, "")

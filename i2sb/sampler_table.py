@@ -30,6 +30,10 @@ SAMPLER_KINDS: dict[str, SamplerKind] = {
     "cddb": SamplerKind({"step_size": 1.0}, {"step_size": "lam"}, needs_forward_operator=True),
 }
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLER_KINDS)
+# Every sampler option (a field of SamplerConfig, a key of a samplers entry, an i2sb sample flag).
+OPTION_NAMES: tuple[str, ...] = tuple(
+    dict.fromkeys(o for k in SAMPLER_KINDS.values() for o in k.options)
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class SamplerConfig:
         if self.name not in SAMPLER_KINDS:
             return f"unknown sampler {self.name!r}; valid samplers: {', '.join(SAMPLER_NAMES)}"
         accepted = SAMPLER_KINDS[self.name].options
-        for option in ("eta", "step_size"):
+        for option in OPTION_NAMES:
             if getattr(self, option) is not None and option not in accepted:
                 return (
                     f"sampler {self.name} takes no option {option} "

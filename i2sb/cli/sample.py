@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from i2sb.cli._overrides import add_section_flags, parse_overrides, section_flags
-from i2sb.sampler_table import SAMPLER_NAMES, SamplerConfig
+from i2sb.sampler_table import OPTION_NAMES, SAMPLER_KINDS, SAMPLER_NAMES, SamplerConfig
 from i2sb.tasks import DATA_KINDS, EVAL_SUBSETS, MASK_SOURCES
 
 _EXAMPLE = (
@@ -54,26 +54,37 @@ def _common(parser, skip: tuple[str, ...] = ()) -> None:
         help="ddpm: the paper's; implicit: I3SB's non-Markovian steps (--eta); cddb: DDPM plus a "
         "data-consistency step (--step-size; sr4x-*, blur-*, inpaint-* only). Default ddpm",
     )  # fmt: skip
-    samplers.add_argument(
-        "--eta", type=float, default=None,
-        help="implicit: share of DDPM's noise in [0, 1]; 0 = deterministic after step 1 (default 0)",
-    )  # fmt: skip
-    samplers.add_argument(
-        "--step-size", type=float, default=None,
-        help="cddb: lambda of the data-consistency step, >= 0 (default 1)",
-    )  # fmt: skip
+    from i2sb.config import resolved_schema
+
+    entry_schema = resolved_schema()["properties"]["samplers"]["items"]["properties"]
+    for option in OPTION_NAMES:  # one flag per sampler option of the sampler table
+        owners = [name for name, kind in SAMPLER_KINDS.items() if option in kind.options]
+        defaults = ", ".join(f"{SAMPLER_KINDS[name].options[option]:g}" for name in owners)
+        samplers.add_argument(
+            "--" + option.replace("_", "-"), dest=f"sampler.{option}", type=float, default=None,
+            metavar=option.upper(), help=f"{', '.join(owners)}: {option}, "
+            f"{entry_schema[option].get('description', 'a number')} (default {defaults})",
+        )  # fmt: skip
 
 
 def sampler_from_args(args) -> SamplerConfig:
-    """The --sampler / --eta / --step-size choice, checked before any work."""
-    sampler = SamplerConfig(args.sampler, args.eta, args.step_size)
+    """The --sampler choice and its option flags, checked (by the config schema) before any work."""
+    from i2sb.config import schema_errors
+
+    given = {name: vars(args)[f"sampler.{name}"] for name in OPTION_NAMES}
+    sampler = SamplerConfig(args.sampler, **given)
     problem = sampler.problem()
     if problem:
-        raise ValueError(f"{problem}: --eta is for implicit, --step-size for cddb")
-    if sampler.eta is not None and not 0 <= sampler.eta <= 1:
-        raise ValueError(f"--eta must be in [0, 1], got {sampler.eta}")
-    if sampler.step_size is not None and sampler.step_size < 0:
-        raise ValueError(f"--step-size must be >= 0, got {sampler.step_size}")
+        flags = ", ".join(
+            f"--{o.replace('_', '-')} for {n}" for n, k in SAMPLER_KINDS.items() for o in k.options
+        )
+        raise ValueError(f"{problem} ({flags})")
+    entry = {"name": sampler.name} | {k: v for k, v in given.items() if v is not None}
+    for message in schema_errors({"samplers": [entry]}):
+        flag = re.sub(
+            r"config key 'samplers\.0\.(\w+)'", lambda m: "--" + m[1].replace("_", "-"), message
+        )
+        raise ValueError(flag)
     return sampler
 
 
