@@ -115,3 +115,14 @@ def test_sampler_options_on_the_command_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cddb needs the task's differentiable forward operator, which task jpeg-10" in err
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_without_a_config_the_data_dir_is_an_image_folder_not_the_demo():
+    """So an ImageNet folder given by --data-dir alone is recognised (10k subset where due)."""
+    from i2sb.cli import build_parser
+    from i2sb.cli.sample import _config
+
+    argv = ["sample", "--ckpt", "r", "--nfe", "2", "--data-dir", "d", "--out", "p.npz"]
+    assert _config(build_parser().parse_args(argv)).data.kind == "imagefolder"
+    paired = build_parser().parse_args([*argv, "--data-kind", "paired"])
+    assert _config(paired).data.kind == "paired"

@@ -112,7 +112,8 @@ def _register_sample(subparsers) -> None:
     # These set config keys (data.*, downloads.*): given flags override --config / --set.
     data.add_argument(
         "--data-kind", dest="data.kind", default=None, choices=DATA_KINDS,
-        help="data.kind (default: the config's, imagefolder-like)",
+        help="data.kind (default: --config's, else imagefolder, where ImageNet class folders "
+        "select the 10k subset for the tasks that use it)",
     )  # fmt: skip
     data.add_argument("--eval-subset", dest="data.eval_subset", default=None, choices=EVAL_SUBSETS)
     data.add_argument(
@@ -199,7 +200,11 @@ def _config(args):
         raise ValueError("--set needs --config (the file it overrides)")
     for section in ("sample", "data", "downloads"):
         overrides = deep_merge(overrides, section_flags(args, section))
-    return load_config(args.config, overrides) if args.config else config_from_dict(overrides)
+    if args.config:
+        return load_config(args.config, overrides)
+    # Without a config, --data-dir is a user's folder, not the demo: an image folder (ImageNet's
+    # WordNet-id classes then pick the 10k subset, as the benchmark does).
+    return config_from_dict(deep_merge({"data": {"kind": "imagefolder"}}, overrides))
 
 
 def run_sample(args) -> int:
