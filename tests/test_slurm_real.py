@@ -41,6 +41,9 @@ def test_workflow_runs_on_a_real_local_slurm(tmp_path: Path) -> None:
         ["bash", str(DRIVER)], env=env, capture_output=True, text=True, timeout=900, cwd=REPO
     )
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-6000:]
+    # The driver's FAILED line (stderr) first, whole; then the end of its progress output.
+    assert result.returncode == 0, (
+        f"{result.stderr}\n--- end of the driver's output ---\n{result.stdout[-6000:]}"
+    )
     assert "outputs checked" in output and "failing job reported" in output and "PASSED" in output
     assert "real workflow finished" in output and "sampling partitions COMPLETED" in output

@@ -83,18 +83,26 @@ fi
 
 if [[ $SNAKEFILE == "$DEFAULT_SNAKEFILE" ]]; then
     OUT=$WORK/slurm-test
+    # Each probe line is "rank gpus jobid i2sb", appended in one write per process (tests/slurm/rank_probe.py).
+    # On a mismatch the whole file is shown, one "| line" per line, so a malformed line is visible as such.
+    show() { printf '\n  %s:\n%s' "$1" "$(sed 's/^/  | /' "$1")"; }
+    well_formed() { awk 'NF != 4 || $4 != "i2sb" { bad = 1 } END { exit bad || NR == 0 }' "$1"; }
+    for f in train_ranks torchrun_ranks part0 part1; do
+        well_formed "$OUT/$f.txt" || fail "$f.txt: expected lines 'RANK GPUS JOBID i2sb':$(show "$OUT/$f.txt")"
+    done
     # train: one line per srun rank (ranks 0 and 1), each seeing the allocation's GPUs.
     ranks=$(cut -d' ' -f1 "$OUT/train_ranks.txt" | sort | tr '\n' ' ')
-    [[ $ranks == "0 1 " ]] || fail "train ran ranks '$ranks', expected '0 1 ' (one per GPU): $(cat "$OUT/train_ranks.txt")"
+    [[ $ranks == "0 1 " ]] || fail "train ran ranks '$ranks', expected '0 1 ' (one per GPU):$(show "$OUT/train_ranks.txt")"
     ranks=$(cut -d' ' -f1 "$OUT/torchrun_ranks.txt" | sort | tr '\n' ' ')
     gpus=$(cut -d' ' -f2 "$OUT/torchrun_ranks.txt" | sort -u)
     [[ $ranks == "0 1 " && $gpus =~ ^[0-9]+,[0-9]+$ ]] \
-        || fail "torchrun job: expected ranks 0 1 seeing 2 GPUs: $(cat "$OUT/torchrun_ranks.txt")"
+        || fail "torchrun job: expected ranks 0 1 seeing 2 GPUs:$(show "$OUT/torchrun_ranks.txt")"
     for part in 0 1; do
         gpus=$(cut -d' ' -f2 "$OUT/part$part.txt")
-        [[ $gpus =~ ^[0-9]+$ ]] || fail "sample part $part saw CUDA_VISIBLE_DEVICES='$gpus', expected one GPU index"
+        [[ $gpus =~ ^[0-9]+$ ]] \
+            || fail "sample part $part saw CUDA_VISIBLE_DEVICES='$gpus', expected one GPU index:$(show "$OUT/part$part.txt")"
     done
-    [[ $(wc -l <"$OUT/summary.txt") == 6 ]] || fail "summary.txt should hold 2 + 2 ranks + 2 parts: $(cat "$OUT/summary.txt")"
+    [[ $(wc -l <"$OUT/summary.txt") == 6 ]] || fail "summary.txt should hold 2 + 2 ranks + 2 parts:$(show "$OUT/summary.txt")"
     say "outputs checked: $(tr '\n' '|' <"$OUT/summary.txt")"
 fi
 
