@@ -21,13 +21,78 @@ class GroupNorm32(nn.GroupNorm):
 
     The float32 copy is also the fast way on the CPU: PyTorch's mixed-type kernel (bf16 input,
     float32 statistics) measured 1.3x slower forward and 1.9x slower forward+backward on the
-    small preset (channels_last, one thread, interleaved).
+    small preset (channels_last, one thread, interleaved). Narrow groups of a channels_last
+    input take their backward from ``NarrowGroupNorm`` (see there).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = None if self.weight is None else self.weight.float()
         bias = None if self.bias is None else self.bias.float()
-        return F.group_norm(x.float(), self.num_groups, weight, bias, self.eps).to(x.dtype)
+        x32 = x.float()
+        if NarrowGroupNorm.applies(x32, self.num_groups, weight, bias):
+            out = NarrowGroupNorm.apply(x32, weight, bias, self.num_groups, self.eps)
+        else:
+            out = F.group_norm(x32, self.num_groups, weight, bias, self.eps)
+        return out.to(x.dtype)
+
+
+class NarrowGroupNorm(torch.autograd.Function):
+    """GroupNorm of a channels_last float32 input with at most 2 channels per group, for training.
+
+    PyTorch's channels_last GroupNorm backward is slow on the CPU when a group holds 1-2
+    channels (the small preset's 32- and 64-channel levels): 4.6-7.1 ms against 2.3-3.1 ms here
+    at (8, 32|64, 64, 64), one thread. Here every reduction runs over the pixels of an
+    (N, H*W, C) view, which is contiguous in channels_last, and the input gradient is two fused
+    multiply-adds. The forward is PyTorch's own (same output, and its mean and 1/std).
+    """
+
+    MAX_GROUP_WIDTH = 2  # wider groups measured no faster than PyTorch's kernel
+
+    @staticmethod
+    def applies(x: torch.Tensor, groups: int, weight, bias) -> bool:
+        return (
+            torch.is_grad_enabled()
+            and x.requires_grad
+            and weight is not None
+            and bias is not None
+            and x.dim() == 4
+            and x.shape[1] <= groups * NarrowGroupNorm.MAX_GROUP_WIDTH
+            and x.device.type == "cpu"
+            and x.is_contiguous(memory_format=torch.channels_last)
+            and not x.is_contiguous()
+        )
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, groups: int, eps: float):  # noqa: ANN001, ANN205
+        n, c, h, w = x.shape
+        out, mean, rstd = torch.native_group_norm(x, weight, bias, n, c, h * w, groups, eps)
+        ctx.save_for_backward(x, weight, mean, rstd)
+        ctx.groups = groups
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001, ANN205
+        x, weight, mean, rstd = ctx.saved_tensors
+        n, c, h, w = x.shape
+        groups = ctx.groups
+        width, count = c // groups, h * w * (c // groups)
+        pixels = x.permute(0, 2, 3, 1).reshape(n, h * w, c)
+        dy = grad.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)
+        dy = dy.reshape(n, h * w, c)
+        sum_dy_x = (dy * pixels).sum(1).view(n, groups, width)  # per (image, channel)
+        sum_dy = dy.sum(1).view(n, groups, width)
+        mean, rstd = mean.view(n, groups, 1), rstd.view(n, groups, 1)
+        sum_dy_xhat = (sum_dy_x - mean * sum_dy) * rstd
+        gamma = weight.view(1, groups, width)
+        mean_dyw = (gamma * sum_dy).sum(2, keepdim=True) / count  # mean of dy*gamma over a group
+        mean_dyw_xhat = (gamma * sum_dy_xhat).sum(2, keepdim=True) / count
+        # dx = rstd * (gamma*dy - mean_dyw - xhat * mean_dyw_xhat) = a*dy + b*x + c
+        a = (rstd * gamma).reshape(n, 1, c)
+        b = (-rstd * rstd * mean_dyw_xhat).expand(n, groups, width).reshape(n, 1, c)
+        c0 = (rstd * (rstd * mean_dyw_xhat * mean - mean_dyw)).expand(n, groups, width)
+        dx = torch.addcmul(c0.reshape(n, 1, c), dy, a).addcmul_(pixels, b)
+        dx = dx.view(n, h, w, c).permute(0, 3, 1, 2)
+        return dx, sum_dy_xhat.sum(0).reshape(c), sum_dy.sum(0).reshape(c), None, None
 
 
 def silu_fresh(h: torch.Tensor) -> torch.Tensor:
