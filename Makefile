@@ -23,6 +23,7 @@ demo: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --rerun-incomplete
 	@echo "Done: tables in results/demo/tables/report.md; MLflow UI: $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///results/mlflow.db --host 127.0.0.1"
 	@$(PY) -c "import json; print('then open the runs table:', json.load(open('results/demo/tracking/tracked.json'))['runs_page'])"
+	@$(PY) -c "import json, i2sb.tables as t; print(t.degraded_line(json.load(open('results/demo/tables/tables.json'))))"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -13,10 +13,11 @@ from test_tracking_data import make_run
 
 from i2sb.cli import main
 from i2sb.paper import I2SB, PAPER_RESULTS, paper_results
-from i2sb.tables import make_tables, write_report
+from i2sb.tables import degraded_check, degraded_line, make_tables, write_report
 from i2sb.tables.build import (
     NO_RUN,
     SAMPLER_BEFORE_SAMPLERS,
+    below_degraded,
     nfe_table,
     on_paper_data,
     paper_table,
@@ -112,6 +113,50 @@ def test_the_demo_psnr_table_has_each_sampler_at_each_nfe_beside_the_degraded_in
     assert "| jpeg-10 | ddpm | 18.50 | 21.00 | 24.00 |" in shown
     assert "| jpeg-10 | implicit | 18.50 | 22.00 | 25.00 |" in shown
     assert len(table) == 6
+
+
+def test_the_report_and_its_summary_line_flag_each_evaluation_below_its_degraded_input(tmp_path):
+    # DEMO_RUNS all beat their degraded input (18.5 dB); two runs made worse: one below, one equal.
+    worse = {("jpeg-10", "implicit", 20): 18.2, ("sr4x-pool", "ddpm", 5): 18.5}
+    rows = [
+        r | {"metrics.psnr": worse.get((r["params.task"], r["params.sampler"], int(r["params.nfe"])),
+                                       r["metrics.psnr"])}
+        for r in DEMO_RUNS
+    ]  # fmt: skip
+    runs = runs_frame(search(rows))
+    flagged = below_degraded(runs)
+    assert sorted(zip(flagged["task"], flagged["sampler"], flagged["nfe"], strict=True)) == sorted(
+        worse
+    )
+    check = degraded_check(runs)
+    assert check["measured"] == len(DEMO_RUNS) and len(check["below"]) == 2
+    files = write_report(runs, tmp_path, ("sr4x-pool", "jpeg-10", "inpaint-center"))
+    report = next(p for p in files if p.name == "report.md").read_text()
+    assert report.startswith(
+        "# Results\n\n**WARNING: 2 of 12 evaluations do not beat their degraded input in PSNR**\n"
+    )
+    assert "- jpeg-10 implicit NFE 20: 18.20 dB restored, 18.50 dB degraded\n" in report
+    assert "- sr4x-pool ddpm NFE 5: 18.50 dB restored, 18.50 dB degraded\n" in report
+    line = degraded_line({"degraded_check": check})
+    assert (
+        line.startswith("WARNING: 2 of 12 evaluations") and "jpeg-10 implicit NFE 20: 18.20" in line
+    )
+
+
+def test_the_report_says_when_every_evaluation_beats_its_degraded_input(tmp_path):
+    runs = runs_frame(search(DEMO_RUNS))
+    assert below_degraded(runs).empty
+    files = write_report(runs, tmp_path, ("sr4x-pool", "jpeg-10", "inpaint-center"))
+    report = next(p for p in files if p.name == "report.md").read_text()
+    verdict = "every evaluation (12 of 12) beats its degraded input in PSNR"
+    assert f"**{verdict}**" in report and "WARNING" not in report
+    assert degraded_line({"degraded_check": degraded_check(runs)}) == verdict
+    # Nothing measured is said as such, never as a pass; an older tables.json is named as one.
+    unmeasured = runs.assign(psnr_degraded=math.nan)
+    assert "no evaluation has both PSNRs" in degraded_line(
+        {"degraded_check": degraded_check(unmeasured)}
+    )
+    assert "rerun the report" in degraded_line({"num_runs": 12})
 
 
 def test_a_missing_run_is_a_footnoted_gap_and_the_csv_cell_is_empty(tmp_path):
@@ -265,6 +310,7 @@ def test_the_summary_run_is_one_and_holds_the_tables(tracked, tmp_path):
     first = make_tables(tracked["uri"], "bench", tmp_path / "a")
     second = make_tables(tracked["uri"], "bench", tmp_path / "b")
     assert first["run_id"] == second["run_id"] and second["num_runs"] == 3
+    assert second["degraded_check"] == {"measured": 0, "below": []}  # no degraded PSNR recorded
     client = mlflow.MlflowClient(tracked["uri"])
     summaries = client.search_runs(
         [first["report_experiment_id"]], filter_string="tags.`i2sb.kind` = 'summary'"

@@ -7,6 +7,7 @@ as the artifacts of one summary run, keyed like the evaluation runs so a rerun u
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,15 @@ from typing import Any
 import pandas as pd
 
 from i2sb.atomic import write_text
+from i2sb.joblog import LOG
 from i2sb.paper import PAPER_TABLES, TABLE_TITLES
 from i2sb.tables.build import (
     DEGRADED,
     HEADERS,
     METRICS,
     PAPER_ORDER,
+    below_degraded,
+    measured_against_degraded,
     nfe_table,
     on_paper_data,
     paper_table,
@@ -76,6 +80,51 @@ def _table_groups(tasks: tuple[str, ...]) -> dict[str, tuple[str, tuple[str, ...
     return {name: group for name, group in groups.items() if group[1]}
 
 
+def degraded_check(runs: pd.DataFrame) -> dict[str, Any]:
+    """Whether every evaluation's PSNR beats its degraded input's: ``{"measured": how many runs
+    have both PSNRs, "below": [{task, sampler, nfe, psnr, psnr_degraded}] of those that do not}``."""
+    below = [
+        {"task": r["task"], "sampler": r["sampler"], "nfe": int(r["nfe"]),
+         "psnr": float(r["psnr"]), "psnr_degraded": float(r["psnr_degraded"])}
+        for r in below_degraded(runs, "psnr").to_dict("records")
+    ]  # fmt: skip
+    return {"measured": measured_against_degraded(runs, "psnr"), "below": below}
+
+
+def _verdict(check: dict[str, Any]) -> str:
+    measured, below = check["measured"], len(check["below"])
+    if not measured:
+        return "restored against degraded: no evaluation has both PSNRs"
+    if not below:
+        return f"every evaluation ({measured} of {measured}) beats its degraded input in PSNR"
+    return f"WARNING: {below} of {measured} evaluations do not beat their degraded input in PSNR"
+
+
+def _named(check: dict[str, Any]) -> list[str]:
+    digits = DECIMALS["psnr"]
+    return [
+        f"{r['task']} {r['sampler']} NFE {r['nfe']}: {r['psnr']:.{digits}f} dB restored, "
+        f"{r['psnr_degraded']:.{digits}f} dB degraded"
+        for r in check["below"]
+    ]
+
+
+def degraded_text(check: dict[str, Any]) -> str:
+    """The report's first section, from ``degraded_check``: a warning naming each evaluation that
+    does not beat its degraded input, else one line saying that every one does."""
+    bullets = "".join(f"- {name}\n" for name in _named(check))
+    return f"**{_verdict(check)}**\n" + (f"\n{bullets}" if bullets else "")
+
+
+def degraded_line(summary: dict[str, Any]) -> str:
+    """One console line from a report summary (tables.json): whether every evaluation beats its
+    degraded input in PSNR, or which do not."""
+    check = summary.get("degraded_check")
+    if check is None:
+        return "restored against degraded: not in this tables.json (an older version wrote it); rerun the report"
+    return "; ".join([_verdict(check), *_named(check)])
+
+
 def write_report(runs: pd.DataFrame, out: Path, tasks: tuple[str, ...] | None = None) -> list[Path]:
     """Every table and plot into ``out`` for ``tasks`` (default: those with runs); returns the files."""
     from i2sb.tables.plots import plot_task
@@ -83,7 +132,7 @@ def write_report(runs: pd.DataFrame, out: Path, tasks: tuple[str, ...] | None = 
     tasks = report_tasks(runs, tasks)
     runs = runs[runs["task"].isin(tasks)]
     with_paper = on_paper_data(runs)
-    written, sections = [], []
+    written, sections = [], [degraded_text(degraded_check(runs))]
     for name, (title, group) in _table_groups(tasks).items():
         caption = table_caption(title, runs, group, with_paper)
         paths, text = write_table(
@@ -135,6 +184,11 @@ def make_tables(
         experiment_id = get_or_create_experiment(client, experiment, tracking_uri, artifact_root)
         runs = read_runs(tracking_uri, experiment_id)
         written = write_report(runs, out, tasks)
+        check = degraded_check(runs[runs["task"].isin(report_tasks(runs, tasks))])
+        LOG.log(
+            logging.WARNING if check["below"] else logging.INFO,
+            degraded_line({"degraded_check": check}),
+        )
         record = RunRecord(
             key=f"{experiment}/tables",
             kind="summary",
@@ -153,6 +207,7 @@ def make_tables(
         "experiment_id": experiment_id,
         "report_experiment_id": report_id,
         "num_runs": len(runs),
+        "degraded_check": check,
         "files": [str(p) for p in written],
     }
 

@@ -207,6 +207,23 @@ def nfe_table(runs: pd.DataFrame, metric: str, tasks: tuple[str, ...]) -> pd.Dat
     return pd.concat([table.astype({c: float for c in value_columns}), reasons], axis=1)
 
 
+def below_degraded(runs: pd.DataFrame, metric: str = "psnr") -> pd.DataFrame:
+    """Our runs whose ``metric`` (higher is better) does not beat their degraded inputs', where both
+    were measured: a restoration that made the images worse, which a report must show, not hide.
+
+    Columns: task, sampler, nfe, ``metric``, ``<metric>_degraded``, in the runs' order.
+    """
+    degraded = f"{metric}_degraded"
+    measured = runs[runs[metric].notna() & runs[degraded].notna()]
+    worse = measured[measured[metric] <= measured[degraded]]
+    return worse[["task", "sampler", "nfe", metric, degraded]].reset_index(drop=True)
+
+
+def measured_against_degraded(runs: pd.DataFrame, metric: str = "psnr") -> int:
+    """How many runs have ``metric`` measured on both the restored and the degraded images."""
+    return int((runs[metric].notna() & runs[f"{metric}_degraded"].notna()).sum())
+
+
 def report_tasks(runs: pd.DataFrame, configured: tuple[str, ...] | None) -> tuple[str, ...]:
     """The tasks that get rows: the configured ones (in the paper's order), else those with runs."""
     tasks = configured if configured else tuple(runs["task"].unique())
