@@ -180,12 +180,15 @@ class Bridge:
         cond: torch.Tensor | None = None,
         clip_denoise: bool = False,
     ) -> Callable[[torch.Tensor, int], torch.Tensor]:
-        """Wrap a network ``net(x_t, steps (B,), cond=...) -> label estimate`` for the samplers."""
+        """Wrap a network ``net(x_t, step: int, cond=...) -> label estimate`` for the samplers.
+
+        The whole batch shares the step, passed as a Python int: the network embeds one time
+        and no per-step tensor is built or copied to the device.
+        """
 
         def predict(xt: torch.Tensor, step: int) -> torch.Tensor:
-            steps = torch.full((xt.shape[0],), step, device=xt.device, dtype=torch.long)
-            out = net(xt, steps, cond=cond)
-            return self.compute_pred_x0(steps, xt, out.float(), clip_denoise=clip_denoise)
+            out = net(xt, step, cond=cond)
+            return self.compute_pred_x0(step, xt, out.float(), clip_denoise=clip_denoise)
 
         return predict
 

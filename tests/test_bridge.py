@@ -209,16 +209,16 @@ def test_bridge_closed_forms_hold_for_any_schedule(interval, beta_max):
     torch.testing.assert_close(b.std_sb.double() ** 2, var, rtol=1e-5, atol=1e-9)
 
 
-def test_pred_x0_fn_passes_per_sample_steps_and_cond(bridge):
+def test_pred_x0_fn_passes_the_shared_step_as_an_int_and_cond(bridge):
     calls = []
 
-    def net(xt, steps, cond=None):
-        calls.append((steps.tolist(), cond))
+    def net(xt, step, cond=None):
+        calls.append((step, cond))
         return torch.ones_like(xt)
 
     cond = torch.zeros(2, 1, 2, 2)
     predict = bridge.pred_x0_fn(net, cond=cond)
     xt = torch.zeros(2, 1, 2, 2)
     out = predict(xt, 7)
-    assert calls[0][0] == [7, 7] and calls[0][1] is cond
+    assert calls[0][0] == 7 and type(calls[0][0]) is int and calls[0][1] is cond
     torch.testing.assert_close(out, -bridge.std_fwd[7].expand_as(xt))

@@ -116,14 +116,12 @@ class Sampler:
         return cls(net, options, device, precision, checkpoint=checkpoint, compile=compile)
 
     def _network(self, counter: list[int]) -> Callable[..., torch.Tensor]:
-        def run(x: torch.Tensor, steps: torch.Tensor, cond: torch.Tensor | None = None):
+        def run(x: torch.Tensor, step: int, cond: torch.Tensor | None = None):
             counter[0] += 1
             with autocast(self.precision, self.device):
                 if self.device.type != "cpu":
-                    return self._forward(x, steps, cond=cond)
-                return per_image(
-                    lambda *rows: self._forward(rows[0], rows[1], cond=rows[2]), x, steps, cond
-                )
+                    return self._forward(x, step, cond=cond)
+                return per_image(lambda xs, conds: self._forward(xs, step, cond=conds), x, cond)
 
         return run
 
