@@ -24,12 +24,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
 
@@ -39,6 +41,9 @@ TASK = "sr4x-pool"
 NODES = ("i2sb-n1", "i2sb-n2")
 ITERATIONS, LR = 20, 1e-3
 START = time.monotonic()
+START_UPTIME = float(
+    Path("/proc/uptime").read_text().split()[0]
+)  # dmesg's clock: seconds since boot
 
 
 class SuiteFailed(RuntimeError):
@@ -460,6 +465,9 @@ def faulted_run(
     shutil.rmtree(workflow.train_dir)
     shutil.rmtree(workflow.run_dir / "samples")
     since = time.strftime("%Y-%m-%dT%H:%M:%S")
+    train_log = (
+        workflow.run_dir / "logs" / "train" / f"{TASK}.log"
+    )  # Snakemake empties it for each attempt
     time.sleep(1)
     say("run B (faults): the same workflow from the trained run on")
     workflow.start("faults")
@@ -471,39 +479,53 @@ def faulted_run(
     wait_until(
         "a checkpoint at iteration >= 4", lambda: checkpoint_iteration(latest) >= 4, 900, alive, 0.3
     )
-    at = checkpoint_iteration(latest)
+    seen = checkpoint_iteration(latest)
     victims = node_processes(NODES[1], job1["id"], is_train_rank)
     if len(victims) != 2:
         raise SuiteFailed(f"expected 2 train ranks in {NODES[1]}, found {victims}")
     for pid, _ in victims:
         os.kill(pid, signal.SIGKILL)
-    say(
-        f"fault 1: killed ranks {[p for p, _ in victims]} on {NODES[1]} (job {job1['id']}, checkpoint {at})"
-    )
+    say(f"fault 1: killed ranks {[p for p, _ in victims]} on {NODES[1]} (job {job1['id']}; latest.pt "
+        f"at iteration {seen} just before)")  # fmt: skip
     wait_until(
         f"job {job1['id']} to end",
-        lambda: job_state(job1["id"]) not in ("", "RUNNING", "PENDING"),
+        lambda: job_state(job1["id"]) not in ("", "RUNNING", "PENDING", "COMPLETING"),
         120,
         alive,
     )
     state1 = job_state(job1["id"])
+    # The resume point is latest.pt once the job has ended, not the one read before the kill: all 4 ranks may have
+    # finished the next checkpoint's iterations while rank 0 was still writing it, so node 1 publishes one more
+    # latest.pt after node 2 died (then fails in the barrier that follows the save). Taking the earlier number
+    # made the next wait below pass at once, before the retry's ranks existed (a flake: "expected 2 train ranks").
+    at = checkpoint_iteration(latest)
+    say(f"  job {job1['id']}: {state1}; latest.pt at iteration {at} (the retry resumes there)")
 
     # (2) the retry stalls (node 2's ranks stopped) and Slurm ends it at its time limit
     job2 = wait_until(
         "the retried train job", lambda: running_job("rule_train", {job1["id"]}), 900, alive
     )
-    wait_until(
-        "the retry to checkpoint past the resume point",
-        lambda: checkpoint_iteration(latest) >= at + 2,
+
+    def retry_ranks_past_resume_point():
+        if checkpoint_iteration(latest) < at + 2:
+            return None
+        ranks = node_processes(NODES[1], job2["id"], is_train_rank)
+        return ranks if len(ranks) == 2 else None
+
+    stalled = wait_until(
+        f"the retry's 2 ranks in {NODES[1]} and a checkpoint past the resume point ({at})",
+        retry_ranks_past_resume_point,
         900,
         alive,
         0.3,
     )
     resumed2 = checkpoint_iteration(latest)
-    stalled = node_processes(NODES[1], job2["id"], is_train_rank)
-    if len(stalled) != 2:
+    starts = re.findall(
+        rf"train {TASK}: iterations (\d+) -> {ITERATIONS}", train_log.read_text(errors="replace")
+    )
+    if starts != [str(at)]:
         raise SuiteFailed(
-            f"expected 2 train ranks of job {job2['id']} in {NODES[1]}, found {stalled}"
+            f"the retry (job {job2['id']}) started at iterations {starts} (its log), expected [{at}]"
         )
     for pid, _ in stalled:
         os.kill(pid, signal.SIGSTOP)
@@ -596,6 +618,10 @@ def faulted_run(
     state_p1 = next(j["state"] for j in jobs if j["comment"] == part1_key)
     summary = json.loads((workflow.train_dir / "summary.json").read_text())
     check_ranks(summary)
+    if summary["resumed_from"] != kept:
+        raise SuiteFailed(
+            f"the last train attempt resumed from {summary['resumed_from']}, latest.pt was at {kept}"
+        )
     same = same_weights(weights(latest), weights(workflow.reference / "latest.pt"))
     compared = [
         same_samples(p, workflow.reference / p.name)
@@ -609,9 +635,10 @@ def faulted_run(
         f"samples.npz and parts against run A: {[why for _, why in compared]}; file bytes equal: {files_equal}"
     )
     yes = lambda ok: "yes" if ok else "NO"  # noqa: E731
-    rows.append([f"1. node 2's ranks killed at checkpoint {at}",
+    rows.append([f"1. node 2's ranks killed after checkpoint {seen}",
                  f"job {job1['id']} {state1}",
-                 f"retry (job {job2['id']}) resumed from latest.pt (iteration {at})",
+                 f"retry (job {job2['id']}) resumed from latest.pt (iteration {at}"
+                 + (", written by rank 0 after the kill)" if at != seen else ")"),
                  yes(same)])  # fmt: skip
     rows.append(["2. job stalled, time limit 1 min",
                  f"job {job2['id']} {state2} (KillWait 5 s)",
@@ -638,6 +665,78 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(
         [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)]
     )
+
+
+REPORT_START, REPORT_END = "----- failure report -----", "----- end of failure report -----"
+DAEMON_EVENTS = re.compile(
+    r"error|kill|signal|oom|time ?limit|timeout|terminat|fail|cancel|drain|down", re.I
+)
+
+
+def failure_report(err: BaseException, cluster: Cluster, workflow: Workflow | None) -> str:
+    """What a failed run needs to be understood from the CI log alone: the whole error first, then the jobs as Slurm
+    recorded them, the daemons' own lines about them, the kernel's OOM lines, and the ends of the job logs."""
+    error = str(err) if isinstance(err, SuiteFailed) else "".join(traceback.format_exception(err))
+    parts = [f"FAILED: {error}", f"load average: {Path('/proc/loadavg').read_text().strip()}"]
+
+    def section(title: str, text: str) -> None:
+        parts.append(f"--- {title}\n{text.rstrip() or '(nothing)'}")
+
+    with contextlib.suppress(Exception):
+        section(
+            "sacct (jobs and steps of this suite)",
+            run(["sacct", "-a", "-S", "now-1hours", "-o",
+                 "JobID%14,JobName%18,Comment%44,State%12,ExitCode,DerivedExitCode,NodeList%16,Start,End,Elapsed"],
+                check=False, timeout=20),
+        )  # fmt: skip
+    for log in sorted((cluster.state_dir / "log").glob("slurm*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        events = [line for line in lines if DAEMON_EVENTS.search(line)]
+        section(f"{log.name}: last 40 of {len(events)} lines about errors, kills, signals, limits",
+                "\n".join(events[-40:]))  # fmt: skip
+    dmesg = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=20)
+    if dmesg.returncode == 0:
+        # OOM-killer lines since the suite started ("[seconds since boot] ..."); older ones are not this suite's.
+        stamp = re.compile(r"^\[\s*(\d+\.\d+)\]")
+        oom = [
+            line
+            for line in dmesg.stdout.splitlines()
+            if re.search(r"oom|killed process|out of memory", line, re.I)
+            and (m := stamp.match(line)) is not None
+            and float(m.group(1)) >= START_UPTIME
+        ]
+        section("dmesg: OOM-killer lines since the suite started", "\n".join(oom[-20:]))
+    else:
+        section("dmesg", f"not readable here: {dmesg.stderr.strip()}")
+    if workflow is not None:
+        if getattr(workflow, "log", None) is not None:
+            section(f"end of {workflow.log}", workflow.tail(60))
+        for log in sorted(workflow.run_dir.glob("logs/**/*.log")):
+            section(f"end of {log}", "\n".join(log.read_text(errors="replace").splitlines()[-25:]))
+        slurm_logs = sorted(
+            (workflow.dir / ".snakemake" / "slurm_logs").rglob("*.log"), key=os.path.getmtime
+        )
+        # The Slurm job logs written last (the job that failed among them).
+        for log in slurm_logs[-4:]:
+            text = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+            section(f"end of Slurm job log {log}", text)
+    keep_to = os.environ.get("I2SB_SLURM_LOG_DIR")
+    if keep_to:  # the daemons' and jobs' full logs outlive the suite's folder
+        dest = Path(keep_to)
+        shutil.copytree(cluster.state_dir / "log", dest / "daemons", dirs_exist_ok=True)
+        if workflow is not None:
+            for log in workflow.dir.glob("snakemake-*.log"):
+                shutil.copy2(log, dest / log.name)
+            if (workflow.run_dir / "logs").is_dir():
+                shutil.copytree(workflow.run_dir / "logs", dest / "rule-logs", dirs_exist_ok=True)
+            if (workflow.dir / ".snakemake" / "slurm_logs").is_dir():
+                shutil.copytree(
+                    workflow.dir / ".snakemake" / "slurm_logs",
+                    dest / "slurm-job-logs",
+                    dirs_exist_ok=True,
+                )
+        parts.append(f"full logs copied to {dest}")
+    return "\n".join([REPORT_START, *parts, REPORT_END])
 
 
 def main() -> int:
@@ -670,15 +769,16 @@ def main() -> int:
         print("\n" + table(rows) + "\n")
         say("PASSED")
         return 0
-    except (SuiteFailed, subprocess.TimeoutExpired) as err:
-        say(f"FAILED: {err}")
-        say(f"load average: {Path('/proc/loadavg').read_text().strip()}")
+    except Exception as err:  # noqa: BLE001  (any failure gets the report; the exit code says it failed)
+        say("FAILED; the report follows")
         if workflow is not None:
-            for log in sorted(workflow.run_dir.glob("logs/**/*.log")):
-                say(
-                    f"tail of {log}:\n"
-                    + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-                )
+            workflow.kill()  # before reading the logs: nothing writes to them any more
+        try:
+            print(failure_report(err, cluster, workflow), flush=True)
+        except Exception as report_err:  # noqa: BLE001
+            print(
+                f"{REPORT_START}\nFAILED: {err!r}\n(the report itself failed: {report_err!r})\n{REPORT_END}"
+            )
         return 1
     finally:
         if workflow is not None:
