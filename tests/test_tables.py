@@ -28,8 +28,11 @@ from i2sb.tables.plots import task_figure
 from i2sb.tables.render import Footnotes, display, markdown
 from i2sb.tracking import track
 
+TRAINED = {"config.checkpoints.source": "train", "config.network.preset": "small"}
 DEMO = {"dataset_name": "demo photos", "dataset_kind": "demo", "image_size": "64"}
+DEMO |= TRAINED | {"config.train.iterations": "300"}
 IMAGENET = {"dataset_name": "ImageNet", "dataset_kind": "imagenet", "image_size": "256"}
+IMAGENET |= {"config.checkpoints.source": "published", "config.network.preset": "adm256"}
 OFFLINE = {
     "fid": "Inception (FID) weights unavailable offline",
     "ca": "ResNet-50 (CA) weights unavailable offline",
@@ -97,7 +100,8 @@ def test_the_demo_report_names_its_data_and_never_imagenet(tmp_path):
     assert not [name for name, text in texts.items() if "ImageNet" in text]
     assert not [name for name, text in texts.items() if "(paper)" in text]
     superres = texts["table_superres.md"]
-    assert "demo photos, 64 px, 16 images; samplers ddpm, implicit at NFE 5, 20" in superres
+    ours = "demo photos, 64 px, 16 images; small network, 300 training iterations; samplers ddpm, implicit at NFE 5, 20"
+    assert ours in superres
     assert "no FID measured" in superres
     assert {"table_superres.md", "table_jpeg.md", "table_inpaint.md"} <= set(texts)
     assert "table_deblur.md" not in texts  # only the configured tasks get rows
@@ -230,10 +234,24 @@ def test_imagenet_runs_sit_beside_the_papers_rows_and_say_whether_they_compare()
     assert any("not comparable with the paper's figures: 1,000 images" in n for n in notes.texts)
 
 
+def test_a_caption_names_what_was_sampled_and_says_when_it_was_not_recorded():
+    mixed = [run("jpeg-10", "ddpm", 5, 21.0), run("jpeg-10", "ddpm", 20, 21.0, data=DEMO | TRAINED)]
+    mixed[1]["params.config.train.iterations"] = "600"
+    caption = table_caption("JPEG", runs_frame(search(mixed)), ("jpeg-10",), with_paper=False)
+    assert "; small network, 300 or 600 training iterations;" in caption
+    bare = {k: v for k, v in DEMO.items() if not k.startswith("config.")}
+    caption = table_caption("JPEG", runs_frame(search([run("jpeg-10", "ddpm", 5, 21.0, data=bare)])),
+                            ("jpeg-10",), with_paper=False)  # fmt: skip
+    assert "; network not recorded;" in caption
+
+
 def test_the_imagenet_caption_names_ours_and_the_papers_evaluation():
     runs = imagenet_runs()
     caption = table_caption("4x super-resolution", runs, ("sr4x-pool",), with_paper=True)
-    assert "Ours: ImageNet, 256 px, 1,000 or 50,000 images" in caption
+    assert (
+        "Ours: ImageNet, 256 px, 1,000 or 50,000 images; the paper's published checkpoints;"
+        in caption
+    )
     assert "samplers ddpm, implicit at NFE 10, 999" in caption
     assert "FID reference: ADM's training-set batch" in caption
     assert (

@@ -38,6 +38,10 @@ FACTS = {
     "num_images": "num_images",
     "fid_reference_kind": "fid_reference_kind",
     "mask_source": "mask_source",
+    # What was sampled: the workflow config's network and training length, or the published checkpoints.
+    "network": "config.network.preset",
+    "iterations": "config.train.iterations",
+    "checkpoints": "config.checkpoints.source",
 }
 OURS, PAPER_SUFFIX, DEGRADED = f"{I2SB} (ours)", " (paper)", "degraded input"
 NOT_REPORTED = "not reported by the paper"

@@ -34,7 +34,8 @@ def _reference(kind: str) -> str:
 
 
 def describe_runs(runs: pd.DataFrame) -> str:
-    """'demo photos, 64 px, 16 images; sampler ddpm; NFE 5, 20; FID reference: ...' for ``runs``."""
+    """'demo photos, 32 px, 32 images; small network, 600 training iterations; sampler ddpm at NFE
+    5, 20; FID reference: ...' for ``runs``."""
     if runs.empty:
         return "no evaluation run recorded"
     data = ", ".join(_unique(runs["dataset"])) or "data set not recorded"
@@ -46,10 +47,27 @@ def describe_runs(runs: pd.DataFrame) -> str:
     references = [_reference(k) for k in _unique(measured["fid_reference_kind"])]
     parts = [
         f"{data}, {sizes or 'resolution not recorded'}, {counts or 'an unknown number of'} images",
+        _networks(runs),
         f"sampler{'s' if len(samplers) > 1 else ''} {', '.join(samplers)} at NFE {nfes}",
         f"FID reference: {' and '.join(references)}" if references else "no FID measured",
     ]
     return "; ".join(parts)
+
+
+def _networks(runs: pd.DataFrame) -> str:
+    """'small network, 600 training iterations' (or the published checkpoints) of ``runs``."""
+    described = []
+    for source in _unique(runs["checkpoints"]) or [None]:
+        if source == "published":
+            described.append("the paper's published checkpoints")
+            continue
+        group = runs if source is None else runs[runs["checkpoints"] == source]
+        nets = " or ".join(_unique(group["network"])) or "network not recorded"
+        iterations = " or ".join(str(n) for n in _unique(group["iterations"]))
+        described.append(
+            f"{nets} network, {iterations} training iterations" if iterations else nets
+        )
+    return " and ".join(described)
 
 
 def describe_paper(tasks: Iterable[str]) -> str:
