@@ -242,3 +242,32 @@ def test_the_runs_page_opens_model_training_mode_with_the_key_columns(store, tmp
     assert view["orderByKey"] == "metrics.`nfe`"
     (run,) = _runs(store, out["experiment_id"])
     assert run.data.metrics["nfe"] == 5.0  # a number: the table sorts 5 before 20
+
+
+def test_a_runs_view_lost_to_a_concurrent_writer_is_set_again():
+    """MLflow's SQL store answers a concurrent first set of one tag with a unique-constraint error."""
+    from mlflow.exceptions import MlflowException
+
+    from i2sb.tracking.store import set_runs_view
+
+    class Client:
+        def __init__(self, failures):
+            self.failures, self.tags = list(failures), {}
+
+        def set_experiment_tag(self, experiment_id, key, value):
+            if self.failures:
+                raise self.failures.pop(0)
+            self.tags[key] = value
+
+    race = MlflowException(
+        "(sqlite3.IntegrityError) UNIQUE constraint failed: experiment_tags.key", "BAD_REQUEST"
+    )
+    client = Client([race])
+    set_runs_view(client, "1", ("params.`task`",), "params.`task`")
+    assert json.loads(client.tags["mlflow.sharedViewState.i2sb"])["selectedColumns"] == [
+        "params.`task`"
+    ]
+    with pytest.raises(MlflowException, match="permission"):
+        set_runs_view(Client([MlflowException("no permission")]), "1", (), "x")
+    with pytest.raises(MlflowException, match="UNIQUE"):
+        set_runs_view(Client([race, race, race]), "1", (), "x")

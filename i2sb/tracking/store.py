@@ -101,10 +101,20 @@ def set_runs_view(client, experiment_id: str, columns: tuple[str, ...], order_by
     """The experiment's runs-table view (columns, order) that ``runs_page`` links to."""
     import json
 
+    from mlflow.exceptions import MlflowException
+
     state = {"selectedColumns": list(columns), "orderByKey": order_by, "orderByAsc": True}
-    client.set_experiment_tag(
-        experiment_id, f"mlflow.sharedViewState.{RUNS_VIEW}", json.dumps(state)
-    )
+    key, value = f"mlflow.sharedViewState.{RUNS_VIEW}", json.dumps(state)
+    for attempt in range(3):
+        try:
+            client.set_experiment_tag(experiment_id, key, value)
+            return
+        except MlflowException as err:
+            # MLflow's SQL store sets a tag by a read then an insert: writers setting the same
+            # new tag at once (concurrent tracks of one experiment) lose with a unique-constraint
+            # error; by then the tag exists, and setting it again updates it.
+            if attempt == 2 or "unique" not in str(err).lower():
+                raise
 
 
 def runs_page(experiment_id: str, ui: str = "http://127.0.0.1:5000") -> str:
