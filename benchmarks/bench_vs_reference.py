@@ -200,8 +200,8 @@ def bench_config(config: str, args: argparse.Namespace, device: torch.device) ->
     batch = args.batch or CONFIGS[config][2]
     reference_fp16 = args.reference_precision == "fp16"
     pair = build_pair(config, batch, device, reference_fp16)
-    train_precision = resolve_precision("auto", device, training=True)
-    sample_precision = resolve_precision("auto", device, training=False)
+    train_precision = resolve_precision(args.precision, device, training=True)
+    sample_precision = resolve_precision(args.precision, device, training=False)
     result = {"config": config, "batch": batch, "size": pair.x.shape[-1],
               "train_precision": train_precision, "sample_precision": sample_precision}  # fmt: skip
     result["difference"] = output_differences(
@@ -315,6 +315,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch default)")
     parser.add_argument("--reference-precision", choices=("fp32", "fp16"), default="fp32",
                         help="the reference's sampling precision (fp16: CUDA only)")  # fmt: skip
+    parser.add_argument("--precision", default="auto",
+                        help="our train and sample precision (default auto, as train.precision "
+                        "and sample.precision; fp32 | bf16 | fp16 on CUDA)")  # fmt: skip
     parser.add_argument("--ddp", action="store_true", help="our train step under DDP (1 process)")
     parser.add_argument("--profile", action="store_true", help="profile our train step")
     parser.add_argument("--one-at-a-time", action="store_true",

@@ -32,8 +32,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "attention_resolutions": "32,16,8",
         "num_head_channels": 64,
     },
-    # CPU demo size (1.0M parameters). Convolutions at 64 and 32 px dominate a training step on
-    # a CPU, so those levels keep 32 channels: "1,1,2" trains ~1.4x faster than "1,2,2".
+    # CPU size (1.0M parameters), built for 64 px (attention at 1/4 of the input side); the demo
+    # feeds it 32 px images (data.image_size). The two full-resolution levels dominate a CPU
+    # training step, so they keep 32 channels: "1,1,2" trains ~1.4x faster than "1,2,2" at 64 px.
     "small": {
         **_COMMON,
         "image_size": 64,
