@@ -122,15 +122,14 @@ def forward_step(model, x, t, precision: str, device) -> Callable[[], torch.Tens
 
 
 def per_image_step(model, x, t, precision: str, device) -> Callable[[], torch.Tensor]:
-    """What our sampler runs on the CPU: one image per network call."""
-    one = forward_step(model, x, t[:1], precision, device)
+    """What our sampler runs on the CPU: one image per convolution call, one shared embedding."""
 
     @torch.no_grad()
     def step() -> torch.Tensor:
         with autocast(precision, device):
-            return torch.cat([model(x[i : i + 1], t[:1]).float() for i in range(x.shape[0])])
+            return model(x, t[:1], one_image_at_a_time=True).float()
 
-    return step if x.shape[0] > 1 else one
+    return step
 
 
 @contextlib.contextmanager

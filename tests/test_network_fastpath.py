@@ -65,7 +65,9 @@ def test_the_wrapper_embeds_one_time_for_a_batch_that_shares_its_step(monkeypatc
     net = build_i2sb_net("tiny", interval=100)
     seen = []
     real = net.diffusion_model.forward
-    monkeypatch.setattr(net.diffusion_model, "forward", lambda x, t: seen.append(t) or real(x, t))
+    monkeypatch.setattr(
+        net.diffusion_model, "forward", lambda x, t, **kw: seen.append(t) or real(x, t, **kw)
+    )
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         by_int, by_tensor = net(x, 40), net(x, torch.tensor([40, 40]))
@@ -146,3 +148,26 @@ def test_a_compiled_module_leaves_the_state_dict_alone(monkeypatch):
     torch.testing.assert_close(run(x), module(x))
     assert run.active and list(run.module.state_dict()) == keys
     assert not isinstance(run, torch.nn.Module)  # cannot be registered inside another module
+
+
+def test_one_image_at_a_time_is_the_single_image_calls_with_one_embedding(monkeypatch):
+    """CPU sampling runs the convolutions per image but projects a shared time once per block."""
+    unet = cast_autocast_weights(to_channels_last(perturbed_tiny_unet()), "bf16")
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad(), autocast("bf16", "cpu"):
+        singles = torch.cat([unet(x[i : i + 1], torch.tensor([250.0])) for i in range(3)])
+        per_time = torch.cat([unet(x[i : i + 1], torch.tensor([9.0 * i])) for i in range(3)])
+        projections = []
+        for block in unet.modules():
+            if hasattr(block, "emb_layers"):
+                real = block.emb_layers.forward
+                monkeypatch.setattr(
+                    block.emb_layers,
+                    "forward",
+                    lambda e, real=real: projections.append(1) or real(e),
+                )
+        shared = unet(x, torch.tensor([250.0]), one_image_at_a_time=True)
+        blocks = len(projections)
+        times = unet(x, torch.tensor([0.0, 9.0, 18.0]), one_image_at_a_time=True)
+    assert torch.equal(shared, singles) and torch.equal(times, per_time)
+    assert blocks == sum(hasattr(m, "emb_layers") for m in unet.modules())  # once, not per image

@@ -16,6 +16,7 @@ from torch import nn
 
 from i2sb.network.attention import AttentionBlock
 from i2sb.network.layers import (
+    BlockEmbeddings,
     Downsample,
     EmbedSequential,
     ResBlock,
@@ -146,9 +147,21 @@ class UNet(nn.Module):
         self.torso_dtype = dtype
         return self
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        y: torch.Tensor | None = None,
+        *,
+        one_image_at_a_time: bool = False,
+    ):
         """x: (B, C, H, W); t: (B,) float times, or (1,) for one time shared by the batch (its
-        embedding is then computed once and broadcast); y: (B,) labels iff class-conditional."""
+        embedding is then computed once and broadcast); y: (B,) labels iff class-conditional.
+
+        ``one_image_at_a_time`` runs the convolutions on one image per call, so an image's
+        output does not depend on the rest of the batch (CPU kernels are chosen by batch size);
+        a shared time is still embedded and projected once for all of them.
+        """
         if (y is None) != (self.num_classes is None):
             raise ValueError("pass class labels y if and only if the UNet is class-conditional")
         if t.dim() != 1 or t.shape[0] not in (1, x.shape[0]):
@@ -156,6 +169,17 @@ class UNet(nn.Module):
         emb = self.time_embed(timestep_embedding(t, self.model_channels))
         if y is not None:
             emb = emb + self.label_emb(y)
+        if not one_image_at_a_time or x.shape[0] == 1:
+            return self._torso(x, emb)
+        shared = BlockEmbeddings(emb) if emb.shape[0] == 1 else None
+        return torch.cat(
+            [
+                self._torso(x[i : i + 1], emb[i : i + 1] if shared is None else shared)
+                for i in range(x.shape[0])
+            ]
+        )
+
+    def _torso(self, x: torch.Tensor, emb: torch.Tensor | BlockEmbeddings) -> torch.Tensor:
         skips, h = [], x.to(self.torso_dtype)
         for block in self.input_blocks:
             h = block(h, emb)

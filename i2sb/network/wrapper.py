@@ -30,9 +30,15 @@ class I2SBNet(nn.Module):
         self.cond_x1 = cond_x1
 
     def forward(
-        self, x: torch.Tensor, steps: torch.Tensor | int, cond: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        steps: torch.Tensor | int,
+        cond: torch.Tensor | None = None,
+        *,
+        one_image_at_a_time: bool = False,
     ) -> torch.Tensor:
-        """x: (B, 3, H, W); steps: (B,) integer steps in [0, N) or one int; cond: x1 iff cond_x1."""
+        """x: (B, 3, H, W); steps: (B,) integer steps in [0, N) or one int; cond: x1 iff cond_x1;
+        ``one_image_at_a_time``: see ``UNet.forward``."""
         if self.noise_levels.device != x.device:
             self.noise_levels = self.noise_levels.to(x.device)
         if not torch.is_tensor(steps):  # one step for the batch: no host-to-device copy
@@ -53,4 +59,4 @@ class I2SBNet(nn.Module):
         elif cond is not None:
             raise ValueError("cond given to a network built without cond_x1")
         # Under autocast the head returns bf16/fp16; the bridge's arithmetic stays in x's dtype.
-        return self.diffusion_model(x, t).to(dtype)
+        return self.diffusion_model(x, t, one_image_at_a_time=one_image_at_a_time).to(dtype)

@@ -119,9 +119,10 @@ class Sampler:
         def run(x: torch.Tensor, step: int, cond: torch.Tensor | None = None):
             counter[0] += 1
             with autocast(self.precision, self.device):
-                if self.device.type != "cpu":
-                    return self._forward(x, step, cond=cond)
-                return per_image(lambda xs, conds: self._forward(xs, step, cond=conds), x, cond)
+                # On the CPU one image per convolution call (batch-independent results, see
+                # per_image); the step's time embedding is still shared by the batch.
+                cpu = self.device.type == "cpu"
+                return self._forward(x, step, cond=cond, one_image_at_a_time=cpu)
 
         return run
 
