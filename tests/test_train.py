@@ -1,5 +1,6 @@
 """Training: DDP with 2 gloo processes equals microbatch accumulation; exact resume; NaN stops cleanly."""
 
+import faulthandler
 import json
 import os
 import socket
@@ -69,6 +70,7 @@ def flat_params(net):
 
 
 def _ddp_worker(rank, port, out_dir, result_path):
+    faulthandler.enable(all_threads=True)
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2"
     )
@@ -95,49 +97,48 @@ def free_port():
         return s.getsockname()[1]
 
 
-def _resume_worker(rank, port, out_dir, result_path):
+def _resume_worker(rank, port, out_dir, iterations, result_path):
+    """One rank of one job: train ``out_dir`` up to ``iterations`` (resuming from its latest.pt if there)."""
+    # a native abort in a rank (SIGABRT) then shows the rank's Python stack in the test's output
+    faulthandler.enable(all_threads=True)
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="3"
     )
     torch.set_num_threads(1)
     ctx = init_distributed("cpu")
-    kwargs = dict(train_set=Images(flip=True), val_set=Images(4, 1), ctx=ctx, progress=False)
     try:
-        straight = train(
-            tiny_config(iterations=2, batch_size=6, microbatch=2),
+        result = train(
+            tiny_config(iterations=iterations, batch_size=6, microbatch=2),
             "sr4x-pool",
-            f"{out_dir}/a",
-            **kwargs,
-        )
-        # a new train() call is a restarted job: a fresh DDP wrapper and the state of latest.pt
-        train(
-            tiny_config(iterations=1, batch_size=6, microbatch=2),
-            "sr4x-pool",
-            f"{out_dir}/b",
-            **kwargs,
-        )
-        resumed = train(
-            tiny_config(iterations=2, batch_size=6, microbatch=2),
-            "sr4x-pool",
-            f"{out_dir}/b",
-            **kwargs,
+            out_dir,
+            train_set=Images(flip=True),
+            val_set=Images(4, 1),
+            ctx=ctx,
+            progress=False,
         )
         if rank == 0:
-            torch.save([flat_params(straight.net), flat_params(resumed.net)], result_path)
+            torch.save(flat_params(result.net), result_path)
     finally:
         close_distributed()
 
 
-def test_a_resumed_three_rank_run_ends_with_the_uninterrupted_weights(tmp_path):
-    """With 3+ ranks the all-reduce's summation order follows DDP's buckets: a resumed run must keep them."""
-    result_path = str(tmp_path / "params")
+def _three_rank_job(out_dir, iterations, result_path):
+    """A job as Slurm or torchrun runs it: 3 fresh processes, one process group, one train() call each."""
     mp.start_processes(
         _resume_worker,
-        args=(free_port(), str(tmp_path), result_path),
+        args=(free_port(), str(out_dir), iterations, str(result_path)),
         nprocs=3,
         start_method="spawn",
     )
-    straight, resumed = torch.load(result_path)
+    return torch.load(result_path)
+
+
+def test_a_resumed_three_rank_run_ends_with_the_uninterrupted_weights(tmp_path):
+    """With 3+ ranks the all-reduce's summation order follows DDP's buckets: a resumed run must keep them."""
+    straight = _three_rank_job(tmp_path / "a", 2, tmp_path / "straight")
+    # the job stops after 1 iteration; a restarted job (new processes, a fresh DDP wrapper) resumes from latest.pt
+    _three_rank_job(tmp_path / "b", 1, tmp_path / "first")
+    resumed = _three_rank_job(tmp_path / "b", 2, tmp_path / "resumed")
     torch.testing.assert_close(resumed, straight, atol=0, rtol=0)
 
 
