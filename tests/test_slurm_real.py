@@ -5,7 +5,7 @@ check its outputs; check that a failing job fails the run; run the project's rea
 CPU and check its report, metrics and one Slurm job per sampling partition; stop the daemons); this test runs it and
 reports its output on failure. It runs only when I2SB_TEST_SLURM=1 (set by .ci/run), so `make test` on a user's
 machine starts no daemons and installs nothing. It needs root (daemons, apt) and either the Slurm packages or apt-get
-to install them. About 3 min on a 2-core machine with the packages installed.
+to install them. About 2 min on a 2-core machine with the packages installed.
 """
 
 import os

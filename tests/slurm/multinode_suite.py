@@ -265,7 +265,7 @@ class Workflow:
         env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
         with open(self.log, "w") as out:
             self.proc = subprocess.Popen(
-                [PY, "-m", "snakemake", "--snakefile", self.dir / "Snakefile", "--directory", self.dir,
+                [PY, REPO / "tests/slurm/snakemake_polling.py", "--snakefile", self.dir / "Snakefile", "--directory", self.dir,
                  "--profile", self.profile, "--verbose", "--configfile", "config/tiny.yaml", self.config,
                  "--until", "gather"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,

@@ -58,12 +58,13 @@ source "$STATE_DIR/env.sh"
 "$PY" "$REPO/scripts/slurm/merge_profile.py" "$REPO/profiles/slurm" "$REPO/tests/slurm/profile-local" "$PROFILE"
 
 # snakemake with the merged profile; a status check that never answers would otherwise hang it (and it may ignore
-# TERM, hence --kill-after).
+# TERM, hence --kill-after). snakemake_polling.py is snakemake with the plugin's status checks at most 2 s apart (its
+# back-off, +10 s a round up to 180 s, suits jobs of hours; these last seconds).
 STATUS_ARGS=()
 [[ $I2SB_SLURM_MODE == lite ]] && STATUS_ARGS=(--slurm-status-command squeue)
 run_snakemake() {
     local snakefile=$1 directory=$2 log=$3; shift 3
-    timeout --kill-after=15 "$TIMEOUT" "$PY" -m snakemake --snakefile "$snakefile" --directory "$directory" \
+    timeout --kill-after=15 "$TIMEOUT" "$PY" "$REPO/tests/slurm/snakemake_polling.py" --snakefile "$snakefile" --directory "$directory" \
         --profile "$PROFILE" "${STATUS_ARGS[@]}" "$@" >"$log" 2>&1
 }
 # The sbatch lines a verbose run submitted, job names and duplicates removed.
