@@ -98,28 +98,28 @@ def free_port():
 
 
 def _resume_worker(rank, port, out_dir, iterations, result_path):
-    """One rank of one job: train ``out_dir`` up to ``iterations`` (resuming from its latest.pt if there)."""
+    """One rank of one job, as ``srun i2sb train`` runs it: train() joins the group from the environment
+    (and must leave it), then trains ``out_dir`` up to ``iterations``, resuming from its latest.pt if there."""
     # a native abort in a rank (SIGABRT) then shows the rank's Python stack in the test's output
     faulthandler.enable(all_threads=True)
     os.environ.update(
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="3"
-    )
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="3",
+        CUDA_VISIBLE_DEVICES="",  # gloo on CPU even on a GPU machine
+    )  # fmt: skip
     torch.set_num_threads(1)
-    ctx = init_distributed("cpu")
-    try:
-        result = train(
-            tiny_config(iterations=iterations, batch_size=6, microbatch=2),
-            "sr4x-pool",
-            out_dir,
-            train_set=Images(flip=True),
-            val_set=Images(4, 1),
-            ctx=ctx,
-            progress=False,
-        )
-        if rank == 0:
-            torch.save(flat_params(result.net), result_path)
-    finally:
-        close_distributed()
+    result = train(
+        tiny_config(iterations=iterations, batch_size=6, microbatch=2),
+        "sr4x-pool",
+        out_dir,
+        train_set=Images(flip=True),
+        val_set=Images(4, 1),
+        progress=False,
+    )
+    assert result.summary["world_size"] == 3
+    if torch.distributed.is_initialized():
+        raise AssertionError(f"rank {rank}: train() joined the process group and did not leave it")
+    if rank == 0:
+        torch.save(flat_params(result.net), result_path)
 
 
 def _three_rank_job(out_dir, iterations, result_path):

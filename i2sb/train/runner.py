@@ -18,6 +18,7 @@ from i2sb.config import Config
 from i2sb.distributed import (
     DistContext,
     barrier,
+    close_distributed,
     init_distributed,
     mean_across_ranks,
     rank_report,
@@ -74,7 +75,11 @@ def train(
     """Train (or resume training of) one task; the summary is also written to summary.json.
 
     ``monitor`` (rank 0 only) sees the options, every metrics row and validation grid, and the end.
+    A process group that train() joins itself (``ctx`` None, under torchrun or srun) it also leaves when
+    it ends well: torch asks every process to destroy its group before exiting, and a gloo group left to
+    the interpreter's shutdown can abort a finished job (SIGABRT), which Slurm would then count as failed.
     """
+    own_group = ctx is None
     ctx = ctx or init_distributed(rendezvous_timeout_s=cfg.train.resources.rendezvous_timeout_s)
     out_dir = Path(out_dir)
     check_resume(out_dir, cfg, task)
@@ -112,6 +117,8 @@ def train(
     if ctx.is_main:
         write_json(out_dir / "summary.json", summary)
     barrier(ctx)
+    if own_group:
+        close_distributed()
     return TrainResult(summary, parts.net, state.ema)
 
 
