@@ -171,3 +171,26 @@ def test_one_image_at_a_time_is_the_single_image_calls_with_one_embedding(monkey
         times = unet(x, torch.tensor([0.0, 9.0, 18.0]), one_image_at_a_time=True)
     assert torch.equal(shared, singles) and torch.equal(times, per_time)
     assert blocks == sum(hasattr(m, "emb_layers") for m in unet.modules())  # once, not per image
+
+
+def test_cpu_training_convolves_one_small_image_in_float32_and_everything_else_as_autocast_says():
+    """layers.Conv2d: one image of <= 16 positions, training, CPU autocast -> float32 (PyTorch's direct path)."""
+    from i2sb.network.layers import Conv2d
+
+    torch.manual_seed(0)
+    conv = Conv2d(8, 8, 3, padding=1).train()
+    assert set(conv.state_dict()) == set(torch.nn.Conv2d(8, 8, 3).state_dict())
+    small = torch.randn(1, 8, 4, 4, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = conv(small)
+    assert out.dtype == torch.float32
+    assert torch.equal(out, torch.nn.functional.conv2d(small, conv.weight, conv.bias, padding=1))
+    out.sum().backward()
+    assert conv.weight.grad.dtype == torch.float32 and small.grad.dtype == torch.float32
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert conv(torch.randn(2, 8, 4, 4)).dtype == torch.bfloat16  # two images
+        assert conv(torch.randn(1, 8, 8, 8)).dtype == torch.bfloat16  # 64 positions
+        assert conv.eval()(small).dtype == torch.bfloat16  # sampling and validation
+        conv.train().to(torch.bfloat16)  # weights cast once, as the Sampler does: left to autocast
+        assert conv(small).dtype == torch.bfloat16

@@ -17,6 +17,7 @@ from torch import nn
 from i2sb.network.attention import AttentionBlock
 from i2sb.network.layers import (
     BlockEmbeddings,
+    Conv2d,
     Downsample,
     EmbedSequential,
     ResBlock,
@@ -95,9 +96,7 @@ class UNet(nn.Module):
             )
 
         ch = int(channel_mult[0] * model_channels)
-        self.input_blocks = nn.ModuleList(
-            [EmbedSequential(nn.Conv2d(in_channels, ch, 3, padding=1))]
-        )
+        self.input_blocks = nn.ModuleList([EmbedSequential(Conv2d(in_channels, ch, 3, padding=1))])
         skip_channels, ds = [ch], 1
         for level, mult in enumerate(channel_mult):
             for _ in range(num_res_blocks):
@@ -131,7 +130,7 @@ class UNet(nn.Module):
                 self.output_blocks.append(EmbedSequential(*layers))
 
         self.out = nn.Sequential(
-            normalization(ch), nn.SiLU(), zero_module(nn.Conv2d(ch, out_channels, 3, padding=1))
+            normalization(ch), nn.SiLU(), zero_module(Conv2d(ch, out_channels, 3, padding=1))
         )
 
     def set_torso_dtype(self, dtype: torch.dtype) -> UNet:
