@@ -173,8 +173,8 @@ def test_one_image_at_a_time_is_the_single_image_calls_with_one_embedding(monkey
     assert blocks == sum(hasattr(m, "emb_layers") for m in unet.modules())  # once, not per image
 
 
-def test_cpu_training_convolves_one_small_image_in_float32_and_everything_else_as_autocast_says():
-    """layers.Conv2d: one image of <= 16 positions, training, CPU autocast -> float32 (PyTorch's direct path)."""
+def test_cpu_training_convolves_small_maps_in_float32_and_everything_else_as_autocast_says():
+    """layers.Conv2d: maps of <= 4x4, training, CPU autocast -> float32, whatever the batch."""
     from i2sb.network.layers import Conv2d
 
     torch.manual_seed(0)
@@ -188,8 +188,13 @@ def test_cpu_training_convolves_one_small_image_in_float32_and_everything_else_a
     out.sum().backward()
     assert conv.weight.grad.dtype == torch.float32 and small.grad.dtype == torch.float32
 
+    # the precision follows the map, not the batch: a microbatch of 2 gives each image what 2 of 1 give
+    pair = torch.randn(2, 8, 4, 4)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert conv(torch.randn(2, 8, 4, 4)).dtype == torch.bfloat16  # two images
+        together, alone = conv(pair), torch.cat([conv(pair[:1]), conv(pair[1:])])
+    assert together.dtype == torch.float32
+    torch.testing.assert_close(together, alone, atol=1e-6, rtol=1e-6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
         assert conv(torch.randn(1, 8, 8, 8)).dtype == torch.bfloat16  # 64 positions
         assert conv.eval()(small).dtype == torch.bfloat16  # sampling and validation
         conv.train().to(torch.bfloat16)  # weights cast once, as the Sampler does: left to autocast

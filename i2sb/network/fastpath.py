@@ -5,7 +5,7 @@
   CUDA (as the reference does) and bf16 on a CPU with native bf16 (AVX512-BF16 / AMX), training
   uses bf16 where the device has it (fp16 training would need loss scaling); anything else runs
   fp32. The resolved name is what runs and what outputs record. One exception, CPU training only:
-  a convolution of one image of at most 16 positions runs in float32 (layers.Conv2d says why).
+  convolutions over feature maps of at most 4x4 run in float32 (layers.Conv2d says why).
 - Layout: the UNet is kept channels_last, the layout oneDNN and cuDNN convolve fastest; in fp32
   it changes only the summation order (tests/test_network_reference.py checks it to 1e-5).
 - ``torch.compile`` is opt-in (``network.compile``). It compiles lazily, so a failure shows up at

@@ -36,26 +36,27 @@ class GroupNorm32(nn.GroupNorm):
         return out.to(x.dtype)
 
 
-# One image of at most this many positions (H x W) is convolved in float32 in CPU training; see Conv2d.
+# Feature maps of at most this many positions (H x W) are convolved in float32 in CPU training; see Conv2d.
 DIRECT_FP32_POSITIONS = 16
 
 
 class Conv2d(nn.Conv2d):
-    """nn.Conv2d that, training on the CPU under autocast, convolves one image of at most 16 positions in float32.
+    """nn.Conv2d that, training on the CPU under autocast, convolves feature maps of at most 4x4 in float32.
 
-    There PyTorch's float32 convolution takes its direct (non-oneDNN) path, which beats oneDNN's bf16 one plus
-    autocast's casts of the weights and of their gradients: 1024 channels, 3x3, one image, forward+backward,
-    2 threads: 19 ms against 30 ms at 2x2 and 22 against 39 ms at 4x4 (at 8x8, or with 2 images, bf16 wins:
-    38-42 against 72 ms). The adm256 network fed 64 px has its 4x4 and 2x2 levels there (1024-2048 channels,
-    most of its weights): its training step is 25% faster. Parameters and ``state_dict`` keys are nn.Conv2d's.
-    Sampling (eval mode, weights cast once) and GPUs are untouched.
+    For one such image PyTorch's float32 convolution takes its direct (non-oneDNN) path, which beats oneDNN's bf16
+    one plus autocast's casts of the weights and of their gradients: 1024 channels, 3x3, forward+backward,
+    2 threads: 19 ms against 30 ms at 2x2, 22 against 39 ms at 4x4. The adm256 network fed 64 px has its 4x4 and
+    2x2 levels there (1024-2048 channels, most of its weights): its training step is 25% faster. The rule looks at
+    the feature map only, never at the batch, so the precision of a layer never depends on how a batch was split
+    into microbatches or ranks (with 2+ images float32 is the slower one here: 72 against 38 ms at 2 x 4x4; only
+    networks fed 64 px or less reach 4x4). Parameters and ``state_dict`` keys are nn.Conv2d's. Sampling (eval mode,
+    weights cast once) and GPUs are untouched.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (
             self.training
             and x.device.type == "cpu"
-            and x.shape[0] == 1
             and x.shape[-1] * x.shape[-2] <= DIRECT_FP32_POSITIONS
             and self.weight.dtype == torch.float32
             and torch.is_autocast_enabled("cpu")
