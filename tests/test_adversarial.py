@@ -434,6 +434,11 @@ def _named_skip(words: str) -> Callable[[Result, Path], bool]:
     return lambda result, tmp: all(w in result.out for w in words.split("|"))
 
 
+def _hand_written_profile(tmp: Path) -> Result:
+    (tmp / "config.yaml").write_text("jobs: 3  # mine\n")
+    return cli("slurm-profile", "--account", "a", "--partition", "p", "--out", tmp)
+
+
 CASES = [
     # item 1: stale parts
     Case("retrained run, same part file", "handled", _retrained, check=_recomputed),
@@ -520,6 +525,14 @@ CASES = [
     Case("data demo --size 100000", "error", _huge_demo, ("size",)),
     Case("tables: misspelt experiment", "error", _misspelt_experiment, ("bnech", "bench")),
     Case("tables: sqlite store in a new folder", "error", _new_store_path, ("not/made/yet",)),
+    # issue 22 §4-5: the user's files kept, names never paths, special files, leftovers
+    Case("slurm-profile over a hand-written profile", "error", _hand_written_profile,
+         ("config.yaml", "--force")),
+    Case("slurm-profile --name ../escape", "error",
+         lambda t: cli("slurm-profile", "--account", "a", "--partition", "p", "--name", "../escape"),
+         ("--name", "never a path")),
+    Case("benchmark: '..'", "error", lambda t: _config_value(t, {"benchmark": ".."}),
+         ("benchmark", "never a path")),
 ]  # fmt: skip
 
 

@@ -19,7 +19,7 @@ def test_site_settings_and_overlay_are_merged_key_by_key(tmp_path):
     (overlay / "config.yaml").write_text(
         "slurm-status-command: squeue\nset-resources: {sample: {runtime: 30}}\n"
     )
-    path = install_profile(BASE, "proj", "a100", "high", overlay, tmp_path / "out")
+    path = install_profile(BASE, "proj", "a100", "high", overlay, tmp_path / "out").path
     profile = yaml.safe_load(path.read_text())
     base = yaml.safe_load((BASE / "config.yaml").read_text())
     resources = profile["default-resources"]
@@ -31,7 +31,7 @@ def test_site_settings_and_overlay_are_merged_key_by_key(tmp_path):
 
 
 def test_without_qos_no_qos_is_set(tmp_path):
-    path = install_profile(BASE, "proj", "gpu", out_dir=tmp_path)
+    path = install_profile(BASE, "proj", "gpu", out_dir=tmp_path).path
     assert "qos" not in yaml.safe_load(path.read_text())["default-resources"]
 
 

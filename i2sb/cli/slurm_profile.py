@@ -12,7 +12,8 @@ def register(subparsers) -> None:
             "Snakemake looks for a profile by name ($XDG_CONFIG_HOME/snakemake/NAME, by default "
             "~/.config/snakemake/slurm). Then, from the repository: "
             "`snakemake --profile slurm --configfile config/benchmark.yaml`. "
-            "Rerun it to change the settings; the file is replaced."
+            "An existing, different profile file is kept: the command stops naming it, and with "
+            "--force it is copied to config.yaml.bak-<UTC time> beside it before being replaced."
         ),
     )
     parser.add_argument("--account", required=True, help="Slurm account of every job (sbatch -A)")
@@ -35,7 +36,13 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--name",
         default="slurm",
-        help="profile name for `snakemake --profile NAME` (default: %(default)s)",
+        help="profile name for `snakemake --profile NAME`: a folder name, never a path "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing, different profile file (a timestamped backup is kept beside it)",
     )
     parser.add_argument(
         "--out",
@@ -46,10 +53,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from i2sb.slurm_profile import install_profile, user_profile_dir
+    from i2sb.slurm_profile import check_profile_name, install_profile, user_profile_dir
 
+    check_profile_name(args.name)
     out = args.out or user_profile_dir(args.name)
-    path = install_profile(args.base, args.account, args.partition, args.qos, args.overlay, out)
+    done = install_profile(args.base, args.account, args.partition, args.qos, args.overlay, out,
+                           args.force)  # fmt: skip
+    if done.backup:
+        print(f"kept your previous profile as {done.backup}")
     usage = f"--profile {args.name}" if not args.out else f"--profile {out}"
-    print(f"wrote {path}; run: snakemake {usage} --configfile config/benchmark.yaml")
+    state = "wrote" if done.changed else "already up to date:"
+    print(f"{state} {done.path}; run: snakemake {usage} --configfile config/benchmark.yaml")
     return 0

@@ -17,7 +17,7 @@ def main(argv: list[str]) -> None:
     if len(argv) != 3:
         raise SystemExit("usage: merge_profile.py BASE_DIR OVERLAY_DIR OUT_DIR")
     base, overlay, out = (Path(a) for a in argv)
-    write_profile(merged_profile(base, overlay), out)
+    write_profile(merged_profile(base, overlay), out, force=True)  # a scratch profile, rewritten
 
 
 if __name__ == "__main__":
