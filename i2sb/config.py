@@ -16,8 +16,12 @@ from typing import Any
 import yaml
 
 from i2sb.atomic import write_json
-from i2sb.sampler_table import SamplerConfig, samplers_problem
-from i2sb.tasks import CHOICES, task_spec
+from i2sb.sampler_table import SAMPLER_NAMES, SamplerConfig, samplers_problem
+from i2sb.tasks import CHOICES as TASK_CHOICES
+from i2sb.tasks import task_spec
+
+# Every ``choices: NAME`` of the schema (tasks.py's lists and the sampler table's names).
+CHOICES: dict[str, tuple[str, ...]] = {**TASK_CHOICES, "samplers": SAMPLER_NAMES}
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from i2sb.tasks import TaskSpec
+from i2sb.tasks import TaskSpec, family_patterns, task_spec
 
 
 @dataclass(frozen=True)
@@ -21,7 +19,9 @@ class SamplerKind:
 
     options: dict[str, float]  # option name -> default
     label_keys: dict[str, str]  # option name -> its short name in the label (implicit-eta0)
-    needs_forward_operator: bool = False  # needs the task's operator A and measurement y
+    # A data-consistency step: needs the task's operator A and measurement y, and is erased where
+    # the family's known-pixel reset overwrites it (FamilySpec.reset_erases_consistency).
+    needs_forward_operator: bool = False
 
 
 SAMPLER_KINDS: dict[str, SamplerKind] = {
@@ -52,7 +52,29 @@ class SamplerConfig:
     tasks: tuple[str, ...] = ()
 
     def runs_on(self, task: str) -> bool:
-        return not self.tasks or task in self.tasks
+        """Whether the workflow plans this entry on ``task``: one of its ``tasks``, or (none
+        listed) every task where it can run and differs from ddpm (see ``skip_reason``)."""
+        if self.tasks:
+            return task in self.tasks
+        return self.skip_reason(task_spec(task)) is None
+
+    def skip_reason(self, task: TaskSpec) -> str | None:
+        """Why planning this entry on ``task`` is an error or a waste, or None: no forward
+        operator, or one whose step the known-pixel reset erases (cddb on inpaint-*)."""
+        why = self._skip_why(task)
+        return why and f"sampler {self.name} on task {task.name}: {why}"
+
+    def _skip_why(self, task: TaskSpec) -> str | None:
+        if not self.needs_forward_operator or self.name not in SAMPLER_KINDS:
+            return None
+        if not task.has_forward_operator:
+            return f"no differentiable forward operator (only {family_patterns('forward_operator')} have one)"
+        if task.family_spec.reset_erases_consistency:
+            return (
+                "ddpm's images exactly, as the known-pixel reset after every step erases its "
+                f"data-consistency step (it differs only on {family_patterns('data_consistency_applies')})"
+            )
+        return None
 
     def problem(self, task: TaskSpec | None = None) -> str | None:
         """Why this entry is invalid (unknown name, another sampler's option) or cannot run on
@@ -69,7 +91,7 @@ class SamplerConfig:
         if task is not None and self.needs_forward_operator and not task.has_forward_operator:
             return (
                 f"sampler {self.name} needs the task's differentiable forward operator, which task "
-                f"{task.name} does not have (only sr4x-*, blur-*, inpaint-* do)"
+                f"{task.name} does not have (only {family_patterns('forward_operator')} do)"
             )
         return None
 
@@ -96,7 +118,11 @@ class SamplerConfig:
 
 
 def samplers_problem(entries: Sequence[SamplerConfig], tasks: Sequence[TaskSpec]) -> str | None:
-    """The first problem of a ``samplers`` list run on ``tasks``, as 'samplers[i]: why', or None."""
+    """The first problem of a ``samplers`` list run on ``tasks``, as 'samplers[i]: why', or None.
+
+    A task an entry lists explicitly must be one where it runs and differs from ddpm; an entry
+    that lists none is planned only there (``skipped_tasks`` says where it is not).
+    """
     labels: dict[str, int] = {}
     names = [task.name for task in tasks]
     for i, entry in enumerate(entries):
@@ -105,14 +131,33 @@ def samplers_problem(entries: Sequence[SamplerConfig], tasks: Sequence[TaskSpec]
             return (
                 f"samplers[{i}]: tasks {unknown} are not in the config's tasks ({', '.join(names)})"
             )
-        mine = [task for task in tasks if entry.runs_on(task.name)]
-        problem = next(filter(None, (entry.problem(task) for task in mine)), entry.problem())
+        problem = entry.problem()
+        if problem is None and entry.tasks:
+            listed = [task for task in tasks if task.name in entry.tasks]
+            problem = next(filter(None, map(entry.skip_reason, listed)), None)
+        elif problem is None and tasks and not any(entry.runs_on(task.name) for task in tasks):
+            problem = f"runs on none of the config's tasks: {entry.skip_reason(tasks[0])}"
         if problem is None and entry.label in labels:
             problem = f"{entry.label} is already samplers[{labels[entry.label]}]"
         if problem:
             return f"samplers[{i}]: {problem}"
         labels[entry.label] = i
     return None
+
+
+def skipped_tasks(entries: Sequence[SamplerConfig], tasks: Sequence[str]) -> list[str]:
+    """One line per entry without ``tasks`` that is not planned on some of ``tasks``, saying why:
+    what planning prints, so a skipped (task, sampler) is never silent."""
+    lines = []
+    for i, entry in enumerate(entries):
+        skipped = [task for task in tasks if not entry.tasks and not entry.runs_on(task)]
+        by_why: dict[str, list[str]] = {}
+        for task in skipped:
+            by_why.setdefault(entry._skip_why(task_spec(task)) or "", []).append(task)
+        if skipped:
+            why = "; ".join(f"{', '.join(names)}: {why}" for why, names in by_why.items())
+            lines.append(f"samplers[{i}] ({entry.label}) is not planned on {why}")
+    return lines
 
 
 def find_sampler(entries: Sequence[SamplerConfig], label: str) -> SamplerConfig:

@@ -27,6 +27,7 @@ import torch
 
 from i2sb.bridge import Bridge, Noise
 from i2sb.sampler_table import SAMPLER_KINDS, SAMPLER_NAMES
+from i2sb.tasks import family_patterns
 
 PredX0Fn = Callable[[torch.Tensor, int], torch.Tensor]
 
@@ -108,8 +109,8 @@ def _check_cddb(options: dict[str, Any]) -> None:
     if not callable(options.get("forward")) or not torch.is_tensor(options.get("measurement")):
         raise ValueError(
             "sampler cddb needs forward= (the task's differentiable operator A) and measurement= "
-            "(the tensor y = A(x0)); only tasks with a forward operator (sr4x-*, blur-*, "
-            "inpaint-*) can use it"
+            "(the tensor y = A(x0)); only tasks with a forward operator "
+            f"({family_patterns('forward_operator')}) can use it"
         )
 
 

@@ -1,5 +1,11 @@
 """The benchmark's task table: the one place that says how each restoration task is set up.
 
+Two tables: ``FAMILIES`` holds what a family of tasks shares (spec §1: beta_max and OT-ODE; §7:
+evaluation set and FID reference; §5 and §10: whether it has a forward operator and a hole mask),
+and ``TASKS`` holds one row per task naming its family. A new task names an existing family (or
+adds one row to ``FAMILIES``); nothing is inherited silently. Every message that lists families
+(``sr4x-*, blur-*``) is built from ``FAMILIES`` by ``family_patterns``.
+
 Imports neither torch nor mlflow, so the Snakefile can read it and a dry run stays instant.
 """
 
@@ -7,8 +13,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from i2sb.sampler_table import SAMPLER_NAMES
 
 EVAL_FULL = "full"  # the whole validation set (50k images on ImageNet)
 EVAL_10K = "10k"  # the 10k subset suggested by Palette (NVlabs/I2SB dataset/*_10k_*.txt)
@@ -26,7 +30,6 @@ SAMPLE_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 CHECKPOINT_SOURCES = ("train", "published")  # train here, or the paper's nine folders
 CHOICES: dict[str, tuple[str, ...]] = {
     "mask_sources": MASK_SOURCES,
-    "samplers": SAMPLER_NAMES,
     "data_kinds": DATA_KINDS,
     "eval_subsets": EVAL_SUBSETS,
     "train_precisions": TRAIN_PRECISIONS,
@@ -36,53 +39,104 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
-class TaskSpec:
-    """How a task is trained and evaluated (spec §1, §5, §7)."""
+class FamilySpec:
+    """What every task of one family shares (spec §1, §5, §7, §10)."""
 
     name: str
-    family: str  # "jpeg" | "superres" | "blur" | "inpaint"
+    pattern: str  # how messages name the family's tasks: "sr4x-*"
     beta_max: float
     ot_ode: bool
     eval_set: str
     fid_reference: str
+    # A differentiable operator A with a measurement y = A(x0) (the data-consistent sampler's).
+    forward_operator: bool
+    # A hole mask: the known pixels are reset to the degraded image's after every sampling step.
+    mask: bool
+    # That reset overwrites a data-consistency step outside the hole and its gradient is zero
+    # inside, so a data-consistent sampler gives ddpm's images exactly (tests/test_sample.py).
+    reset_erases_consistency: bool
+
+    @property
+    def data_consistency_applies(self) -> bool:
+        """Whether a data-consistency step changes anything on this family's tasks."""
+        return self.forward_operator and not self.reset_erases_consistency
+
+
+FAMILIES: dict[str, FamilySpec] = {
+    family.name: family
+    for family in (
+        FamilySpec("jpeg", "jpeg-*", 0.3, False, EVAL_10K, FID_REF_VAL, False, False, False),
+        FamilySpec("superres", "sr4x-*", 0.3, False, EVAL_FULL, FID_REF_TRAIN, True, False, False),
+        FamilySpec("blur", "blur-*", 1.0, True, EVAL_10K, FID_REF_VAL, True, False, False),
+        FamilySpec("inpaint", "inpaint-*", 1.0, True, EVAL_10K, FID_REF_VAL, True, True, True),
+        # user data given as (clean, degraded) pairs: no corruption operator
+        FamilySpec("paired", "paired", 0.3, False, EVAL_FULL, FID_REF_VAL, False, False, False),
+    )
+}
+
+
+def family_patterns(flag: str) -> str:
+    """The families whose FamilySpec ``flag`` (a bool field or property) is true, as messages
+    name them: ``family_patterns("data_consistency_applies")`` is "sr4x-*, blur-*"."""
+    return ", ".join(family.pattern for family in FAMILIES.values() if getattr(family, flag))
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: its family (a key of FAMILIES) and what is its own."""
+
+    name: str
+    family: str  # "jpeg" | "superres" | "blur" | "inpaint" | "paired"
     hole_ratio: tuple[float, float] | None = None  # free-form inpainting: range of the hole's area
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise KeyError(
+                f"task {self.name}: unknown family {self.family!r} ({', '.join(FAMILIES)})"
+            )
+
+    @property
+    def family_spec(self) -> FamilySpec:
+        return FAMILIES[self.family]
+
+    @property
+    def beta_max(self) -> float:
+        return self.family_spec.beta_max
+
+    @property
+    def ot_ode(self) -> bool:
+        return self.family_spec.ot_ode
+
+    @property
+    def eval_set(self) -> str:
+        return self.family_spec.eval_set
+
+    @property
+    def fid_reference(self) -> str:
+        return self.family_spec.fid_reference
 
     @property
     def has_mask(self) -> bool:
-        return self.family == "inpaint"
+        return self.family_spec.mask
 
     @property
     def has_forward_operator(self) -> bool:
         """Whether the degradation has a differentiable operator A and a measurement y (CDDB)."""
-        return self.family in ("superres", "blur", "inpaint")
-
-
-def _spec(name: str, family: str, hole_ratio: tuple[float, float] | None = None) -> TaskSpec:
-    restoring = family in ("blur", "inpaint")
-    superres = family == "superres"
-    return TaskSpec(
-        name=name,
-        family=family,
-        beta_max=1.0 if restoring else 0.3,
-        ot_ode=restoring,
-        eval_set=EVAL_FULL if superres else EVAL_10K,
-        fid_reference=FID_REF_TRAIN if superres else FID_REF_VAL,
-        hole_ratio=hole_ratio,
-    )
+        return self.family_spec.forward_operator
 
 
 TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (
-        _spec("jpeg-5", "jpeg"),
-        _spec("jpeg-10", "jpeg"),
-        _spec("sr4x-pool", "superres"),
-        _spec("sr4x-bicubic", "superres"),
-        _spec("blur-uni", "blur"),
-        _spec("blur-gauss", "blur"),
-        _spec("inpaint-center", "inpaint"),
-        _spec("inpaint-freeform1020", "inpaint", (0.1, 0.2)),
-        _spec("inpaint-freeform2030", "inpaint", (0.2, 0.3)),
+        TaskSpec("jpeg-5", "jpeg"),
+        TaskSpec("jpeg-10", "jpeg"),
+        TaskSpec("sr4x-pool", "superres"),
+        TaskSpec("sr4x-bicubic", "superres"),
+        TaskSpec("blur-uni", "blur"),
+        TaskSpec("blur-gauss", "blur"),
+        TaskSpec("inpaint-center", "inpaint"),
+        TaskSpec("inpaint-freeform1020", "inpaint", (0.1, 0.2)),
+        TaskSpec("inpaint-freeform2030", "inpaint", (0.2, 0.3)),
     )
 }
 
@@ -97,8 +151,8 @@ def task_spec(name: str) -> TaskSpec:
         return TASKS[name]
     match = _JPEG_ANY.match(name)
     if match and 1 <= int(match.group(1)) <= 100:
-        return _spec(name, "jpeg")
+        return TaskSpec(name, "jpeg")
     if name == PAIRED_TASK:
-        return TaskSpec(PAIRED_TASK, "paired", 0.3, False, EVAL_FULL, FID_REF_VAL)
+        return TaskSpec(PAIRED_TASK, "paired")
     valid = ", ".join([*TASKS, "jpeg-<q> (q in 1..100)", PAIRED_TASK])
     raise KeyError(f"unknown task {name!r}; valid tasks: {valid}")

@@ -198,13 +198,11 @@ def test_bad_sampler_entries_name_the_entry(samplers, pattern):
         config_from_dict({"tasks": ["sr4x-pool"], "samplers": samplers})
 
 
-def test_cddb_on_a_task_without_a_forward_operator_names_the_task():
-    pattern = (
-        r"samplers\[1\].*cddb needs the task's differentiable forward operator, which task jpeg-10"
-    )
+def test_cddb_listed_on_a_task_without_a_forward_operator_names_the_task():
+    pattern = r"samplers\[1\].*sampler cddb on task jpeg-10: no differentiable forward operator"
     with pytest.raises(ConfigError, match=pattern):
         config_from_dict({"tasks": ["sr4x-pool", "jpeg-10"],
-                          "samplers": [{"name": "ddpm"}, {"name": "cddb"}]})  # fmt: skip
+                          "samplers": [{"name": "ddpm"}, {"name": "cddb", "tasks": ["jpeg-10"]}]})  # fmt: skip
 
 
 def test_a_sampler_entry_may_run_on_its_own_tasks_and_nfes():

@@ -6,14 +6,17 @@ import re
 
 from i2sb.cli._overrides import add_section_flags, parse_overrides, section_flags
 from i2sb.sampler_table import OPTION_NAMES, SAMPLER_KINDS, SAMPLER_NAMES, SamplerConfig
-from i2sb.tasks import DATA_KINDS, EVAL_SUBSETS, MASK_SOURCES
+from i2sb.tasks import DATA_KINDS, EVAL_SUBSETS, MASK_SOURCES, family_patterns
 
-_EXAMPLE = (
-    "Other samplers: --sampler implicit --eta 0, or --sampler cddb --step-size 1 (sr4x-*, "
-    "blur-*, inpaint-*). Example (the README's): i2sb sample --ckpt results/demo/train/sr4x-pool "
-    "--data-dir results/demo/data --nfe 5 --partition 0_2 "
-    "--out results/demo/samples/sr4x-pool/ddpm/nfe5/part_0_2.npz"
-)
+
+def _example() -> str:
+    """The epilog: other samplers (cddb where the task table says it applies) and an example."""
+    return (
+        "Other samplers: --sampler implicit --eta 0, or --sampler cddb --step-size 1 ("
+        f"{family_patterns('data_consistency_applies')}). Example (the README's): i2sb sample "
+        "--ckpt results/demo/train/sr4x-pool --data-dir results/demo/data --nfe 5 --partition 0_2 "
+        "--out results/demo/samples/sr4x-pool/ddpm/nfe5/part_0_2.npz"
+    )
 
 
 def register(subparsers) -> None:
@@ -52,7 +55,8 @@ def _common(parser, skip: tuple[str, ...] = ()) -> None:
     samplers.add_argument(
         "--sampler", default="ddpm", choices=SAMPLER_NAMES,
         help="ddpm: the paper's; implicit: I3SB's non-Markovian steps (--eta); cddb: DDPM plus a "
-        "data-consistency step (--step-size; sr4x-*, blur-*, inpaint-* only). Default ddpm",
+        f"data-consistency step (--step-size; {family_patterns('data_consistency_applies')} "
+        "only; elsewhere it cannot run or repeats ddpm's images). Default ddpm",
     )  # fmt: skip
     from i2sb.config import resolved_schema
 
@@ -95,7 +99,7 @@ def _register_sample(subparsers) -> None:
         description="Restore partition i of n of the evaluation set with the run's EMA weights "
         "(task, beta_max, interval, OT-ODE and cond_x1 come from the run's options). The part "
         "file holds uint8 recon/clean/degraded, indices, labels and meta; a finished part is not "
-        "recomputed. " + _EXAMPLE,
+        "recomputed. " + _example(),
     )
     _common(parser)
     parser.add_argument("--partition", default="0_1", help="i_n: part i of n (default 0_1)")

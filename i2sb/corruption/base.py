@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from i2sb.tasks import family_patterns
+
 
 class Corruption:
     """A degradation x0 -> x1 of a fixed image size, built once on one device.
@@ -15,8 +17,8 @@ class Corruption:
     The arithmetic runs in float32 (float64 for float64 input) and the result is cast back to the
     input dtype, so bfloat16 batches get the same degradation rather than bfloat16 rounding noise.
 
-    Tasks with a differentiable operator (sr4x-*, blur-*, inpaint-*; ``task_spec(name)
-    .has_forward_operator``) also give ``forward(x, mask)`` = A(x), in measurement space (the
+    Tasks with a differentiable operator (``task_spec(name).has_forward_operator``, the
+    families of ``family_patterns("forward_operator")``) also give ``forward(x, mask)`` = A(x), in measurement space (the
     low-resolution image, the blurred image, the known pixels), and ``measurement(x1, mask)`` = the
     y = A(x0) that the degraded image x1 holds, for the data-consistent sampler (spec §10).
     """
@@ -59,7 +61,7 @@ class Corruption:
     def _no_operator(self) -> ValueError:
         return ValueError(
             f"task {self.name} has no differentiable forward operator (the data-consistent sampler "
-            "cddb needs one: sr4x-*, blur-*, inpaint-*)"
+            f"cddb needs one: {family_patterns('forward_operator')})"
         )
 
     def _check(self, x0: torch.Tensor) -> None:

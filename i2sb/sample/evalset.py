@@ -101,7 +101,8 @@ def sample_run_partition(
 
 
 def check_sampler(sampler: SamplerConfig, task: str, run: str | Path) -> None:
-    """Fail before any work when ``sampler`` is invalid or cannot run on the run's task."""
-    problem = sampler.problem(task_spec(task))
+    """Fail before any work when ``sampler`` is invalid, cannot run on the run's task, or would
+    only repeat ddpm's images there (cddb on inpaint-*)."""
+    problem = sampler.problem(task_spec(task)) or sampler.skip_reason(task_spec(task))
     if problem:
         raise ValueError(f"{problem} (run {run})")

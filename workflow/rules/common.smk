@@ -11,6 +11,7 @@ from snakemake.utils import validate
 from i2sb.cluster import sample_job_resources
 from i2sb.config import SCHEMA_PATH, coerce_values, config_from_dict
 from i2sb.planning import check_inputs
+from i2sb.sampler_table import skipped_tasks
 from i2sb.data.subsets import is_imagenet, resolve_eval_subset
 from i2sb.tasks import EVAL_10K, FID_REF_TRAIN, task_spec
 
@@ -21,6 +22,8 @@ CFG = config_from_dict(config, source="the workflow config (--configfile / --con
 validate(config, str(SCHEMA_PATH), set_default=False)
 # A placeholder such as data.root: /path/to/imagenet stops planning here, naming the key.
 check_inputs(CFG, "the workflow config (--configfile / --config)")
+for line in skipped_tasks(CFG.samplers, CFG.tasks):  # e.g. cddb on inpaint-*: ddpm's images exactly
+    print(line, file=sys.stderr)
 RUN = str(CFG.run_dir)
 TASKS = list(CFG.tasks)
 NFES = list(CFG.nfe)
