@@ -11,6 +11,7 @@ from PIL import Image
 
 from i2sb.cli import main
 from i2sb.config import DownloadConfig, EvaluateConfig
+from i2sb.data.build import DEMO_DATA_NAME
 from i2sb.metrics import fid
 from i2sb.metrics.classifier import IMAGENET_MEAN, IMAGENET_STD
 from i2sb.metrics.evaluate import evaluate_samples
@@ -109,7 +110,7 @@ def test_metrics_json_says_what_the_images_are(tmp_path, monkeypatch):
     monkeypatch.setattr(fid, "load_inception", lambda device: tiny_extractor())
     result = evaluate_for_config(cfg, path, "jpeg-10", tmp_path / "m.json", str(stats))
     assert result["dataset"] == {
-        "name": "demo photos", "kind": "demo", "image_size": 64, "eval_subset": "full",
+        "name": DEMO_DATA_NAME, "kind": "demo", "image_size": 64, "eval_subset": "full",
         "max_eval_images": 0,
     }  # fmt: skip
     assert result["fid_reference_kind"] == "val_stats" in FID_REFERENCE_KINDS

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from i2sb.data.build import DEMO_DATA_NAME
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
@@ -151,7 +153,7 @@ def test_tiny_pipeline_runs_every_stage(tiny_run):
     tables = json.loads((run / "tables" / "tables.json").read_text())
     assert tables["num_runs"] == 2  # one MLflow run per (task, sampler, NFE)
     superres = (run / "tables" / "table_superres.md").read_text()
-    assert superres.count("–") > 0 and "demo photos, 32 px, 6 images" in superres
+    assert superres.count("–") > 0 and f"{DEMO_DATA_NAME}, 32 px, 6 images" in superres
     assert "ImageNet" not in (run / "tables" / "report.md").read_text()
 
 

@@ -77,12 +77,17 @@ def build_eval_set(
     return dataset, indices[:max_eval_images] if max_eval_images else indices
 
 
+# Every caption, MLflow run and table names the data set by this: the demo's validation crops are cut from
+# the photos its training crops come from, and a reader must not take its gains for unseen photos.
+DEMO_DATA_NAME = "demo photos (validation crops cut from the training photos)"
+
+
 def describe_eval_data(config: Any, task: str) -> dict[str, Any]:
     """What a (task, config) is evaluated on, for captions and MLflow: data set name and kind,
     resolution, and which evaluation subset (``full`` or ``10k``) of how many images at most.
 
     ``name`` is "ImageNet" only for an image folder whose classes are all WordNet ids (the rule
-    of ``is_imagenet``); the demo is "demo photos"; anything else names its folder.
+    of ``is_imagenet``); the demo is ``DEMO_DATA_NAME``; anything else names its folder.
     """
     data = config.data
     root = data_root(config, "val")
@@ -91,7 +96,7 @@ def describe_eval_data(config: Any, task: str) -> dict[str, Any]:
         dataset = build_dataset(data.kind, root, "val", data.image_size, train=False)
         imagenet = is_imagenet(data.kind, getattr(dataset, "classes", []))
     if data.kind == "demo":
-        name = "demo photos"
+        name = DEMO_DATA_NAME
     elif imagenet:
         name = "ImageNet"
     else:
