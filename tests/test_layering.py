@@ -30,13 +30,73 @@ LIGHT = {
 
 
 def imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports, anywhere in it (lazy and TYPE_CHECKING imports count too).
+
+    ``from i2sb import samplers`` counts as ``i2sb.samplers``; relative imports are refused.
+    """
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: relative import (use an absolute one)"
             names.add(node.module)
+            if node.module == "i2sb":  # a submodule by name (not a name such as __version__)
+                names |= {f"i2sb.{a.name}" for a in node.names if _is_module(PACKAGE / a.name)}
     return names
+
+
+def _is_module(path: Path) -> bool:
+    return path.is_dir() or path.with_suffix(".py").is_file()
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """i2sb module -> the i2sb modules it imports (a name inside a module counts as that module)."""
+    modules = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+    def owner(name: str) -> str:
+        while name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    return {
+        name: {owner(n) for n in imports_of(path) if n.startswith("i2sb.")} - {name, "i2sb"}
+        for name, path in modules.items()
+    }
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for target in graph[module]:
+            if target not in order:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], order[target])
+        if low[module] == order[module]:
+            component = []
+            while not component or component[-1] != module:
+                component.append(stack.pop())
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in graph:
+        if module not in order:
+            visit(module)
+    return cycles
 
 
 def top_name(path: Path) -> str:
@@ -73,3 +133,12 @@ def test_no_module_is_a_god_module():
     for path in PACKAGE.rglob("*.py"):
         lines = len(path.read_text().splitlines())
         assert lines <= 500, f"{path} has {lines} lines; split it by concept"
+
+
+def test_no_import_cycle():
+    assert import_cycles(import_graph()) == []
+
+
+def test_the_cycle_finder_finds_a_cycle_through_three_modules():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert import_cycles(graph) == [["a", "b", "c"]]
