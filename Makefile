@@ -25,7 +25,8 @@ demo: $(STAMP)
 	@$(PY) -c "import json; print('then open the runs table:', json.load(open('results/demo/tracking/tracked.json'))['runs_page'])"
 	@$(PY) -c "import json, i2sb.tables as t; print(t.degraded_line(json.load(open('results/demo/tables/tables.json'))))"
 
-test: $(STAMP)
+# Lint first (ruff check + format check, seconds): CI runs `make test`, so an unformatted or unlinted change fails CI.
+test: lint
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
