@@ -8,6 +8,7 @@ Imports neither torch nor mlflow.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,15 +251,34 @@ def schema_errors(values: dict[str, Any]) -> list[str]:
 
     schema = resolved_schema()
     validator = jsonschema.Draft202012Validator(schema)
-    messages = []
+    non_finite = dict(_non_finite_numbers(values))
+    messages = [
+        f"config key {key!r}: got {value!r}, expected a finite number (not NaN or infinity)"
+        for key, value in non_finite.items()
+    ]
     for error in sorted(validator.iter_errors(values), key=lambda e: list(e.absolute_path)):
         key = ".".join(str(p) for p in error.absolute_path) or "<root>"
+        if key in non_finite:  # said above, once
+            continue
         if error.validator == "additionalProperties":
             messages.append(f"config key {key!r}: {error.message}")
         else:
             expected = error.schema.get("description") or _expected(error)
             messages.append(f"config key {key!r}: got {error.instance!r}, expected {expected}")
     return messages
+
+
+def _non_finite_numbers(values: Any, key: str = "") -> typing.Iterator[tuple[str, float]]:
+    """(dotted key, value) of every NaN or infinite float in ``values``, whatever its definition
+    (sampler options too): JSON Schema cannot say "finite", NaN passes any minimum/maximum."""
+    if isinstance(values, dict):
+        for name, value in values.items():
+            yield from _non_finite_numbers(value, _join(key, str(name)))
+    elif isinstance(values, list | tuple):
+        for i, value in enumerate(values):
+            yield from _non_finite_numbers(value, _join(key, str(i)))
+    elif isinstance(values, float) and not math.isfinite(values):
+        yield key, values
 
 
 def resolved_schema() -> dict[str, Any]:
@@ -339,7 +359,7 @@ def _number(value: Any) -> float | int | None:
             number = float(text)
         except ValueError:
             return None
-        return number if number == number and abs(number) != float("inf") else None
+        return number  # NaN and inf too: refused by schema_errors, naming the key
     return None
 
 
@@ -381,7 +401,8 @@ def config_from_dict(values: dict[str, Any] | None, source: str = "<dict>") -> C
     values = coerce_values(values or {})
     errors = schema_errors(values)
     if errors:
-        raise ConfigError(f"invalid configuration in {source}:\n  " + "\n  ".join(errors))
+        sep = " " if len(errors) == 1 else "\n  "  # one error: one line
+        raise ConfigError(f"invalid configuration in {source}:{sep}" + "\n  ".join(errors))
     cfg = _build(Config, values, "")
     _check_consistency(cfg, source)
     return cfg

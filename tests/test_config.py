@@ -227,3 +227,50 @@ def test_a_sampler_entry_may_run_on_its_own_tasks_and_nfes():
         ConfigError, match=r"'samplers\[0\].nfe'.*1000 is outside \[1, bridge.interval - 1"
     ):
         config_from_dict({"samplers": [{"name": "implicit", "nfe": [1000]}]})
+
+
+def _float_keys(cls=Config, prefix=""):
+    """Every dotted key whose declared type is float (or float | None), from the dataclasses."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind, key = hints[f.name], f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(kind):
+            yield from _float_keys(kind, key + ".")
+        elif float in (kind, *typing.get_args(kind)):
+            yield key
+
+
+def _nested(key, value):
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
+FLOAT_KEYS = sorted(_float_keys())
+
+
+def test_the_float_keys_include_the_ones_that_hang_or_blacken():
+    assert {"train.lr", "bridge.beta_max", "bridge.t0", "bridge.T", "train.ema_decay",
+            "train.grad_clip", "train.resources.rendezvous_timeout_s"} <= set(FLOAT_KEYS)  # fmt: skip
+
+
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), "nan", "inf", True])
+def test_every_float_key_refuses_non_finite_values_and_wrong_types_in_one_line(key, value):
+    """YAML .nan/.inf arrive as floats, snakemake --config / --set as text: both refused by name."""
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(_nested(key, value))
+    message, shown = str(caught.value), value if value is True else float(value)
+    assert "\n" not in message and f"config key {key!r}: got {shown!r}" in message
+    assert ("expected type " if value is True else "expected a finite number") in message
+
+
+@pytest.mark.parametrize("option", ["eta", "step_size"])
+@pytest.mark.parametrize("value", [float("nan"), "inf"])
+def test_sampler_options_must_be_finite_whatever_their_definition(option, value):
+    name = {"eta": "implicit", "step_size": "cddb"}[option]
+    with pytest.raises(ConfigError, match=rf"samplers\.0\.{option}': got \w+, expected a finite"):
+        config_from_dict({"tasks": ["sr4x-pool"], "samplers": [{"name": name, option: value}]})
