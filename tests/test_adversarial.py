@@ -439,6 +439,29 @@ def _hand_written_profile(tmp: Path) -> Result:
     return cli("slurm-profile", "--account", "a", "--partition", "p", "--out", tmp)
 
 
+def _special_sources(tmp: Path) -> Result:
+    photo_folder(tmp / "photos")
+    os.mkfifo(tmp / "photos" / "val" / "a" / "pipe.png")
+    (tmp / "photos" / "val" / "b" / "zero.png").symlink_to("/dev/zero")
+    return convert(tmp / "photos" / "val", tmp / "data")
+
+
+def _rotated_photo(tmp: Path) -> Result:
+    """Stored 40 x 20 (left dark, right bright) with EXIF orientation 6: viewers show 20 x 40."""
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, 20:] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    (tmp / "src" / "cls").mkdir(parents=True)
+    Image.fromarray(pixels).save(tmp / "src" / "cls" / "r.jpg", "JPEG", exif=exif)
+    return convert(tmp / "src", tmp / "data")
+
+
+def _stored_upright(result: Result, tmp: Path) -> bool:
+    stored = lmdb_image(tmp / "data", "val")  # decoded as the official reader does (no EXIF)
+    return stored.shape[:2] == (40, 20) and stored[:10].mean() < 60 < 200 < stored[-10:].mean()
+
+
 CASES = [
     # item 1: stale parts
     Case("retrained run, same part file", "handled", _retrained, check=_recomputed),
@@ -533,6 +556,13 @@ CASES = [
          ("--name", "never a path")),
     Case("benchmark: '..'", "error", lambda t: _config_value(t, {"benchmark": ".."}),
          ("benchmark", "never a path")),
+    Case("convert: a FIFO and a link to /dev/zero named *.png", "handled", _special_sources,
+         check=_named_skip("special files|pipe.png|zero.png")),
+    Case("restore a FIFO named *.png", "error",
+         lambda t: os.mkfifo(t / "pipe.png") or cli("restore", "--ckpt", make_run(t / "run"),
+                                                   "--nfe", "2", t / "pipe.png", "--out", t / "o"),
+         ("pipe.png", "not a regular file")),
+    Case("convert: EXIF-rotated JPEG", "handled", _rotated_photo, check=_stored_upright),
 ]  # fmt: skip
 
 

@@ -11,7 +11,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "corrupt",
         help="apply a task's degradation to image files and write PNGs",
-        description="Resize (short side) and center-crop each image to --size, apply the degradation "
+        description="Read each image upright (its EXIF orientation applied, as viewers show it), "
+        "resize (short side) and center-crop it to --size, apply the degradation "
         "of --task, and write OUT/<name>_clean.png and OUT/<name>_<task>.png. Free-form inpainting "
         "uses mask i for the i-th image. Example: i2sb corrupt --task jpeg-10 photo.jpg --out previews",
     )

@@ -15,7 +15,10 @@ def register(subparsers) -> None:
         "convert",
         help="convert an image folder (DIR/<class>/<image>) into the official LMDB layout",
         description="Write OUT/<split>_faster_imagefolder.lmdb (+ .lmdb.pt, .index.json, .report.json). "
-        "Every image is decoded once to verify it; bad files are skipped and listed in the report. "
+        "Every image is decoded once to verify it; bad files are skipped and listed in the report, "
+        "and FIFOs, sockets or devices with image names are skipped unread and named. Values are "
+        "the files' bytes, except 16-bit images and photos with an EXIF orientation: those are "
+        "stored as the upright 8-bit PNG (as viewers show them). "
         "Rerunning after an interruption resumes. Example: i2sb data convert --src photos/train "
         "--split train --out data",
     )
@@ -102,6 +105,7 @@ def register(subparsers) -> None:
 
 
 def run_convert(args) -> int:
+    from i2sb.data.folders import special_files_line
     from i2sb.data.layout import lmdb_layout
     from i2sb.data.lmdb_convert import convert_folder
     from i2sb.joblog import console_logging
@@ -113,6 +117,8 @@ def run_convert(args) -> int:
         f"{len(report.skipped)} skipped, {len(report.ignored)} non-image files ignored; "
         f"report: {lmdb_layout(args.out, args.split).report}"
     )
+    if report.special:
+        print(f"  {special_files_line(report.special)}")
     for item in report.skipped[:10]:
         print(f"  skipped {item['path']}: {item['reason']}")
     for path in report.changed[:10]:
@@ -122,6 +128,9 @@ def run_convert(args) -> int:
     if report.rescaled:
         print(f"  {len(report.rescaled)} high-bit-depth images scaled to 8 bits, e.g. "
               f"{report.rescaled[0]}")  # fmt: skip
+    if report.rotated:
+        print(f"  {len(report.rotated)} photos with an EXIF orientation stored upright as PNG, "
+              f"e.g. {report.rotated[0]}")  # fmt: skip
     for item in report.warnings[:10]:
         print(f"  warning: {item['path']}: {item['warning']} (decoded with repairs; check it)")
     return 0

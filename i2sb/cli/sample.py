@@ -158,7 +158,8 @@ def _register_restore(subparsers) -> None:
     parser = subparsers.add_parser(
         "restore",
         help="restore your own degraded images with a trained run",
-        description="Each IMAGE is an already degraded picture (x1); the run maps it to x0. Sizes: "
+        description="Each IMAGE is an already degraded picture (x1), read upright (its EXIF "
+        "orientation applied); the run maps it to x0. Sizes: "
         "crop (default) resizes the short side to the model's size and center-crops; pad fits the "
         "long side, pads by edge replication and crops the padding away afterwards; each resized "
         "input is named on stderr. --keep-size runs at the input's own size (padded to a multiple "

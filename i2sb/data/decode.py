@@ -1,6 +1,10 @@
 """Decode any image file into 8-bit RGB: the one place every reader (convert, folders, LMDB,
 paired data, restore, FID reference) turns bytes into pixels.
 
+Photos are read upright: an EXIF orientation tag is applied (``PIL.ImageOps.exif_transpose``), as
+every viewer does. Files that are not regular files (a FIFO, a socket, a device, a link to
+``/dev/zero``) are never opened: reading one would hang or never end.
+
 Pillow's own ``convert("RGB")`` clips 16-bit and 32-bit modes to 255, so a 16-bit PNG of mean
 119 (in 8-bit terms) became nearly all white. Here high-bit-depth modes are scaled to 8 bits:
 ``I;16*`` (and ``I`` holding 0..65535) by 255/65535, ``F`` holding 0..1 by 255. Other ranges
@@ -10,6 +14,8 @@ cannot be read without guessing and are an error naming the file.
 from __future__ import annotations
 
 import io
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +63,53 @@ def to_rgb8(image: Any, source: str = "") -> Any:
     return image.convert("RGB")
 
 
+def special_kind(path: str | Path) -> str | None:
+    """What ``path`` is when it is not a regular file (after links), else None (also when missing).
+
+    Opening a FIFO blocks until a writer comes, and a device such as /dev/zero never ends, so
+    such a file named ``*.png`` must be recognised before it is read.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None  # missing or unreadable: reading it reports that
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISDIR, "a folder"))  # fmt: skip
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+EXIF_ORIENTATION = 0x0112  # the TIFF/EXIF tag viewers turn a photo by
+
+
+def upright(image: Any) -> Any:
+    """``image`` turned the way viewers show it (its EXIF orientation applied), else itself.
+
+    Cameras store a portrait photo as landscape pixels plus an orientation tag; every viewer
+    applies the tag, so reading the pixels as stored would train and evaluate on sideways photos.
+    """
+    from PIL import ImageOps
+
+    if image.getexif().get(EXIF_ORIENTATION, 1) in (1, None):
+        return image
+    return ImageOps.exif_transpose(image)
+
+
 def load_rgb(data: bytes | str | Path, source: str = "") -> Any:
-    """Decode an image (bytes or a path) into an 8-bit RGB PIL image; a failure names ``source``."""
+    """Decode an image (bytes or a path) into an 8-bit RGB PIL image, upright (EXIF orientation
+    applied, as viewers show it); a failure names ``source``. A path that is not a regular file
+    (FIFO, socket, device) is refused without being opened."""
     from PIL import Image
 
     source = source or str(data if not isinstance(data, bytes) else "<bytes>")
+    kind = None if isinstance(data, bytes) else special_kind(data)
+    if kind:
+        raise UnreadableImage(f"image {source} is {kind}, not a regular file; not read")
     try:
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
-            return to_rgb8(image, source)
+            return to_rgb8(upright(image), source)
     except UnreadableImage:
         raise
     except FileNotFoundError:

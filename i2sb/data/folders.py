@@ -1,14 +1,19 @@
-"""Image folders laid out as ``root/<class>/<image>`` (torchvision ImageFolder order)."""
+"""Image folders laid out as ``root/<class>/<image>`` (torchvision ImageFolder order).
+
+A file with an image name that is not a regular file (a FIFO, a socket, a device, a link to
+``/dev/zero``) is listed apart and never opened: reading a FIFO blocks forever.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from i2sb.data.decode import load_rgb
+from i2sb.data.decode import load_rgb, special_kind
 
 # torchvision's IMG_EXTENSIONS, repeated so that scanning does not import torchvision.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -21,6 +26,18 @@ class FolderListing:
     classes: list[str]
     samples: list[tuple[str, int]]  # (path as os.path.join(root, class, ...), label)
     ignored: list[str]  # files whose extension is not an image extension
+    special: list[str] = field(
+        default_factory=list
+    )  # image names that are no regular file: never read
+
+
+def special_files_line(paths: list[str]) -> str | None:
+    """The one line naming the special files skipped (FIFO, socket, device), or None."""
+    if not paths:
+        return None
+    shown = ", ".join(f"{path} ({special_kind(path) or 'gone'})" for path in paths[:5])
+    more = f" and {len(paths) - 5} more" if len(paths) > 5 else ""
+    return f"skipped {len(paths)} special files (not regular files, never read): {shown}{more}"
 
 
 def is_image_name(name: str) -> bool:
@@ -43,17 +60,24 @@ def scan_image_folder(root: str | Path) -> FolderListing:
         )
     samples: list[tuple[str, int]] = []
     ignored: list[str] = []
+    special: list[str] = []
     for label, name in enumerate(classes):
         class_dir = os.path.join(root, name)
         for folder, _, files in sorted(os.walk(class_dir, followlinks=True)):
             for file in sorted(files):
                 path = os.path.join(folder, file)
-                (samples.append((path, label)) if is_image_name(file) else ignored.append(path))
+                if not is_image_name(file):
+                    ignored.append(path)
+                elif special_kind(path):
+                    special.append(path)
+                else:
+                    samples.append((path, label))
     if not samples:
         raise FileNotFoundError(
             f"image folder {root} holds no images with extensions {IMAGE_EXTENSIONS}"
+            + (f" ({len(special)} special files skipped, e.g. {special[0]})" if special else "")
         )
-    return FolderListing(classes, samples, ignored)
+    return FolderListing(classes, samples, ignored, special)
 
 
 class LabelledImages:
@@ -84,6 +108,10 @@ class ImageFolderDataset(LabelledImages):
         self.root = os.fspath(root)
         self.classes = listing.classes
         self.samples = listing.samples
+        if listing.special:
+            logging.getLogger("i2sb").warning(
+                "%s: %s", self.root, special_files_line(listing.special)
+            )
         self.transform = transform or to_signed_tensor
 
     def __getitem__(self, index: int) -> tuple[Any, int]:

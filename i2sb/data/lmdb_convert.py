@@ -38,9 +38,11 @@ class ConversionReport:
     written: int = 0  # written by this run (the rest were already present from an interrupted run)
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
     ignored: list[str] = field(default_factory=list)  # files without an image extension
+    special: list[str] = field(default_factory=list)  # FIFOs, sockets, devices: never read
     changed: list[str] = field(default_factory=list)  # stored before, changed since: redone
     removed: int = 0  # stored entries whose source file is gone (or keyed the old way)
     rescaled: list[str] = field(default_factory=list)  # high-bit-depth files stored as 8-bit PNG
+    rotated: list[str] = field(default_factory=list)  # EXIF-oriented photos stored upright as PNG
     warnings: list[dict[str, str]] = field(default_factory=list)  # {"path", "warning"}
     seconds: float = 0.0
 
@@ -57,29 +59,32 @@ class Verified:
     data: bytes | None
     reason: str | None = None  # why it was skipped
     rescaled: bool = False  # a high-bit-depth image, stored re-encoded as 8-bit PNG
+    rotated: bool = False  # a photo with an EXIF orientation, stored upright as PNG
     warning: str | None = None  # decoded, but the decoder repaired damage
 
 
 def read_and_verify(path: str) -> Verified:
     """Read a file and decode it fully (truncated files fail here, not at training).
 
-    High-bit-depth images are stored as 8-bit PNG (i2sb.data.decode scales them), so every
-    reader of the LMDB, the reference's included, sees the same pixels as ours.
+    High-bit-depth images are stored as 8-bit PNG (i2sb.data.decode scales them), and photos
+    with an EXIF orientation as the upright 8-bit PNG viewers show, so every reader of the LMDB,
+    the reference's included (it ignores EXIF), sees the same pixels as ours.
     """
     from PIL import Image
 
-    from i2sb.data.decode import is_high_bit_depth, jpeg_warning, to_rgb8
+    from i2sb.data.decode import is_high_bit_depth, jpeg_warning, to_rgb8, upright
 
     try:
         with open(path, "rb") as handle:
             data = handle.read()
         with Image.open(io.BytesIO(data)) as image:
             high = is_high_bit_depth(image.mode)
-            rgb = to_rgb8(image, path)
-        if high:
+            turned = upright(image)
+            rgb = to_rgb8(turned, path)
+        if high or turned is not image:
             buffer = io.BytesIO()
             rgb.save(buffer, "PNG")
-            return Verified(path, buffer.getvalue(), rescaled=True)
+            return Verified(path, buffer.getvalue(), rescaled=high, rotated=turned is not image)
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
         return Verified(path, None, f"{type(err).__name__}: {err}")
     return Verified(path, data, warning=jpeg_warning(data))
@@ -191,6 +196,8 @@ def _write_all(
             continue
         if result.rescaled:
             report.rescaled.append(result.path)
+        if result.rotated:
+            report.rotated.append(result.path)
         if result.warning:
             report.warnings.append({"path": result.path, "warning": result.warning})
         batch.append((key, result.data))
@@ -256,7 +263,8 @@ def convert_folder(
     """Convert ``src`` (``src/<class>/<image>``) into ``out/<split>_faster_imagefolder.lmdb`` and friends.
 
     Keys are the image paths relative to ``src`` (``<class>/<file>``, UTF-8), values the files'
-    raw bytes (high-bit-depth images: an 8-bit PNG). A rerun keeps what is stored, redoes files
+    raw bytes (high-bit-depth images and EXIF-oriented photos: the upright 8-bit PNG). Files
+    that are not regular files (FIFO, socket, device) are never read (``report.special``). A rerun keeps what is stored, redoes files
     whose size or modification time changed (``report.changed``), drops entries whose file is
     gone, and skips file names that are not UTF-8 (listed in ``report.skipped``). ``workers=None`` uses one decode process per CPU (max 8);
     0 decodes in this process.
@@ -274,7 +282,8 @@ def convert_folder(
     layout.data_dir.mkdir(parents=True, exist_ok=True)
     for marker in (layout.index, layout.official_pt):
         marker.unlink(missing_ok=True)  # from here until the end, the output is incomplete
-    report = ConversionReport(source=source, split=split, ignored=listing.ignored)
+    report = ConversionReport(source=source, split=split, ignored=listing.ignored,
+                              special=listing.special)  # fmt: skip
     release(layout.lmdb)  # py-lmdb allows one handle per path per process
     env = lmdb.open(os.fspath(layout.lmdb), map_size=map_size, readahead=False, meminit=False)
     try:
