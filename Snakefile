@@ -5,6 +5,11 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
+# On Slurm, a scancelled job is reported as failed (retried or named), not awaited forever: i2sb/slurm_status.py.
+from i2sb.slurm_status import read_cancelled_as_ended
+
+read_cancelled_as_ended()
+
 
 configfile: "config/config.yaml"
 

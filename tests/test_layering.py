@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "i2sb"
 # (runners may read each other's file formats, e.g. metrics reads sample's part files).
 LAYER = {
     "tasks": 0, "sampler_table": 0, "paper": 0, "atomic": 0, "config": 1, "planning": 1,
-    "downloads": 1, "cluster": 1, "slurm_profile": 1, "joblog": 0,
+    "downloads": 1, "cluster": 1, "slurm_profile": 1, "slurm_status": 0, "joblog": 0,
     "bridge": 1, "distributed": 1, "samplers": 1,
     "network": 2, "corruption": 2, "data": 2,
     "train": 3, "sample": 3, "metrics": 3,
@@ -26,6 +26,7 @@ LIGHT = {
     "downloads",
     "planning",
     "joblog",
+    "slurm_status",
 }  # the Snakefile (joblog: every rule script) imports these
 
 

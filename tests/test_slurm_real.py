@@ -2,7 +2,8 @@
 
 tests/slurm/run-slurm-test.sh does the work (start the daemons; run the job-shape workflow tests/slurm/Snakefile and
 check its outputs; check that a failing job fails the run; run the project's real workflow with config/tiny.yaml on
-CPU and check its report, metrics and one Slurm job per sampling partition; stop the daemons); this test runs it and
+CPU, scancel one sampling job on the way, and check that it was retried within a minute, and the report, metrics and
+one Slurm job per sampling partition; stop the daemons); this test runs it and
 reports its output on failure. It runs only when I2SB_TEST_SLURM=1 (set by .ci/run), so `make test` on a user's
 machine starts no daemons and installs nothing. It needs root (daemons, apt) and either the Slurm packages or apt-get
 to install them. About 2 min on a 2-core machine with the packages installed.
@@ -47,3 +48,4 @@ def test_workflow_runs_on_a_real_local_slurm(tmp_path: Path) -> None:
     )
     assert "outputs checked" in output and "failing job reported" in output and "PASSED" in output
     assert "real workflow finished" in output and "sampling partitions COMPLETED" in output
+    assert "scancelled; snakemake reported it failed and resubmitted it" in output

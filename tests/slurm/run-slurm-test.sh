@@ -116,6 +116,41 @@ run_snakemake "$DEFAULT_SNAKEFILE" "$WORK" "$WORK/snakemake-fail.log" --config p
 grep -q "Error in rule always_fails" "$WORK/snakemake-fail.log" || fail "the failed job is not reported as failed"
 say "failing job reported, snakemake exited $rc"
 
+# Slurm job id(s) the real workflow submitted for sampling partition PART (of 2), in order, one a line.
+sampling_jobs() {
+    sed -n "s|.*submitted with SLURM jobid \([0-9]*\) (log: .*/rule_sample/sr4x-pool_ddpm_2_${2}_2/.*|\1|p" "$1"
+}
+# scancel the first job of sampling partition PART as soon as it runs, then wait for snakemake to submit its retry.
+# Writes one line to $REAL/cancel.txt: what happened, with the seconds from the scancel to the retry's submission
+# (fails above 60 s: a cancelled job must end in a retry or a named failure within a minute).
+cancel_sampling_job() {
+    local log=$1 part=$2 job="" state="" retry="" deadline=$((SECONDS + TIMEOUT)) cancelled_at
+    note() { echo "$*" >"$REAL/cancel.txt"; }
+    until [[ -n $job && $state == RUNNING ]]; do
+        ((SECONDS < deadline)) || { note "sampling partition $part: no running job to scancel (job '$job', state '$state')"; return 1; }
+        [[ -n $job ]] || job=$(sampling_jobs "$log" "$part" | head -1)
+        [[ -n $job ]] && state=$(timeout 20 squeue -h -j "$job" -o %T 2>/dev/null || true)
+        [[ $state =~ ^(|PENDING|CONFIGURING|RUNNING)$ ]] \
+            || { note "sampling job $job was $state before it could be cancelled"; return 1; }
+        sleep 0.2
+    done
+    timeout 20 scancel "$job" || { note "scancel $job failed"; return 1; }
+    cancelled_at=$(date +%s.%N)
+    until [[ -n $retry ]]; do
+        if ! kill -0 "$snakemake_pid" 2>/dev/null; then
+            note "snakemake ended without resubmitting the scancelled sampling job $job"; return 1
+        fi
+        (($(date +%s) - ${cancelled_at%.*} <= 60)) \
+            || { note "sampling job $job was scancelled, but snakemake had not resubmitted it 60 s later"; return 1; }
+        retry=$(sampling_jobs "$log" "$part" | sed -n 2p)
+        sleep 0.2
+    done
+    note "running sampling job $job scancelled; snakemake reported it failed and resubmitted it as job $retry" \
+        "$(awk -v a="$cancelled_at" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s later"
+    CANCELLED_JOB=$job
+}
+CANCELLED_JOB=""
+
 # The real workflow: config/tiny.yaml on CPU, in a working copy of links (its configfile paths are relative to the
 # working directory), results and MLflow store inside it. The extra configfile sets the train job's geometry, which
 # comes from the config (i2sb/cluster.py), never from the profile. track and report are localrules: no Slurm jobs.
@@ -134,23 +169,43 @@ EOF
     real_start=$(date +%s)
     rc=0
     run_snakemake "$REAL/Snakefile" "$REAL" "$REAL/snakemake.log" --verbose \
-        --configfile config/tiny.yaml "$REAL/slurm-test.yaml" || rc=$?
+        --configfile config/tiny.yaml "$REAL/slurm-test.yaml" &
+    snakemake_pid=$!
+    # Meanwhile a user scancels sampling partition 0's job: sacct then says "CANCELLED by 0", which the workflow
+    # (i2sb/slurm_status.py) reads as a failed job, so the rule's retries resubmit it; without that the plugin would
+    # count the job as running and snakemake would wait until the timeout.
+    cancel_rc=0
+    cancel_sampling_job "$REAL/snakemake.log" 0 || cancel_rc=$?
+    # A failed check need not wait for snakemake's timeout: stop the timeout process run_snakemake started (it
+    # passes TERM on, then KILL after 15 s).
+    [[ $cancel_rc == 0 ]] || pkill -TERM -P "$snakemake_pid" || true
+    wait "$snakemake_pid" || rc=$?
     sbatch_lines "$REAL/snakemake.log"
+    if [[ $cancel_rc != 0 ]]; then
+        tail -40 "$REAL/snakemake.log" >&2
+        fail "real workflow: $(cat "$REAL/cancel.txt" 2>/dev/null || echo "the scancel check failed")"
+    fi
     if [[ $rc != 0 ]]; then
         tail -40 "$REAL/snakemake.log" >&2
         [[ $rc == 124 || $rc == 137 ]] && fail "real workflow: snakemake timed out after ${TIMEOUT}s"
         fail "real workflow: snakemake exited with $rc"
     fi
+    say "scancel: $(cat "$REAL/cancel.txt")"
     for out in tiny/tables/tables.json tiny/eval/sr4x-pool/ddpm/nfe2/metrics.json; do
         [[ -s $REAL/results/$out ]] || fail "real workflow: no $REAL/results/$out"
     done
-    # One Slurm job per sampling partition: the plugin names each job's log after its wildcards.
+    # One Slurm job per sampling partition (the plugin names each job's log after its wildcards); partition 0 once
+    # more, its retry after the scancel. The last job of each partition is the one that made its samples.
+    grep -q "SLURM-job '$CANCELLED_JOB' failed, SLURM status is: 'CANCELLED'" "$REAL/snakemake.log" \
+        || fail "real workflow: the log does not name the scancelled job $CANCELLED_JOB as failed"
     for part in 0 1; do
-        job=$(sed -n "s|.*submitted with SLURM jobid \([0-9]*\) (log: .*/rule_sample/sr4x-pool_ddpm_2_${part}_2/.*|\1|p" \
-            "$REAL/snakemake.log")
-        [[ $job =~ ^[0-9]+$ ]] || fail "real workflow: sampling partition $part was not submitted as one Slurm job"
-        SAMPLE_JOBS+=("$job")
+        jobs=$(sampling_jobs "$REAL/snakemake.log" "$part" | tr '\n' ' ')
+        expected=$([[ $part == 0 ]] && echo '^[0-9]+ [0-9]+ $' || echo '^[0-9]+ $')
+        [[ $jobs =~ $expected ]] \
+            || fail "real workflow: sampling partition $part ran as Slurm jobs '$jobs' (expected $expected)"
+        SAMPLE_JOBS+=("${jobs% }")
     done
+    SAMPLE_JOBS[0]=${SAMPLE_JOBS[0]##* }
     [[ ${SAMPLE_JOBS[0]} != "${SAMPLE_JOBS[1]}" ]] || fail "real workflow: both partitions in Slurm job ${SAMPLE_JOBS[0]}"
     say "real workflow finished in $(($(date +%s) - real_start)) s; sampling partitions in Slurm jobs ${SAMPLE_JOBS[*]}"
 fi
@@ -163,6 +218,11 @@ else
     sacct_lines=$(timeout 20 sacct -a -X -S now-1days -o JobID,Comment%40,Partition,AllocTRES%42,State,ExitCode,Start,Elapsed)
     echo "$sacct_lines"
     grep -q FAILED <<<"$sacct_lines" || fail "sacct shows no FAILED job"
+    if [[ -n $CANCELLED_JOB ]]; then
+        state=$(timeout 20 sacct -n -X -P -j "$CANCELLED_JOB" -o State)
+        [[ $state == "CANCELLED by "* ]] || fail "sacct: the scancelled job $CANCELLED_JOB is '$state'"
+        say "sacct: the scancelled sampling job $CANCELLED_JOB is '$state'"
+    fi
     for job in "${SAMPLE_JOBS[@]}"; do
         state=$(timeout 20 sacct -n -X -P -j "$job" -o Comment,State)
         [[ $state =~ ^rule_sample_wildcards_sr4x-pool_ddpm_2_[01]_2\|COMPLETED$ ]] \
