@@ -462,6 +462,34 @@ def _stored_upright(result: Result, tmp: Path) -> bool:
     return stored.shape[:2] == (40, 20) and stored[:10].mean() < 60 < 200 < stored[-10:].mean()
 
 
+def _gather_after_kill(tmp: Path) -> Result:
+    from test_leftovers import killed_write
+
+    run = make_run(tmp / "run")
+    sample(run, photo_folder(tmp / "photos"), tmp / "part_0_1.npz")
+    killed_write(tmp / "samples.npz")
+    return cli("gather", tmp / "part_0_1.npz", "--out", tmp / "samples.npz")
+
+
+def _demo_after_kill(tmp: Path) -> Result:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    (tmp / f".photos.tmp-{dead}" / "train").mkdir(parents=True)
+    return cli("data", "demo", tmp / "photos", "--classes", "1", "--train-per-class", "1",
+               "--val-per-class", "1", "--size", "8")  # fmt: skip
+
+
+def _disk_full(tmp: Path) -> Result:
+    from unittest import mock
+
+    def onto_a_full_disk(self: Path, text: str, *args, **kwargs) -> None:
+        with open("/dev/full", "w") as handle:
+            handle.write(text)
+
+    with mock.patch.object(Path, "write_text", onto_a_full_disk):
+        return cli("slurm-profile", "--account", "a", "--partition", "p", "--out", tmp / "p")
+
+
 CASES = [
     # item 1: stale parts
     Case("retrained run, same part file", "handled", _retrained, check=_recomputed),
@@ -563,6 +591,11 @@ CASES = [
                                                    "--nfe", "2", t / "pipe.png", "--out", t / "o"),
          ("pipe.png", "not a regular file")),
     Case("convert: EXIF-rotated JPEG", "handled", _rotated_photo, check=_stored_upright),
+    Case("gather after a kill -9 mid-write", "handled", _gather_after_kill,
+         check=lambda r, t: not list(t.glob("samples.tmp-*")) and (t / "samples.npz").is_file()),
+    Case("data demo after a kill -9 mid-build", "handled", _demo_after_kill,
+         check=lambda r, t: not list(t.glob(".photos.tmp-*")) and (t / "photos").is_dir()),
+    Case("disk full (ENOSPC) while writing", "error", _disk_full, ("config.yaml", "no space")),
 ]  # fmt: skip
 
 

@@ -86,3 +86,96 @@ def test_a_store_folder_is_created_only_with_a_line_saying_where(tmp_path, capsy
         f"creating folder {tmp_path / 'new' / 'folder'} for the MLflow store"
         in capsys.readouterr().err
     )
+
+
+# --- issue 22 §5: a write killed mid-way leaves a temporary that the next run of the same command
+# removes; a leftover of a process still running is kept; a failed write names its file.
+KILLED_WRITE = """
+import os, signal, sys
+from i2sb.atomic import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    tmp.write_bytes(b"half written")
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def killed_write(path):
+    """Write ``path`` in a child killed by SIGKILL before its rename; returns the leftover."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", KILLED_WRITE, str(path)], timeout=60,
+                          env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert proc.returncode == -9
+    (leftover,) = path.parent.glob(f"{path.stem}.tmp-*{path.suffix}")
+    return leftover
+
+
+def _gathered_parts(tmp_path):
+    pixels = np.zeros((2, 3, 8, 8), np.uint8)
+    meta = {"task": "jpeg-5", "nfe": 1, "checkpoint": "c", "total": 2, "partition": [0, 1]}
+    return write_part(tmp_path / "parts" / "part_0_1.npz",
+                      Part(pixels, pixels, np.arange(2), np.arange(2), meta))  # fmt: skip
+
+
+def test_gather_after_a_kill_mid_write_removes_the_leftover(tmp_path, capsys):
+    part = _gathered_parts(tmp_path)
+    leftover = killed_write(tmp_path / "samples.npz")
+    assert main(["gather", str(part), "--out", str(tmp_path / "samples.npz")]) == 0
+    assert not leftover.exists() and (tmp_path / "samples.npz").is_file()
+    assert f"removing {leftover}: left behind by an interrupted write" in capsys.readouterr().err
+
+
+def test_demo_after_a_kill_mid_build_removes_the_half_built_folder(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    half = tmp_path / f".photos.tmp-{dead}"
+    (half / "train" / "astronaut").mkdir(parents=True)
+    (half / "train" / "astronaut" / "astronaut_0000.png").write_bytes(b"half")
+    make_demo_images(tmp_path / "photos", classes=1, train_per_class=1, val_per_class=1, size=8)
+    assert not half.exists() and (tmp_path / "photos" / "demo.json").is_file()
+    assert f"removing {half}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["metrics.json", "report.md", "tracked.json",
+                                  "val_faster_imagefolder.lmdb.pt", "index"])  # fmt: skip
+def test_every_atomic_write_removes_its_own_leftovers_only(tmp_path, name):
+    from i2sb.atomic import write_text
+
+    leftover = killed_write(tmp_path / name)
+    other = killed_write(tmp_path / "other.json")  # another file's: not this write's business
+    write_text(tmp_path / name, "done\n")
+    assert not leftover.exists() and other.exists()
+    assert (tmp_path / name).read_text() == "done\n"
+
+
+def test_a_leftover_of_a_process_still_running_is_kept(tmp_path):
+    import os
+
+    from i2sb.atomic import write_text
+
+    alive = tmp_path / f"metrics.tmp-{os.getppid()}.json"  # e.g. a concurrent writer of a cache
+    alive.write_text("being written")
+    write_text(tmp_path / "metrics.json", "{}\n")
+    assert alive.exists()
+
+
+def test_a_disk_full_write_names_the_file_in_one_line(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    def onto_a_full_disk(self, text, *args, **kwargs):
+        with open("/dev/full", "w") as handle:  # a real ENOSPC, raised on flush
+            handle.write(text)
+
+    monkeypatch.setattr(Path, "write_text", onto_a_full_disk)
+    argv = ["slurm-profile", "--account", "a", "--partition", "p", "--out", str(tmp_path / "p")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(tmp_path / "p" / "config.yaml") in err
+    assert "No space left on device" in err and "free disk space" in err
+    assert not list((tmp_path / "p").glob("*.tmp-*"))

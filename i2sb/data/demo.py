@@ -2,7 +2,8 @@
 
 Each class is one photo; its images are seeded random square crops (25-60% of the short side),
 resized to ``size`` and randomly flipped. Same arguments -> byte-identical PNGs. The folder is
-built under a temporary name and renamed, so a half-built folder is never mistaken for complete.
+built under a temporary name and renamed, so a half-built folder is never mistaken for complete;
+the next call removes such a folder left by a killed build.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+
+from i2sb.atomic import remove_stale_folders
 
 # Real photographs only (no synthetic test patterns); the grey ones are repeated on 3 channels.
 PHOTOS = (
@@ -97,6 +100,7 @@ def make_demo_images(
             f"demo images per class must be at most {MAX_PER_CLASS}, got "
             f"{max(train_per_class, val_per_class)}; use your own image folder for more"
         )
+    remove_stale_folders(out_dir)  # a build killed before its rename
     if out_dir.exists():
         marker = out_dir / MARKER
         if marker.is_file() and json.loads(marker.read_text()) == params:
