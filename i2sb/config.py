@@ -17,12 +17,13 @@ from typing import Any
 import yaml
 
 from i2sb.atomic import write_json
+from i2sb.metric_table import METRIC_NAMES
 from i2sb.sampler_table import SAMPLER_NAMES, SamplerConfig, samplers_problem
 from i2sb.tasks import CHOICES as TASK_CHOICES
 from i2sb.tasks import task_spec
 
-# Every ``choices: NAME`` of the schema (tasks.py's lists and the sampler table's names).
-CHOICES: dict[str, tuple[str, ...]] = {**TASK_CHOICES, "samplers": SAMPLER_NAMES}
+# Every ``choices: NAME`` of the schema (tasks.py's lists, the sampler and metric tables' names).
+CHOICES = {**TASK_CHOICES, "samplers": SAMPLER_NAMES, "metric_names": METRIC_NAMES}
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"
@@ -119,10 +120,8 @@ class SampleConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    fid: bool = True
-    classifier_accuracy: bool = True
-    lpips: bool = True  # LPIPS(alex); needs torchvision's AlexNet weights pre-placed
-    require_external_metrics: bool = False  # fail when FID/CA/LPIPS weights are missing
+    metrics: tuple[str, ...] = METRIC_NAMES  # of i2sb/metric_table.py; the rest: unavailable
+    require_external_metrics: bool = False  # fail when a weight-needing metric cannot be had
     batch_size: int = 32
     fid_val_stats: str = ""  # npz (mu/sigma) of the val set, non-SR tasks (i2sb fid-reference)
     fid_reference_from_clean: bool = False  # non-SR without fid_val_stats: samples' clean images

@@ -199,7 +199,7 @@ def _lone_part(tmp: Path) -> Result:
                         "--max-images", "4", "--partition", "0_2", "--out", tmp / "part_0_2.npz")  # fmt: skip
     assert sample_result.code == 0, sample_result.err
     return cli("evaluate", tmp / "part_0_2.npz", "--task", "sr4x-pool", "--out", tmp / "m.json",
-               "--no-fid", "--no-ca")  # fmt: skip
+               "--metrics", "psnr", "ssim")  # fmt: skip
 
 
 def _gather_onto_part(tmp: Path) -> Result:
@@ -540,7 +540,7 @@ CASES = [
     Case("gather with a partition missing", "error", _missing_partition, ("part_1_2",)),
     Case("evaluate a text file", "error",
          lambda t: cli("evaluate", photo(t / "x.png"), "--task", "jpeg-10", "--out", t / "m.json",
-                       "--no-fid", "--no-ca"), ("x.png",)),
+                       "--metrics", "psnr", "ssim"), ("x.png",)),
     Case("config file is not YAML", "error",
          lambda t: (t / "c.yaml").write_text("train: [unclosed\n") and cli("config", t / "c.yaml"),
          ("c.yaml", "yaml")),

@@ -49,15 +49,18 @@ def test_every_evaluate_key_is_a_flag_and_flags_override_the_config(tmp_path):
     from i2sb.config import EvaluateConfig
 
     config = tmp_path / "c.yaml"
-    config.write_text("evaluate: {batch_size: 16, lpips: false}\n")
+    config.write_text("evaluate: {batch_size: 16, metrics: [psnr, lpips]}\n")
     argv = ["evaluate", "s.npz", "--task", "jpeg-10", "--out", "m.json", "--config", str(config)]
     parser = build_parser()
-    given = parser.parse_args(argv + ["--no-ca", "--lpips", "--fid-val-stats", "v.npz"])
+    given = parser.parse_args(
+        argv + ["--metrics", "psnr", "consistency", "--no-require-external-metrics",
+                "--fid-val-stats", "v.npz"]
+    )  # fmt: skip
     assert {f"evaluate.{f.name}" for f in dataclasses.fields(EvaluateConfig)} <= set(vars(given))
     settings = _config(given).evaluate
-    assert (settings.classifier_accuracy, settings.lpips, settings.batch_size) == (False, True, 16)
-    assert settings.fid_val_stats == "v.npz"
-    assert _config(parser.parse_args(argv)).evaluate.lpips is False  # absent flag: the config's
+    assert (settings.metrics, settings.require_external_metrics) == (("psnr", "consistency"), False)
+    assert settings.batch_size == 16 and settings.fid_val_stats == "v.npz"
+    assert _config(parser.parse_args(argv)).evaluate.metrics == ("psnr", "lpips")  # the config's
 
 
 def test_a_flag_built_from_a_config_key_offers_the_keys_choices(capsys):

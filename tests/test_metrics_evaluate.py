@@ -12,13 +12,20 @@ from PIL import Image
 from i2sb.cli import main
 from i2sb.config import DownloadConfig, EvaluateConfig
 from i2sb.data.build import DEMO_DATA_NAME
+from i2sb.metric_table import METRIC_NAMES
 from i2sb.metrics import fid
 from i2sb.metrics.classifier import IMAGENET_MEAN, IMAGENET_STD
 from i2sb.metrics.evaluate import evaluate_samples
 from i2sb.metrics.image_quality import psnr_per_image, ssim_per_image
 from i2sb.sample.parts import Part, write_part
 
-METRICS = {"fid", "ca", "psnr", "ssim", "psnr_degraded", "ssim_degraded", "lpips", "lpips_degraded"}
+METRICS = {"fid", "ca", "psnr", "ssim", "psnr_degraded", "ssim_degraded", "lpips", "lpips_degraded",
+           "consistency", "consistency_degraded"}  # fmt: skip
+
+
+def without(*names):
+    """evaluate.metrics: every metric of the table but ``names``."""
+    return tuple(name for name in METRIC_NAMES if name not in names)
 
 
 def tiny_extractor(device="cpu"):
@@ -105,7 +112,7 @@ def test_metrics_json_says_what_the_images_are(tmp_path, monkeypatch):
     stats = tmp_path / "val_stats.npz"
     np.savez(stats, mu=mu, sigma=sigma)
     cfg = config_from_dict(
-        {"results_dir": str(tmp_path), "evaluate": {"classifier_accuracy": False}}
+        {"results_dir": str(tmp_path), "evaluate": {"metrics": list(without("ca"))}}
     )
     monkeypatch.setattr(fid, "load_inception", lambda device: tiny_extractor())
     result = evaluate_for_config(cfg, path, "jpeg-10", tmp_path / "m.json", str(stats))
@@ -140,7 +147,7 @@ def test_sr_tasks_use_the_pre_placed_adm_reference(tmp_path):
     ref = tmp_path / "VIRTUAL_imagenet256_labeled.npz"
     np.savez(ref, arr_0=part.clean.transpose(0, 2, 3, 1), mu=mu, sigma=sigma)
     # Validation-set statistics in the config are for the other tasks: 4x SR keeps ADM's batch.
-    opts = EvaluateConfig(classifier_accuracy=False, fid_val_stats=str(tmp_path / "val.npz"))
+    opts = EvaluateConfig(metrics=without("ca"), fid_val_stats=str(tmp_path / "val.npz"))
     result = evaluate_samples(
         path, "sr4x-pool", tmp_path / "m.json", opts, model,
         downloads=DownloadConfig(fid_reference=str(ref)),
@@ -150,7 +157,7 @@ def test_sr_tasks_use_the_pre_placed_adm_reference(tmp_path):
     assert 0 < result["metrics"]["fid"]["value"] < 1
     assert result["metrics"]["ca"] == {
         "value": None,
-        "reason": "disabled (evaluate.classifier_accuracy is false)",
+        "reason": "not measured: not in evaluate.metrics",
     }
 
 
@@ -166,38 +173,42 @@ def test_offline_fid_and_ca_are_unavailable_with_a_reason(tmp_path, offline):
 
 def test_offline_with_external_metrics_required_is_an_error(tmp_path, offline):
     path, _ = make_samples(tmp_path / "samples.npz")
-    opts = EvaluateConfig(require_external_metrics=True, fid=False)
-    with pytest.raises(RuntimeError, match="CA cannot be computed.*required.*weights unavailable"):
+    opts = EvaluateConfig(metrics=without("fid"), require_external_metrics=True)
+    with pytest.raises(
+        RuntimeError, match="'ca' cannot be computed.*required.*weights unavailable"
+    ):
         evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts)
     assert not (tmp_path / "m.json").exists()
 
 
 def test_non_sr_tasks_without_validation_statistics_say_how_to_make_them(tmp_path):
     path, _ = make_samples(tmp_path / "samples.npz")
-    opts = EvaluateConfig(classifier_accuracy=False)
+    opts = EvaluateConfig(metrics=without("ca"))
     result = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts, tiny_extractor())
     assert result["metrics"]["fid"]["value"] is None
     assert "i2sb fid-reference" in result["metrics"]["fid"]["reason"]
-    required = EvaluateConfig(classifier_accuracy=False, require_external_metrics=True)
-    with pytest.raises(RuntimeError, match="FID cannot be computed"):
+    required = EvaluateConfig(metrics=without("ca"), require_external_metrics=True)
+    with pytest.raises(RuntimeError, match="'fid' cannot be computed"):
         evaluate_samples(path, "jpeg-10", tmp_path / "m.json", required, tiny_extractor())
 
 
 def test_samples_without_degraded_images_report_why(tmp_path):
     path, _ = make_samples(tmp_path / "samples.npz", degraded=False)
-    opts = EvaluateConfig(fid=False, classifier_accuracy=False)
+    opts = EvaluateConfig(metrics=without("fid", "ca"))
     metrics = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts)["metrics"]
     assert metrics["psnr_degraded"] == {
         "value": None,
         "reason": "the samples file holds no degraded images",
     }
-    assert metrics["fid"]["reason"] == "disabled (evaluate.fid is false)"
+    assert metrics["fid"]["reason"] == "not measured: not in evaluate.metrics"
 
 
 def test_a_task_other_than_the_sampled_one_is_refused(tmp_path):
     path, _ = make_samples(tmp_path / "samples.npz", task="jpeg-5")
     with pytest.raises(ValueError, match="sampled for task 'jpeg-5'"):
-        evaluate_samples(path, "jpeg-10", tmp_path / "m.json", EvaluateConfig(fid=False))
+        evaluate_samples(
+            path, "jpeg-10", tmp_path / "m.json", EvaluateConfig(metrics=without("fid"))
+        )
 
 
 def test_a_lone_part_file_is_refused_where_a_gathered_set_is_expected(tmp_path):
@@ -205,7 +216,9 @@ def test_a_lone_part_file_is_refused_where_a_gathered_set_is_expected(tmp_path):
     part.meta.update(partition=[0, 2], total=32)
     write_part(path, part)
     with pytest.raises(ValueError, match="part 0 of 2 .* gather all 2 parts first"):
-        evaluate_samples(path, "jpeg-10", tmp_path / "m.json", EvaluateConfig(fid=False))
+        evaluate_samples(
+            path, "jpeg-10", tmp_path / "m.json", EvaluateConfig(metrics=without("fid"))
+        )
     assert not (tmp_path / "m.json").exists()
 
 
@@ -219,20 +232,19 @@ def test_cli_writes_metrics_offline_and_fails_when_they_are_required(tmp_path, o
     assert json.loads(out.read_text())["metrics"]["ca"]["value"] is None
     assert "ca: n/a" in capsys.readouterr().out
     argv = ["evaluate", str(path), "--task", "sr4x-pool", "--out", str(tmp_path / "r.json"),
-            "--require-external-metrics", "--no-ca"]  # fmt: skip
+            "--require-external-metrics", "--metrics", "fid", "psnr"]  # fmt: skip
     assert main(argv) == 1
-    assert "FID cannot be computed" in capsys.readouterr().err
+    assert "'fid' cannot be computed" in capsys.readouterr().err
 
 
 def test_cli_reads_the_evaluate_section_of_a_config(tmp_path, capsys):
     path, _ = make_samples(tmp_path / "samples.npz")
     config = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
     argv = ["evaluate", str(path), "--task", "jpeg-10", "--out", str(tmp_path / "m.json"),
-            "--config", str(config), "--set", "evaluate.fid=false",
-            "--set", "evaluate.classifier_accuracy=false"]  # fmt: skip
+            "--config", str(config), "--set", "evaluate.metrics=[psnr,ssim]"]  # fmt: skip
     assert main(argv) == 0
     metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
-    assert metrics["fid"]["reason"] == "disabled (evaluate.fid is false)"
+    assert metrics["fid"]["reason"] == "not measured: not in evaluate.metrics"
     assert metrics["psnr"]["value"] > 30
 
 
@@ -292,9 +304,9 @@ def test_weights_pre_placed_in_torch_home_are_used_offline(tmp_path, offline, mo
     features = fid.image_features(part.recon, fid.load_inception("cpu"), "cpu")
     assert features.shape == (2, 2048) and np.isfinite(features).all()
     # (a 2048-d FID needs a 2048x2048 matrix square root: ~20 s here, so it is left to real runs)
-    metrics = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", EvaluateConfig(fid=False))[
-        "metrics"
-    ]
+    metrics = evaluate_samples(
+        path, "jpeg-10", tmp_path / "m.json", EvaluateConfig(metrics=without("fid"))
+    )["metrics"]
     assert metrics["ca"]["reason"] is None and 0 <= metrics["ca"]["value"] <= 1
 
 
@@ -312,7 +324,7 @@ def test_a_configured_reference_path_that_is_missing_is_an_error_not_unavailable
         labels=np.zeros(2, np.int64),
         meta=meta,
     )
-    opts = EvaluateConfig(classifier_accuracy=False)
+    opts = EvaluateConfig(metrics=without("ca"))
     placed = DownloadConfig(fid_reference=str(tmp_path / "typo.npz"), cache_dir=str(tmp_path))
     with pytest.raises(PlacedFileMissing, match="downloads.fid_reference points at .*typo.npz"):
         evaluate_samples(

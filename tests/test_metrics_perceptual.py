@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from test_metrics_evaluate import make_samples, offline  # noqa: F401 (fixture)
+from test_metrics_evaluate import make_samples, offline, without  # noqa: F401 (fixture)
 from torchvision.models import alexnet
 
 from i2sb.config import EvaluateConfig
@@ -66,7 +66,7 @@ def test_lpips_is_zero_for_identical_images_and_grows_with_the_difference(placed
 
 def test_evaluate_reports_lpips_of_recon_and_of_the_degraded_input(placed, tmp_path):
     path, part = make_samples(tmp_path / "samples.npz")
-    opts = EvaluateConfig(fid=False, classifier_accuracy=False)
+    opts = EvaluateConfig(metrics=without("fid", "ca"))
     metrics = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts)["metrics"]
     expected = lpips_per_image(part.recon, part.clean, load_lpips("cpu")).mean()
     assert metrics["lpips"] == {"value": pytest.approx(expected), "reason": None}
@@ -77,14 +77,14 @@ def test_without_the_file_lpips_is_unavailable_with_the_reason(hub_dir, tmp_path
     with pytest.raises(WeightsUnavailable, match=ALEXNET_FILE):
         load_lpips("cpu")
     path, _ = make_samples(tmp_path / "samples.npz")
-    opts = EvaluateConfig(fid=False, classifier_accuracy=False)
+    opts = EvaluateConfig(metrics=without("fid", "ca"))
     metrics = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts)["metrics"]
     for name in ("lpips", "lpips_degraded"):
         assert metrics[name]["value"] is None
         assert ALEXNET_FILE in metrics[name]["reason"] and str(hub_dir) in metrics[name]["reason"]
     assert not hub_dir.exists()  # nothing was downloaded into the cache
-    required = EvaluateConfig(fid=False, classifier_accuracy=False, require_external_metrics=True)
-    with pytest.raises(RuntimeError, match="LPIPS cannot be computed"):
+    required = EvaluateConfig(metrics=without("fid", "ca"), require_external_metrics=True)
+    with pytest.raises(RuntimeError, match="'lpips' cannot be computed"):
         evaluate_samples(path, "jpeg-10", tmp_path / "r.json", required)
 
 
@@ -100,6 +100,6 @@ def test_a_foreign_file_is_an_error_naming_it(hub_dir):
 
 def test_lpips_can_be_switched_off(hub_dir, tmp_path):
     path, _ = make_samples(tmp_path / "samples.npz")
-    opts = EvaluateConfig(fid=False, classifier_accuracy=False, lpips=False)
+    opts = EvaluateConfig(metrics=without("fid", "ca", "lpips"))
     metrics = evaluate_samples(path, "jpeg-10", tmp_path / "m.json", opts)["metrics"]
-    assert metrics["lpips"]["reason"] == "disabled (evaluate.lpips is false)"
+    assert metrics["lpips"]["reason"] == "not measured: not in evaluate.metrics"

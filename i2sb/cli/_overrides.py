@@ -39,7 +39,7 @@ def add_section_flags(
     """One flag per key of the config section ``section`` (a field of ``Config``), so a new key
     reaches the command line without touching it: booleans as ``--key/--no-key``, the rest typed.
 
-    ``names`` renames a flag (``{"classifier_accuracy": "ca"}``). Defaults are None: an absent
+    ``names`` renames a flag (``{"batch_size": "eval_batch"}``). Defaults are None: an absent
     flag leaves the config's value; ``section_flags`` collects the given ones as overrides.
     """
     import argparse
@@ -63,6 +63,9 @@ def add_section_flags(
             group.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=None, dest=key, help=shown
             )
+        elif typing.get_origin(kind) is tuple:  # a list key: --metrics psnr ssim
+            item = typing.get_args(kind)[0]
+            group.add_argument(flag, nargs="+", type=item, default=None, dest=key, help=shown)
         else:
             choices = key_choices(section, field.name)
             group.add_argument(flag, type=kind, default=None, dest=key, choices=choices,

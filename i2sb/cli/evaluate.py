@@ -15,11 +15,14 @@ _WEIGHTS = (
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="FID, classifier accuracy, PSNR, SSIM and LPIPS of a samples.npz -> metrics.json",
+        help="FID, classifier accuracy, PSNR, SSIM, LPIPS and consistency of a samples.npz -> "
+        "metrics.json",
         description="FID (clean-fid legacy_pytorch) against the task's reference: ADM's "
         "training-set batch for 4x SR (downloaded or pre-placed, downloads.fid_reference), "
         "validation-set statistics from `i2sb fid-reference` for the other tasks. CA: top-1 of "
-        "ResNet-50 IMAGENET1K_V1. PSNR/SSIM/LPIPS (AlexNet) of recon (and of the degraded inputs) against clean. "
+        "ResNet-50 IMAGENET1K_V1. PSNR/SSIM/LPIPS (AlexNet) of recon (and of the degraded inputs) against clean; "
+        "consistency: PSNR of A(recon) (and A(degraded)) against y = A(clean), A the task's degradation. "
+        "--metrics picks which (default: all; the metric table is i2sb/metric_table.py). "
         "FID/CA/LPIPS whose weights or reference cannot be had are written as null with the reason, "
         f"unless --require-external-metrics. {_WEIGHTS} Example: i2sb evaluate "
         "samples.npz --task sr4x-pool --out metrics.json",
@@ -30,7 +33,7 @@ def register(subparsers) -> None:
     parser.add_argument("--config", default=None, help="YAML config for evaluate/downloads keys")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override")
     parser.add_argument("--fid-reference", default="", help="npz with mu/sigma (any task)")
-    add_section_flags(parser, "evaluate", names={"classifier_accuracy": "ca"})
+    add_section_flags(parser, "evaluate")
     parser.add_argument("--device", default="auto", help="torch device; auto = cuda if present")
     parser.set_defaults(handler=run_evaluate)
     _register_reference(subparsers)
@@ -77,6 +80,7 @@ def run_evaluate(args) -> int:
     result = evaluate_samples(
         args.samples, args.task, args.out, cfg.evaluate, dataset=dataset,
         downloads=cfg.downloads, device=args.device, fid_reference=args.fid_reference,
+        mask_options=cfg.mask_options(),
     )  # fmt: skip
     for name, entry in result["metrics"].items():
         shown = (

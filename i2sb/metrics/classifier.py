@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from i2sb.metrics.context import MetricContext
 from i2sb.metrics.weights import load_hub_weights
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -63,3 +64,9 @@ def classifier_accuracy(
         predicted = logits.argmax(dim=1).cpu()
         correct += int((predicted == torch.from_numpy(labels[start : start + batch_size])).sum())
     return correct / len(images)
+
+
+def measure_accuracy(images: np.ndarray, ctx: MetricContext) -> float:
+    """CA of ``images`` against the samples' labels, with ResNet-50 IMAGENET1K_V1."""
+    model = ctx.model("resnet50", lambda device: load_resnet50(device))
+    return classifier_accuracy(images, ctx.labels, model, ctx.device, ctx.batch_size)

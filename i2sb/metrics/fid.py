@@ -16,7 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from i2sb.downloads import fetch
+from i2sb.metrics.context import MetricContext, MetricUnavailable
 from i2sb.metrics.weights import load_hub_weights
+from i2sb.tasks import FID_REF_TRAIN, task_spec
 
 MODE = "legacy_pytorch"
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -140,3 +143,52 @@ def load_reference_stats(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             f"FID reference statistics {path}: mu {mu.shape} and sigma {sigma.shape} do not form (D,), (D, D)"
         )
     return mu, sigma
+
+
+class ReferenceUnavailable(MetricUnavailable):
+    """No FID reference statistics were given or can be fetched for the task."""
+
+
+# What an FID in metrics.json was measured against (``fid_reference_kind``): only the first two
+# are the paper's references (spec section 7); the others are never comparable with its table.
+FID_REFERENCE_KINDS = ("adm_train_batch", "val_stats", "clean_images", "file")
+
+
+def _reference(ctx: MetricContext, model: FeatureModel) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """mu, sigma, a description and the kind (FID_REFERENCE_KINDS) of the FID reference (spec §7)."""
+    train_reference = task_spec(ctx.task).fid_reference == FID_REF_TRAIN
+    given = ctx.fid_reference or ("" if train_reference else ctx.settings.fid_val_stats)
+    if given:
+        # A file given for a validation-set task is its validation statistics (i2sb fid-reference).
+        kind = "file" if train_reference else "val_stats"
+        return *load_reference_stats(given), f"file {given}", kind
+    if train_reference:
+        adm = fetch("fid_reference", ctx.downloads.fid_reference, ctx.downloads.cache_dir)
+        return (
+            *load_reference_stats(adm),
+            f"ADM training-set batch (mu/sigma) {adm}",
+            "adm_train_batch",
+        )
+    if ctx.settings.fid_reference_from_clean:
+        feats = image_features(ctx.clean, model, ctx.device, ctx.batch_size)
+        return (
+            *stats_of(feats),
+            f"clean images of {ctx.samples_path} ({len(ctx.clean)} images; not the full "
+            "validation set, so not comparable with the paper)",
+            "clean_images",
+        )
+    raise ReferenceUnavailable(
+        f"task {ctx.task} compares with validation-set statistics: make them once with `i2sb "
+        "fid-reference VAL_FOLDER --out STATS.npz` and pass --fid-reference STATS.npz "
+        "(config evaluate.fid_val_stats), or --fid-reference-from-clean for a rough reference"
+    )
+
+
+def measure_fid(images: np.ndarray, ctx: MetricContext) -> float:
+    """FID of ``images`` against the task's reference, which it records in ``ctx.facts``
+    (``fid_reference``: a description, ``fid_reference_kind``: one of FID_REFERENCE_KINDS)."""
+    model = ctx.model("inception", lambda device: load_inception(device))
+    mu_ref, sigma_ref, described, kind = _reference(ctx, model)
+    feats = image_features(images, model, ctx.device, ctx.batch_size)
+    ctx.facts |= {"fid_reference": described, "fid_reference_kind": kind}
+    return frechet_distance(*stats_of(feats), mu_ref, sigma_ref)

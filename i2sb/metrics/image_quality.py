@@ -9,7 +9,12 @@ Gaussian window (sigma 1.5), population covariances, K1 = 0.01, K2 = 0.03, chann
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from i2sb.metrics.context import MetricContext
 
 PSNR_CAP_DB = 100.0
 
@@ -55,3 +60,11 @@ def ssim_per_image(images: np.ndarray, reference: np.ndarray) -> np.ndarray:
             for image, clean in zip(images, reference, strict=True)
         ]
     )
+
+
+def mean_psnr(images: np.ndarray, ctx: MetricContext) -> float:
+    return float(np.mean(psnr_per_image(images, ctx.clean)))
+
+
+def mean_ssim(images: np.ndarray, ctx: MetricContext) -> float:
+    return float(np.mean(ssim_per_image(images, ctx.clean)))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from i2sb.metrics.context import MetricContext
 from i2sb.metrics.weights import WeightsUnavailable, hub_checkpoint_dir
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision's AlexNet_Weights.IMAGENET1K_V1 file name
@@ -102,3 +103,9 @@ def lpips_per_image(
         ]
         distances.append(model(*pair).flatten().cpu().numpy())
     return np.concatenate(distances).astype(np.float64)
+
+
+def mean_lpips(images: np.ndarray, ctx: MetricContext) -> float:
+    """Mean LPIPS(alex) distance of ``images`` to the clean images."""
+    model = ctx.model("alexnet", lambda device: load_lpips(device))
+    return float(np.mean(lpips_per_image(images, ctx.clean, model, ctx.device, ctx.batch_size)))

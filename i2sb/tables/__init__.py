@@ -16,6 +16,7 @@ import pandas as pd
 
 from i2sb.atomic import write_text
 from i2sb.joblog import LOG
+from i2sb.metric_table import HEADLINE_METRIC, degraded_name, metric_spec
 from i2sb.paper import PAPER_TABLES, TABLE_TITLES
 from i2sb.tables.build import (
     DEGRADED,
@@ -80,31 +81,36 @@ def _table_groups(tasks: tuple[str, ...]) -> dict[str, tuple[str, tuple[str, ...
     return {name: group for name, group in groups.items() if group[1]}
 
 
+# The report leads with whether each restoration beats its degraded input in this metric.
+_HEADLINE, _HEADLINE_TWIN = HEADLINE_METRIC, degraded_name(HEADLINE_METRIC)
+_HEADLINE_WORD = metric_spec(HEADLINE_METRIC).header
+
+
 def degraded_check(runs: pd.DataFrame) -> dict[str, Any]:
     """Whether every evaluation's PSNR beats its degraded input's: ``{"measured": how many runs
     have both PSNRs, "below": [{task, sampler, nfe, psnr, psnr_degraded}] of those that do not}``."""
     below = [
         {"task": r["task"], "sampler": r["sampler"], "nfe": int(r["nfe"]),
-         "psnr": float(r["psnr"]), "psnr_degraded": float(r["psnr_degraded"])}
-        for r in below_degraded(runs, "psnr").to_dict("records")
+         _HEADLINE: float(r[_HEADLINE]), _HEADLINE_TWIN: float(r[_HEADLINE_TWIN])}
+        for r in below_degraded(runs, _HEADLINE).to_dict("records")
     ]  # fmt: skip
-    return {"measured": measured_against_degraded(runs, "psnr"), "below": below}
+    return {"measured": measured_against_degraded(runs, _HEADLINE), "below": below}
 
 
 def _verdict(check: dict[str, Any]) -> str:
-    measured, below = check["measured"], len(check["below"])
+    measured, below, word = check["measured"], len(check["below"]), _HEADLINE_WORD
     if not measured:
-        return "restored against degraded: no evaluation has both PSNRs"
+        return f"restored against degraded: no evaluation has both {word}s"
     if not below:
-        return f"every evaluation ({measured} of {measured}) beats its degraded input in PSNR"
-    return f"WARNING: {below} of {measured} evaluations do not beat their degraded input in PSNR"
+        return f"every evaluation ({measured} of {measured}) beats its degraded input in {word}"
+    return f"WARNING: {below} of {measured} evaluations do not beat their degraded input in {word}"
 
 
 def _named(check: dict[str, Any]) -> list[str]:
-    digits = DECIMALS["psnr"]
+    digits = DECIMALS[_HEADLINE]
     return [
-        f"{r['task']} {r['sampler']} NFE {r['nfe']}: {r['psnr']:.{digits}f} dB restored, "
-        f"{r['psnr_degraded']:.{digits}f} dB degraded"
+        f"{r['task']} {r['sampler']} NFE {r['nfe']}: {r[_HEADLINE]:.{digits}f} dB restored, "
+        f"{r[_HEADLINE_TWIN]:.{digits}f} dB degraded"
         for r in check["below"]
     ]
 
@@ -141,9 +147,10 @@ def write_report(runs: pd.DataFrame, out: Path, tasks: tuple[str, ...] | None = 
         written += paths
         sections.append(text)
     for metric in METRICS:
-        beside = f", beside the {DEGRADED}" if f"{metric}_degraded" in runs else ""
+        beside = f", beside the {DEGRADED}" if degraded_name(metric) in runs else ""
         caption = (
-            f"{HEADERS[metric]} against NFE, per task and sampler{beside}: {describe_runs(runs)}."
+            f"{HEADERS[metric]} against NFE, per task and sampler{beside}: {describe_runs(runs)}. "
+            f"{HEADERS[metric]}: {metric_spec(metric).caption}."
         )
         table = nfe_table(runs, metric, tasks)
         paths, text = write_table(table, out, f"nfe_{metric}", caption, DECIMALS[metric])

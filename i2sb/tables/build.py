@@ -10,6 +10,8 @@ import math
 
 import pandas as pd
 
+from i2sb.metric_table import HEADLINE_METRIC, degraded_name
+from i2sb.metric_table import METRICS as METRIC_SPECS
 from i2sb.paper import (
     I2SB,
     PAPER_DATASET,
@@ -20,13 +22,14 @@ from i2sb.paper import (
     paper_results,
 )
 
-METRICS = ("fid", "ca", "psnr", "ssim", "lpips")
+# The metric table's names, headers and twins (i2sb/metric_table.py), as the tables use them.
+METRICS = tuple(spec.name for spec in METRIC_SPECS)
 # The metrics measured on the degraded inputs too (``<metric>_degraded`` in metrics.json).
-DEGRADED_METRICS = ("psnr", "ssim", "lpips")
+DEGRADED_METRICS = tuple(spec.name for spec in METRIC_SPECS if spec.degraded_twin)
+# The ones the paper's tables quote (fields of paper.PaperResult).
+QUOTED_BY_PAPER = tuple(spec.name for spec in METRIC_SPECS if spec.quoted_by_paper)
 PAPER_ORDER = tuple(task for tasks in PAPER_TABLES.values() for task in tasks)
-HEADERS = {"fid": "FID", "ca": "CA (%)", "psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS"}
-# `i2sb evaluate` reports CA as the fraction of correct top-1 predictions; the paper prints percent.
-CA_TO_PERCENT = 100.0
+HEADERS = {spec.name: spec.header for spec in METRIC_SPECS}
 # Runs recorded before the sampler became a dimension of the benchmark were all sampled with the
 # paper's sampler: the only default this module assumes.
 SAMPLER_BEFORE_SAMPLERS = "ddpm"
@@ -73,7 +76,7 @@ def _metric(search: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series]:
 def runs_frame(search: pd.DataFrame) -> pd.DataFrame:
     """``mlflow.search_runs`` output -> one row per run: task, sampler, nfe, what it was evaluated
     on (FACTS) and the metrics (NaN if absent, with ``<metric>_reason``)."""
-    names = [*METRICS, *(f"{m}_degraded" for m in DEGRADED_METRICS)]
+    names = [*METRICS, *(degraded_name(m) for m in DEGRADED_METRICS)]
     columns = ["task", "sampler", "nfe", *FACTS, *names, *(f"{m}_reason" for m in names)]
     if search.empty:
         return pd.DataFrame(columns=columns)
@@ -90,7 +93,8 @@ def runs_frame(search: pd.DataFrame) -> pd.DataFrame:
         frame[fact] = pd.to_numeric(frame[fact], errors="coerce").astype("Int64")
     for name in names:
         frame[name], frame[f"{name}_reason"] = _metric(search, name)
-    frame["ca"] = frame["ca"] * CA_TO_PERCENT
+    for spec in METRIC_SPECS:  # e.g. CA: metrics.json holds a fraction, the tables print percent
+        frame[spec.name] = frame[spec.name] * spec.table_scale
     return frame.sort_values(["task", "sampler", "nfe"]).reset_index(drop=True)[columns]
 
 
@@ -110,8 +114,9 @@ def not_comparable(run: pd.Series) -> list[str]:
     if pd.isna(run["num_images"]) or run["num_images"] != expected:
         why.append(f"{_count(run['num_images'])} images, not the paper's {expected:,}")
     reference = paper_fid_reference(task)
-    if not math.isnan(run["fid"]) and run["fid_reference_kind"] != reference:
-        why.append(f"FID against {run['fid_reference_kind']}, not {reference}")
+    for spec in (s for s in METRIC_SPECS if s.reference_fact):
+        if not math.isnan(run[spec.name]) and run[spec.reference_fact] != reference:
+            why.append(f"{spec.header} against {run[spec.reference_fact]}, not {reference}")
     if task.startswith("inpaint-freeform") and run["mask_source"] != "published":
         why.append("generated free-form masks, not the paper's")
     return why
@@ -126,22 +131,23 @@ def _paper_rows(task: str) -> list[dict]:
     for result in paper_results(task):
         row = {"task": task, "method": result.method + PAPER_SUFFIX, "nfe": result.nfe}
         row |= {"sampler": "ddpm" if result.method == I2SB else None}
-        row |= {"fid": result.fid, "ca": result.ca, "dataset": PAPER_DATASET}
+        row |= {name: getattr(result, name) for name in QUOTED_BY_PAPER}
+        row |= {"dataset": PAPER_DATASET, "fid_reference_kind": paper_fid_reference(task)}
         row |= {"image_size": PAPER_IMAGE_SIZE, "num_images": paper_eval_images(task)}
-        row |= {"fid_reference_kind": paper_fid_reference(task)}
         row |= {f"{m}_reason": NOT_REPORTED for m in METRICS}
-        row |= {f"{m}_reason": BASELINE_NOT_QUOTED for m in ("sampler", "nfe", "ca")}
+        unquoted = [m for m in QUOTED_BY_PAPER if getattr(result, m) is None]
+        row |= {f"{m}_reason": BASELINE_NOT_QUOTED for m in ("sampler", "nfe", *unquoted)}
         rows.append(row)
     return rows
 
 
 def _degraded_row(task: str, ours: pd.DataFrame) -> dict:
     """The degraded inputs' scores, from the task's first run (every run of a task shares them)."""
-    row = {"task": task, "method": DEGRADED, "fid_reason": NOT_FOR_DEGRADED}
-    row |= {"ca_reason": NOT_FOR_DEGRADED}
+    row = {"task": task, "method": DEGRADED}
+    row |= {f"{m}_reason": NOT_FOR_DEGRADED for m in METRICS if m not in DEGRADED_METRICS}
     first = ours.iloc[0] if len(ours) else None
     for metric in DEGRADED_METRICS:
-        source = f"{metric}_degraded"
+        source = degraded_name(metric)
         row[metric] = math.nan if first is None else first[source]
         row[f"{metric}_reason"] = NO_RUN if first is None else first[f"{source}_reason"]
     for fact in ("dataset", "image_size", "num_images"):
@@ -211,21 +217,21 @@ def nfe_table(runs: pd.DataFrame, metric: str, tasks: tuple[str, ...]) -> pd.Dat
     return pd.concat([table.astype({c: float for c in value_columns}), reasons], axis=1)
 
 
-def below_degraded(runs: pd.DataFrame, metric: str = "psnr") -> pd.DataFrame:
+def below_degraded(runs: pd.DataFrame, metric: str = HEADLINE_METRIC) -> pd.DataFrame:
     """Our runs whose ``metric`` (higher is better) does not beat their degraded inputs', where both
     were measured: a restoration that made the images worse, which a report must show, not hide.
 
     Columns: task, sampler, nfe, ``metric``, ``<metric>_degraded``, in the runs' order.
     """
-    degraded = f"{metric}_degraded"
+    degraded = degraded_name(metric)
     measured = runs[runs[metric].notna() & runs[degraded].notna()]
     worse = measured[measured[metric] <= measured[degraded]]
     return worse[["task", "sampler", "nfe", metric, degraded]].reset_index(drop=True)
 
 
-def measured_against_degraded(runs: pd.DataFrame, metric: str = "psnr") -> int:
+def measured_against_degraded(runs: pd.DataFrame, metric: str = HEADLINE_METRIC) -> int:
     """How many runs have ``metric`` measured on both the restored and the degraded images."""
-    return int((runs[metric].notna() & runs[f"{metric}_degraded"].notna()).sum())
+    return int((runs[metric].notna() & runs[degraded_name(metric)].notna()).sum())
 
 
 def report_tasks(runs: pd.DataFrame, configured: tuple[str, ...] | None) -> tuple[str, ...]:

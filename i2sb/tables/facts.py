@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from i2sb.metric_table import METRICS as METRIC_SPECS
 from i2sb.paper import PAPER_DATASET, PAPER_IMAGE_SIZE, paper_eval_images, paper_fid_reference
 
 # metrics.json's fid_reference_kind (i2sb.metrics.evaluate.FID_REFERENCE_KINDS) in words.
@@ -43,14 +44,19 @@ def describe_runs(runs: pd.DataFrame) -> str:
     counts = " or ".join(f"{n:,}" for n in sorted(_unique(runs["num_images"])))
     samplers = _unique(runs["sampler"])
     nfes = ", ".join(str(n) for n in sorted(_unique(runs["nfe"])))
-    measured = runs[runs["fid"].notna()]
-    references = [_reference(k) for k in _unique(measured["fid_reference_kind"])]
     parts = [
         f"{data}, {sizes or 'resolution not recorded'}, {counts or 'an unknown number of'} images",
         _networks(runs),
         f"sampler{'s' if len(samplers) > 1 else ''} {', '.join(samplers)} at NFE {nfes}",
-        f"FID reference: {' and '.join(references)}" if references else "no FID measured",
     ]
+    for spec in (s for s in METRIC_SPECS if s.reference_fact):  # what FID was measured against
+        measured = runs[runs[spec.name].notna()]
+        references = [_reference(k) for k in _unique(measured[spec.reference_fact])]
+        parts.append(
+            f"{spec.header} reference: {' and '.join(references)}"
+            if references
+            else f"no {spec.header} measured"
+        )
     return "; ".join(parts)
 
 

@@ -13,14 +13,18 @@ from pathlib import Path
 import pandas as pd
 
 from i2sb.atomic import atomic_path
+from i2sb.metric_table import METRICS as METRIC_SPECS
+from i2sb.metric_table import degraded_name, metric_spec
 from i2sb.paper import I2SB, paper_results
-from i2sb.tables.build import DEGRADED_METRICS, HEADERS
+from i2sb.tables.build import DEGRADED_METRICS, HEADERS, QUOTED_BY_PAPER
 from i2sb.tables.facts import describe_runs
 
-PLOT_METRICS = ("psnr", "ssim", "lpips", "fid", "ca")
+# The panels, in the metric table's order: every row marked plotted (a row not plotted is said
+# under the figure, never silently left out).
+PLOT_METRICS = tuple(spec.name for spec in METRIC_SPECS if spec.plotted)
+NOT_PLOTTED = tuple(spec.name for spec in METRIC_SPECS if not spec.plotted)
 PANEL_INCHES = 3.4
 LINE_INCHES = 0.17  # one line of 8-pt text
-LOWER_IS_BETTER = {"fid", "lpips"}
 
 
 def _notes(ours: pd.DataFrame, missing: list[str], width: int) -> list[str]:
@@ -38,10 +42,10 @@ def _panel(axis, ours: pd.DataFrame, metric: str, with_paper: bool, task: str) -
         if not valid.empty:
             axis.plot(valid["nfe"], valid[metric], marker="o", label=f"{I2SB} (ours), {sampler}")
     if metric in DEGRADED_METRICS:
-        degraded = ours[f"{metric}_degraded"].dropna()
+        degraded = ours[degraded_name(metric)].dropna()
         if not degraded.empty:
             axis.axhline(degraded.iloc[0], color="grey", linestyle="--", label="degraded input")
-    if with_paper and metric in ("fid", "ca"):
+    if with_paper and metric in QUOTED_BY_PAPER:
         paper = [r for r in paper_results(task) if r.method == I2SB]
         axis.scatter([r.nfe for r in paper], [getattr(r, metric) for r in paper], marker="*",
                      s=120, color="black", label=f"{I2SB} (paper)", zorder=3)  # fmt: skip
@@ -49,7 +53,7 @@ def _panel(axis, ours: pd.DataFrame, metric: str, with_paper: bool, task: str) -
     axis.set_xscale("log")
     axis.set_xticks(nfes, [str(n) for n in nfes])
     axis.minorticks_off()
-    better = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
+    better = "lower is better" if metric_spec(metric).lower_is_better else "higher is better"
     axis.set(xlabel="NFE", ylabel=HEADERS[metric], title=f"{HEADERS[metric]} ({better})")
     axis.legend(fontsize=7)
 
@@ -69,6 +73,7 @@ def task_figure(runs: pd.DataFrame, task: str, with_paper: bool):
     chars = int(width * 15)  # characters of 8-pt text per line
     title = textwrap.wrap(f"{task}: {describe_runs(ours)}", chars * 9 // 10)
     notes = _notes(ours, missing, chars)
+    notes += [f"{HEADERS[m]}: not plotted (the metric table says so)" for m in NOT_PLOTTED]
     top, bottom = len(title) * LINE_INCHES * 1.2 + 0.1, (len(notes) + 0.5) * LINE_INCHES
     height = PANEL_INCHES + top + bottom
     fig, axes = plt.subplots(1, columns, figsize=(width, height), squeeze=False)

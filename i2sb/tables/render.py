@@ -13,11 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from i2sb.atomic import write_text
+from i2sb.metric_table import METRICS as METRIC_SPECS
 from i2sb.tables.build import DEGRADED, HEADERS, METRICS
 
 MISSING = "–"
 NO_REASON = "no value, and no reason was recorded"
-DECIMALS = {"fid": 2, "ca": 2, "psnr": 2, "ssim": 3, "lpips": 3}
+DECIMALS = {spec.name: spec.decimals for spec in METRIC_SPECS}
 COMPARABLE = "comparable"
 PRINTED_HEADERS = {**HEADERS, "nfe": "NFE", COMPARABLE: "comparable with the paper"}
 # Columns only the CSV holds: the caption says them for the whole table.

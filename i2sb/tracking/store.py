@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlparse
 
+from i2sb.metric_table import METRICS
 from i2sb.tracking.inputs import same_value
 
 KEY_TAG = "i2sb.key"
@@ -88,9 +89,12 @@ def report_experiment(experiment: str) -> str:
 # picks the columns. Both verified with MLflow 3.17 in headless Chromium (tests/test_mlflow_ui.py).
 RUNS_VIEW = "i2sb"
 EVAL_COLUMNS = (
-    "params.`task`", "params.`sampler`", "metrics.`nfe`", "metrics.`psnr`", "metrics.`ssim`",
-    "metrics.`fid`", "metrics.`ca`", "metrics.`lpips`", "attributes.`Duration`",
-)  # fmt: skip
+    "params.`task`",
+    "params.`sampler`",
+    "metrics.`nfe`",
+    *(f"metrics.`{spec.name}`" for spec in METRICS),
+    "attributes.`Duration`",
+)  # fmt: skip (one column per row of the metric table)
 TRAIN_COLUMNS = (
     "params.`task`", "metrics.`train_loss`", "metrics.`val_psnr`", "metrics.`val_psnr_degraded`",
     "metrics.`train_it_per_s`", "attributes.`Duration`",

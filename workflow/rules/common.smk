@@ -148,7 +148,7 @@ def sample_inputs(wildcards):
 def needs_val_stats(task):
     """Non-SR FID is measured against the validation set's statistics, computed once here."""
     return (
-        CFG.evaluate.fid
+        "fid" in CFG.evaluate.metrics
         and task_spec(task).fid_reference != FID_REF_TRAIN
         and not CFG.evaluate.fid_val_stats
         and CFG.data.kind == "imagefolder"
@@ -158,7 +158,7 @@ def needs_val_stats(task):
 
 def evaluate_inputs(wildcards):
     inputs = {"samples": rules.gather.output.samples.format(**wildcards)}
-    if CFG.evaluate.fid and task_spec(wildcards.task).fid_reference == FID_REF_TRAIN:
+    if "fid" in CFG.evaluate.metrics and task_spec(wildcards.task).fid_reference == FID_REF_TRAIN:
         if CFG.evaluate.require_external_metrics or CFG.downloads.fid_reference:
             inputs["fid_reference"] = rules.download_fid_reference.output[0]
     if needs_val_stats(wildcards.task):
