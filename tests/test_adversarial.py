@@ -490,6 +490,25 @@ def _disk_full(tmp: Path) -> Result:
         return cli("slurm-profile", "--account", "a", "--partition", "p", "--out", tmp / "p")
 
 
+def _dead_server(tmp: Path) -> Result:
+    """In a child with a deadline: MLflow's own retries used to stall for minutes."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_HTTP")}
+    try:
+        proc = subprocess.run([sys.executable, "-m", "i2sb", "tables", "--tracking-uri",
+                               f"http://127.0.0.1:{port}", "--experiment", "x", "--out", tmp / "t"],
+                              capture_output=True, text=True, timeout=90,
+                              env={**env, "PYTHONPATH": str(REPO)})  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return Result(None, "", "no answer within 90 s")
+    traceback = "Traceback" in proc.stderr
+    return Result(None if traceback else proc.returncode, proc.stdout, proc.stderr[-300:])
+
+
 CASES = [
     # item 1: stale parts
     Case("retrained run, same part file", "handled", _retrained, check=_recomputed),
@@ -596,6 +615,7 @@ CASES = [
     Case("data demo after a kill -9 mid-build", "handled", _demo_after_kill,
          check=lambda r, t: not list(t.glob(".photos.tmp-*")) and (t / "photos").is_dir()),
     Case("disk full (ENOSPC) while writing", "error", _disk_full, ("config.yaml", "no space")),
+    Case("tables: dead tracking server", "error", _dead_server, ("unreachable", "http://127.0.0.1")),
 ]  # fmt: skip
 
 

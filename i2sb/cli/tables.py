@@ -16,7 +16,7 @@ def register(subparsers) -> None:
         "a missing value prints as '–' with a footnote giving the reason (empty in the CSV). Example: i2sb tables --tracking-uri "
         "sqlite:///results/mlflow.db --experiment demo --out results/demo/tables. An experiment "
         "without evaluation runs (misspelt, or nothing tracked yet) is an error naming those that "
-        "have runs.",
+        "have runs. An http(s) server that does not answer is an error naming it within seconds.",
     )
     parser.add_argument(
         "--tracking-uri", default=DEFAULT_TRACKING_URI, help="MLflow store or server URL"
@@ -71,8 +71,11 @@ def check_experiment(uri: str, name: str) -> None:
 
 def run(args) -> int:
     from i2sb.tables import make_tables
+    from i2sb.tracking.store import check_reachable, http_limits
 
-    check_experiment(args.tracking_uri, args.experiment)
+    check_reachable(args.tracking_uri)  # a dead server: one line in seconds, not minutes of retries
+    with http_limits():
+        check_experiment(args.tracking_uri, args.experiment)
     tasks = tuple(args.tasks) if args.tasks else None
     result = make_tables(args.tracking_uri, args.experiment, args.out, args.artifact_root, tasks)
     print(f"{result['num_runs']} runs -> {len(result['files'])} files in {args.out}")

@@ -36,7 +36,9 @@ from i2sb.tables.render import DECIMALS, write_table
 from i2sb.tracking.store import (
     KIND_TAG,
     RunRecord,
+    check_reachable,
     get_or_create_experiment,
+    http_limits,
     report_experiment,
     store_lock,
     upsert_run,
@@ -186,7 +188,8 @@ def make_tables(
     from mlflow import MlflowClient
 
     out = Path(out)
-    with store_lock(tracking_uri):
+    check_reachable(tracking_uri)  # a dead server fails in seconds, as `track` does
+    with store_lock(tracking_uri), http_limits():
         client = MlflowClient(tracking_uri=tracking_uri)
         experiment_id = get_or_create_experiment(client, experiment, tracking_uri, artifact_root)
         runs = read_runs(tracking_uri, experiment_id)
