@@ -5,7 +5,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,29 +38,20 @@ def imagenet_root(tmp_path):
 
 
 def test_full_benchmark_plans_every_partition_as_its_own_job(tmp_path, imagenet_root):
-    started = time.perf_counter()
     proc = snakemake("-n", "--cores", "8", "--configfile", "config/benchmark.yaml",
                      "--config", f"results_dir={tmp_path}", "partitions=8", imagenet_root)  # fmt: skip
-    seconds = time.perf_counter() - started
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
     assert counts["train"] == 9 and counts["sample"] == 72 and counts["gather"] == 9
     assert counts["evaluate"] == 9 and counts["track"] == 1 and counts["report"] == 1
-    print(f"planned {counts['total']} jobs in {seconds:.1f} s")
-    assert seconds < 30  # measured ~1.2 s here; generous for loaded CI machines
 
 
 def test_reproduce_plans_downloads_and_sampling_without_training(tmp_path, imagenet_root):
-    """config/reproduce.yaml: the paper's tables from the nine published checkpoints."""
-    import resource
+    """config/reproduce.yaml: the paper's tables from the nine published checkpoints.
 
-    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
+    How long planning takes is a figure of benchmarks/bench_plan.py, not a test."""
     proc = snakemake("-n", "--cores", "8", "--configfile", "config/reproduce.yaml",
                      "--config", f"results_dir={tmp_path}", imagenet_root)  # fmt: skip
-    seconds = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_seconds = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
     assert counts["download_checkpoint"] == 9 and "train" not in counts
@@ -79,8 +69,6 @@ def test_reproduce_plans_downloads_and_sampling_without_training(tmp_path, image
         assert {f"{task}_{sampler}_nfe{nfe}_{i}_8" for i in range(8)} <= logs
     assert not any(log.startswith(("jpeg-", "inpaint-")) and "_cddb" in log for log in logs)
     assert not any("implicit-eta0_nfe999" in log for log in logs)
-    print(f"planned {counts['total']} jobs in {seconds:.1f} s ({cpu_seconds:.1f} s CPU)")
-    assert cpu_seconds < 5 and seconds < 30  # wall time is noisy on a shared CI machine
 
 
 def test_one_task_by_config_override(tmp_path, imagenet_root):
