@@ -51,7 +51,7 @@ def tiny_classifier():
     return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), head)
 
 
-def make_samples(path, task="jpeg-10", degraded=True, count=16):
+def make_samples(path, task="jpeg-10", degraded=True, count=16, meta=None):
     """Half dark, half bright clean images (labels 0 and 1); recon close to clean, degraded farther."""
     rng = np.random.default_rng(0)
     labels = np.arange(count) % 2
@@ -60,7 +60,7 @@ def make_samples(path, task="jpeg-10", degraded=True, count=16):
     )
     recon = (clean.astype(int) + rng.integers(-6, 7, clean.shape)).astype(np.uint8)
     noisy = (clean.astype(int) + rng.integers(-30, 31, clean.shape)).astype(np.uint8)
-    meta = {"task": task, "nfe": 5, "images_per_s": 3.5, "seconds_per_nfe": 0.25}
+    meta = {"task": task, "nfe": 5, "images_per_s": 3.5, "seconds_per_nfe": 0.25, **(meta or {})}
     part = Part(recon, clean, np.arange(count), labels, meta, noisy if degraded else None)
     return write_part(path, part), part
 
@@ -106,14 +106,20 @@ def test_metrics_json_says_what_the_images_are(tmp_path, monkeypatch):
     """The workflow's entry records the data set (name, kind, subset) and the reference kind."""
     from i2sb.config import config_from_dict
     from i2sb.metrics.evaluate import FID_REFERENCE_KINDS, evaluate_for_config
+    from i2sb.sample.evalset import expected_identity
 
-    path, part = make_samples(tmp_path / "samples.npz")
-    mu, sigma = fid.stats_of(fid.image_features(part.clean, tiny_extractor(), "cpu"))
-    stats = tmp_path / "val_stats.npz"
-    np.savez(stats, mu=mu, sigma=sigma)
     cfg = config_from_dict(
         {"results_dir": str(tmp_path), "evaluate": {"metrics": list(without("ca"))}}
     )
+    for number in range(16):  # the demo's validation photos the samples were made from
+        folder = tmp_path / "demo" / "photos" / "val" / f"c{number % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (number, 0, 0)).save(folder / f"{number}.png")
+    identity = {**expected_identity(cfg, "jpeg-10", 1), "parts": 1}
+    path, part = make_samples(tmp_path / "samples.npz", meta=identity)
+    mu, sigma = fid.stats_of(fid.image_features(part.clean, tiny_extractor(), "cpu"))
+    stats = tmp_path / "val_stats.npz"
+    np.savez(stats, mu=mu, sigma=sigma)
     monkeypatch.setattr(fid, "load_inception", lambda device: tiny_extractor())
     result = evaluate_for_config(cfg, path, "jpeg-10", tmp_path / "m.json", str(stats))
     assert result["dataset"] == {

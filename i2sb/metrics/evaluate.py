@@ -27,7 +27,8 @@ from i2sb.metric_table import METRICS, MetricSpec, degraded_name, result_names
 from i2sb.metrics.context import MetricContext, MetricUnavailable
 from i2sb.metrics.fid import FID_REFERENCE_KINDS, ReferenceUnavailable
 from i2sb.metrics.weights import WeightsUnavailable
-from i2sb.sample.parts import read_part
+from i2sb.sample.parts import check_shapes, identity_mismatch
+from i2sb.sample.samplefile import SampleFile, open_samples
 from i2sb.tasks import task_spec
 
 __all__ = ["FID_REFERENCE_KINDS", "ReferenceUnavailable", "evaluate_samples"]
@@ -105,6 +106,7 @@ def evaluate_samples(
     device: str = "auto",
     fid_reference: str = "",
     mask_options: dict[str, Any] | None = None,
+    expected: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Compute every metric of ``samples_path`` and write ``out`` (metrics.json) atomically.
 
@@ -115,26 +117,20 @@ def evaluate_samples(
     recorded as unknown (an evaluation without a config). ``mask_options``
     (``Config.mask_options()``) rebuild the free-form masks sampling used, for consistency.
     The models (FID's Inception, CA's ResNet-50, LPIPS) default to the pretrained ones.
+    ``expected`` (meta key -> value, ``evalset.expected_identity``) is what the file must record;
+    a difference is refused, naming the key, before any metric. The images are streamed
+    (``samplefile.ImageStream``): the metrics read them a batch at a time.
     """
     path = Path(samples_path)
-    samples = read_part(path)
-    if "partition" in samples.meta:
-        index, count = samples.meta["partition"]
-        raise ValueError(
-            f"{path} is part {index} of {count} of a sampling run, not a gathered set: gather "
-            f"all {count} parts first (i2sb gather part_*_{count}.npz --out samples.npz)"
-        )
-    task_spec(task)  # unknown task names fail here, before any work
-    recorded = samples.meta.get("task")
-    if recorded is not None and recorded != task:
-        raise ValueError(f"{path}: sampled for task {recorded!r}, but --task is {task!r}")
-    ctx = MetricContext(
-        task, samples.clean, samples.labels, samples.indices, samples.meta, path,
-        settings, downloads, resolve_device(device), fid_reference, dict(mask_options or {}),
-        {"inception": feature_model, "resnet50": classifier, "alexnet": lpips_model},
-    )  # fmt: skip
-    with torch.inference_mode():
-        metrics = measure_all(ctx, samples.recon, samples.degraded)
+    with open_samples(path) as samples:  # images are read in chunks, never whole
+        _check_samples(samples, path, task, expected or {})
+        ctx = MetricContext(
+            task, samples.clean, samples.labels, samples.indices, samples.meta, path,
+            settings, downloads, resolve_device(device), fid_reference, dict(mask_options or {}),
+            {"inception": feature_model, "resnet50": classifier, "alexnet": lpips_model},
+        )  # fmt: skip
+        with torch.inference_mode():
+            metrics = measure_all(ctx, samples.recon, samples.degraded)
     result = {
         "task": task,
         "sampler": samples.meta.get("sampler"),  # {"name", "label", "options"} (sampler_table)
@@ -152,21 +148,54 @@ def evaluate_samples(
     return result
 
 
+def _check_samples(samples: SampleFile, path: Path, task: str, expected: dict[str, Any]) -> None:
+    """A gathered file, for ``task``, recording what the caller ``expected`` (meta keys)."""
+    check_shapes(samples, str(path))
+    if len(samples) == 0:
+        raise ValueError(f"{path} holds no images")
+    if "partition" in samples.meta:
+        index, count = samples.meta["partition"]
+        raise ValueError(
+            f"{path} is part {index} of {count} of a sampling run, not a gathered set: gather "
+            f"all {count} parts first (i2sb gather part_*_{count}.npz --out samples.npz)"
+        )
+    task_spec(task)  # unknown task names fail here, before any work
+    recorded = samples.meta.get("task")
+    if recorded is not None and recorded != task:
+        raise ValueError(f"{path}: sampled for task {recorded!r}, but --task is {task!r}")
+    mismatch = identity_mismatch(samples.meta, expected)
+    if mismatch:
+        raise ValueError(f"{path} was not made with what is evaluated: {mismatch}")
+
+
 def evaluate_for_config(
-    cfg: Any, samples_path: str | Path, task: str, out: str | Path, fid_val_stats: str = ""
+    cfg: Any,
+    samples_path: str | Path,
+    task: str,
+    out: str | Path,
+    fid_val_stats: str = "",
+    *,
+    sampler: str | None = None,
+    nfe: int | None = None,
 ) -> dict[str, Any]:
     """The workflow's entry: evaluate with every setting taken from an i2sb Config.
 
     ``fid_val_stats`` (the workflow's cached validation statistics) replaces
-    ``evaluate.fid_val_stats`` for the tasks whose FID reference is the validation set.
+    ``evaluate.fid_val_stats`` for the tasks whose FID reference is the validation set. The
+    samples must record the config's sample settings and evaluation images (and ``sampler``, a
+    label of ``cfg.samplers``, and ``nfe`` when given): ``evalset.expected_identity``.
     """
     from i2sb.data.build import describe_eval_data
+    from i2sb.sample.evalset import expected_identity
 
     settings = cfg.evaluate
     if fid_val_stats:
         settings = dataclasses.replace(settings, fid_val_stats=fid_val_stats)
     dataset = describe_eval_data(cfg, task)
+    with open_samples(samples_path) as samples:
+        parts = samples.meta.get("parts")
+    expected = expected_identity(cfg, task, parts, sampler, nfe)
     return evaluate_samples(
         samples_path, task, out, settings, dataset=dataset, downloads=cfg.downloads,
-        mask_options=cfg.mask_options(),
+        mask_options=cfg.mask_options(), expected=expected,
     )  # fmt: skip

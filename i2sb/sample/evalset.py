@@ -106,3 +106,36 @@ def check_sampler(sampler: SamplerConfig, task: str, run: str | Path) -> None:
     problem = sampler.problem(task_spec(task)) or sampler.skip_reason(task_spec(task))
     if problem:
         raise ValueError(f"{problem} (run {run})")
+
+
+def expected_identity(
+    config: Any, task: str, parts: int | None, sampler: str | None = None, nfe: int | None = None
+) -> dict[str, Any]:
+    """What a gathered samples file made under ``config`` for ``task`` must record (meta keys):
+    the sample settings that change images (seed, clip_denoise), the sampler entry labelled
+    ``sampler`` and ``nfe`` when given, and the evaluation set's index fingerprint and, for a
+    file gathered from ``parts`` parts, the content of each part's images (read from disk: the
+    bytes the sampler read, hashed again). ``evaluate`` refuses a file that differs in any.
+    """
+    from i2sb.data.build import eval_set_for_config
+    from i2sb.data.fingerprint import combined_fingerprint, content_fingerprint, data_fingerprint
+    from i2sb.data.partition import partition
+
+    expected: dict[str, Any] = {
+        "task": task,
+        "seed": config.sample.seed,
+        "clip_denoise": config.sample.clip_denoise,
+    }
+    if sampler is not None:
+        expected["sampler"] = find_sampler(config.samplers, sampler).describe()
+    if nfe is not None:
+        expected["nfe"] = int(nfe)
+    dataset, indices = eval_set_for_config(config, task)
+    expected["data_fingerprint"] = data_fingerprint(dataset, indices)
+    if isinstance(parts, int) and parts >= 1:
+        records = [
+            content_fingerprint(dataset, [indices[p] for p in partition(len(indices), i, parts)])
+            for i in range(parts)
+        ]
+        expected["data_content"] = combined_fingerprint(records)
+    return expected

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from i2sb.config import SampleConfig
-from i2sb.data.fingerprint import data_fingerprint
+from i2sb.data.fingerprint import content_fingerprint, data_fingerprint
 from i2sb.data.partition import partition
 from i2sb.joblog import progress
 from i2sb.network.checkpoint import checkpoint_fingerprint
@@ -158,7 +158,7 @@ def sample_partition(
     (``indices``); p also picks the inpainting mask, and image p draws its noise from a generator
     seeded by (``seed``, p), so the images do not depend on the partitioning or the batch size
     (on the CPU byte for byte). A part already complete for the same checkpoint
-    contents, evaluation images and settings is left alone (computed = False); any difference
+    contents, evaluation images (their index and the bytes of the part's own) and settings is left alone (computed = False); any difference
     recomputes it with a line on stderr saying what changed. ``sampler`` is a Sampler or a run folder.
     """
     settings = job.settings
@@ -172,6 +172,8 @@ def sample_partition(
         "checkpoint": str(Path(source).resolve()),
         "checkpoint_fingerprint": checkpoint_fingerprint(source),
         "data_fingerprint": data_fingerprint(dataset, eval_indices),
+        # the bytes of this part's own images: a file replaced in place recomputes its part
+        "data_content": content_fingerprint(dataset, [eval_indices[p] for p in positions]),
         "nfe": job.nfe,
         "sampler": job.sampler.describe(),
         "partition": [index, count],

@@ -9,18 +9,13 @@ the evaluation set) so gather can prove the parts cover every index exactly once
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from i2sb.atomic import atomic_path
-
-IMAGE_KEYS = ("recon", "clean")
-OPTIONAL_IMAGE_KEYS = ("degraded",)
-REQUIRED_KEYS = (*IMAGE_KEYS, "indices", "labels", "meta")
+from i2sb.sample.samplefile import open_samples, write_samples
 
 
 @dataclass
@@ -38,7 +33,7 @@ class Part:
         return int(self.indices.shape[0])
 
 
-def _check_shapes(part: Part, source: str) -> None:
+def check_shapes(part: Any, source: str) -> None:
     count = len(part)
     if part.indices.ndim != 1 or part.labels.shape != (count,):
         raise ValueError(f"{source}: indices and labels must be (N,) arrays of one length")
@@ -56,49 +51,27 @@ def _check_shapes(part: Part, source: str) -> None:
 def write_part(path: str | Path, part: Part) -> Path:
     """Save ``part`` as an npz (no pickle), atomically: a reader sees the old file or the new one."""
     path = Path(path)
-    _check_shapes(part, str(path))
-    arrays = {
-        "recon": part.recon,
-        "clean": part.clean,
-        "indices": part.indices.astype(np.int64),
-        "labels": part.labels.astype(np.int64),
-        "meta": np.array(json.dumps(part.meta, sort_keys=True)),
-    }
-    if part.degraded is not None:
-        arrays["degraded"] = part.degraded
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-    return path
+    check_shapes(part, str(path))
+    arrays = {"indices": part.indices.astype(np.int64), "labels": part.labels.astype(np.int64)}
+    images = {"recon": part.recon, "clean": part.clean, "degraded": part.degraded}
+    chunks = {key: (a.shape, [a]) for key, a in images.items() if a is not None}
+    return write_samples(path, arrays, part.meta, chunks)
 
 
 def read_part(path: str | Path) -> Part:
-    """Load a part or gathered file, checking keys, dtypes and shapes (errors name the file)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"sample file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        # numpy reads a non-zip file as a pickle and refuses it with a ValueError
-        raise ValueError(f"{path} is not a readable npz file of arrays: {err}") from None
-    missing = [key for key in REQUIRED_KEYS if key not in arrays]
-    if missing:
-        raise ValueError(f"{path}: missing keys {missing}; expected {list(REQUIRED_KEYS)}")
-    try:
-        meta = json.loads(str(arrays["meta"]))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: meta is not JSON: {err}") from None
-    part = Part(
-        recon=arrays["recon"],
-        clean=arrays["clean"],
-        indices=arrays["indices"].astype(np.int64),
-        labels=arrays["labels"].astype(np.int64),
-        meta=meta,
-        degraded=arrays.get("degraded"),
-    )
-    _check_shapes(part, str(path))
-    return part
+    """Load a part or gathered file whole, checking keys, dtypes and shapes (errors name the file).
+    ``samplefile.open_samples`` reads one in chunks instead."""
+    with open_samples(path) as samples:
+        check_shapes(samples, str(samples.path))
+        images = {key: stream[:] for key, stream in samples.images().items()}
+        return Part(
+            recon=images["recon"],
+            clean=images["clean"],
+            indices=samples.indices,
+            labels=samples.labels,
+            meta=samples.meta,
+            degraded=images.get("degraded"),
+        )
 
 
 def why_incomplete(path: str | Path, indices: np.ndarray, expected_meta: dict[str, Any]) -> str:
@@ -117,7 +90,7 @@ def why_incomplete(path: str | Path, indices: np.ndarray, expected_meta: dict[st
             if key in FINGERPRINTS:
                 return (
                     f"{path} was made from other {FINGERPRINTS[key]} "
-                    f"({_short(part.meta.get(key))}; now {_short(value)})"
+                    f"({short_fingerprint(part.meta.get(key))}; now {short_fingerprint(value)})"
                 )
             return f"{path} was made with {key}={part.meta.get(key)!r}, not {value!r}"
     return ""
@@ -126,13 +99,34 @@ def why_incomplete(path: str | Path, indices: np.ndarray, expected_meta: dict[st
 FINGERPRINTS = {
     "checkpoint_fingerprint": "checkpoint contents",
     "data_fingerprint": "evaluation images (names, sizes or labels differ)",
+    "data_content": "evaluation image contents (a file changed)",
 }
 
 
-def _short(fingerprint: Any) -> str:
+def short_fingerprint(fingerprint: Any) -> str:
+    """A fingerprint record in a line: its fields, the hash cut to 12 hex digits."""
     if not isinstance(fingerprint, dict):
         return "not recorded"
     shown = {
         k: (v[:12] if k == "sha256" and isinstance(v, str) else v) for k, v in fingerprint.items()
     }
     return ", ".join(f"{k} {v}" for k, v in sorted(shown.items()))
+
+
+def shown_value(key: str, value: Any) -> str:
+    """A recorded meta value in a line: fingerprints shortened, the rest as JSON."""
+    if key in FINGERPRINTS:
+        return short_fingerprint(value)
+    return "not recorded" if value is None else json.dumps(value, sort_keys=True)
+
+
+def identity_mismatch(meta: dict[str, Any], expected: dict[str, Any]) -> str:
+    """'' if ``meta`` records every key of ``expected`` with its value (compared as JSON holds
+    it); else 'KEY is RECORDED in the file, EXPECTED now' for the first key that differs."""
+    for key, value in json.loads(json.dumps(expected)).items():
+        if meta.get(key) != value:
+            return (
+                f"{key} is {shown_value(key, meta.get(key))} in the file, "
+                f"{shown_value(key, value)} now"
+            )
+    return ""

@@ -10,4 +10,5 @@ with rule_log(snakemake):
     evaluate_for_config(
         snakemake.params.config, snakemake.input.samples, snakemake.wildcards.task,
         snakemake.output.metrics, fid_val_stats=snakemake.input.get("val_stats", ""),
+        sampler=snakemake.wildcards.sampler, nfe=int(snakemake.wildcards.nfe),
     )  # fmt: skip
