@@ -2,7 +2,9 @@
 
 ``rule_log(snakemake)`` wraps a rule script: everything the job prints (Python and C level, warnings,
 library output) goes to the rule's ``log:`` file, which starts with the command and the resolved
-settings and ends with the time taken or, on failure, the traceback. ``progress`` draws a tqdm bar on
+settings and ends with the time taken or, on failure, the traceback. The log keeps every attempt
+(retries, reruns), each from a dated header line; a shell rule gets the same with
+``python -m i2sb.joblog keep {log} RULE`` before its ``>> {log}``. ``progress`` draws a tqdm bar on
 a terminal and writes a log line every tenth of the way (with rate and ETA) anywhere else, so a log
 file shows progress without thousands of carriage returns. No torch import: the scripts stay light.
 """
@@ -14,6 +16,8 @@ import dataclasses
 import json
 import logging
 import os
+import platform
+import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -104,14 +108,48 @@ def _output_into(path: Path) -> Iterator[Any]:
             os.close(saved[1])
 
 
+def attempts_file(log: Path) -> Path:
+    """Where every attempt of a job's log is kept: ``.<log name>.attempts`` beside the log."""
+    return log.with_name(f".{log.name}.attempts")
+
+
+def keep_attempts(log: str | Path, rule: str) -> Path:
+    """Make ``log`` show every attempt of its job, then start this one with a dated header line.
+
+    Snakemake deletes a job's log files before each run, retries included, so appending alone
+    kept only the last attempt. The attempts live in :func:`attempts_file`, and ``log`` is a hard
+    link to it (a copy where the file system has no hard links): Snakemake's delete removes a
+    name, never the history. Returns ``log``.
+    """
+    log = Path(log)
+    history = attempts_file(log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if not (log.exists() and history.exists() and os.path.samefile(log, history)):
+        with open(history, "ab") as kept:
+            if log.exists():  # written by something else (an older i2sb): keep it too
+                kept.write(log.read_bytes())
+        log.unlink(missing_ok=True)
+        try:
+            os.link(history, log)
+        except OSError:
+            shutil.copyfile(history, log)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    with open(log, "a") as handle:
+        handle.write(f"===== {stamp}: rule {rule} starts (host {platform.node()}, "
+                     f"pid {os.getpid()}) =====\n")  # fmt: skip
+    return log
+
+
 @contextlib.contextmanager
 def rule_log(smk: Any) -> Iterator[logging.Logger]:
-    """Run a rule script's body with all its output appended to ``smk.log[0]``; log a failure's traceback."""
+    """Run a rule script's body with all its output appended to ``smk.log[0]``; log a failure's traceback.
+
+    The log holds every attempt (retries and reruns), each from a dated header line on
+    (:func:`keep_attempts`), so an earlier failure's traceback stays above the retry's story.
+    """
     if not smk.log:
         raise ValueError(f"rule {smk.rule} declares no log: file for its script to write")
-    path = Path(smk.log[0])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Appended: a retried or rerun job keeps the earlier attempt's traceback above its own story.
+    path = keep_attempts(smk.log[0], smk.rule)
     root = logging.getLogger()
     level = root.level
     started = time.perf_counter()
@@ -212,3 +250,16 @@ def progress(items: Iterable, desc: str, total: int | None = None, unit: str = "
             bar.update(1)
     finally:
         bar.close()
+
+
+def main(argv: list[str]) -> int:
+    """``python -m i2sb.joblog keep LOG RULE``: what a shell rule runs before ``>> LOG``."""
+    if len(argv) != 3 or argv[0] != "keep":
+        print("usage: python -m i2sb.joblog keep LOG RULE", file=sys.stderr)
+        return 2
+    keep_attempts(argv[1], argv[2])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -124,3 +125,58 @@ def test_a_terminated_training_says_so_in_its_log(tmp_path):
         "resumes from the last checkpoint (OUT/latest.pt)"
     )
     assert said > text.rindex("train sr4x-pool: iteration ")  # the last word on the training
+
+
+# --- issue 25 item 8: Snakemake deletes a job's log before each attempt; the log keeps them all.
+HEADER = re.compile(r"^===== \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: rule (\w+) starts", re.M)
+
+
+def test_every_attempt_stays_in_the_log_though_snakemake_deletes_it_between(tmp_path):
+    job = fake_job(tmp_path)
+    with pytest.raises(ValueError), rule_log(job):
+        raise ValueError("the first attempt failed")
+    os.unlink(job.log[0])  # what Snakemake does before the retry
+    with rule_log(job):
+        print("the retry worked")
+    text = (tmp_path / "logs" / "job.log").read_text()
+    assert HEADER.findall(text) == ["sample", "sample"]
+    assert text.index("ValueError: the first attempt failed") < text.index("the retry worked")
+
+
+SNAKEFILE = """
+rule by_script:
+    output: "script.out"
+    log: "logs/script.log"
+    script: "job.py"
+
+rule by_shell:
+    output: "shell.out"
+    log: "logs/shell.log"
+    shell: "{python} -m i2sb.joblog keep {{log:q}} by_shell && echo shell body >> {{log}} && touch {{output}}"
+"""
+SCRIPT = """
+from i2sb.joblog import rule_log
+with rule_log(snakemake):
+    print("script body")
+    open(snakemake.output[0], "w").close()
+"""
+
+
+def test_real_snakemake_reruns_append_to_script_and_shell_logs(tmp_path):
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "Snakefile").write_text(SNAKEFILE.format(python=sys.executable))
+    (tmp_path / "job.py").write_text(SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    for _ in range(2):  # a first run, then a forced rerun (Snakemake deletes the logs first)
+        proc = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--cores", "1", "--forceall", "script.out",
+             "shell.out"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    script_log = (tmp_path / "logs" / "script.log").read_text()
+    shell_log = (tmp_path / "logs" / "shell.log").read_text()
+    assert HEADER.findall(script_log) == ["by_script"] * 2 and script_log.count("script body") == 2
+    assert HEADER.findall(shell_log) == ["by_shell"] * 2 and shell_log.count("shell body") == 2

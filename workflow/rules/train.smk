@@ -30,6 +30,8 @@ rule train:
         f"{RUN}/logs/train/{{task}}.log",
     conda:
         ENV
+    # i2sb.joblog keep: the log keeps every attempt (Snakemake deletes it before each), dated
     shell:
+        "{PYTHON} -m i2sb.joblog keep {log:q} train && "
         "{params.launcher} --config {input.config} --task {wildcards.task} --out {params.out_dir}"
         " --no-progress --debug >> {log} 2>&1"
