@@ -19,7 +19,9 @@ install: $(STAMP)
 
 # The whole pipeline on the embedded demo (config/config.yaml): photos -> LMDB -> train -> sample
 # -> evaluate -> MLflow -> tables, on CPU. Outputs in results/demo, MLflow in results/mlflow.db.
+# After an interrupted run, scripts/stale_lock.py clears Snakemake's lock when no Snakemake runs here.
 demo: $(STAMP)
+	$(PY) scripts/stale_lock.py $(VENV)/bin/snakemake
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/snakemake --cores $(CORES) --rerun-incomplete
 	@echo "Done: tables in results/demo/tables/report.md; MLflow UI: $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///results/mlflow.db --host 127.0.0.1"
 	@$(PY) -c "import json; print('then open the runs table:', json.load(open('results/demo/tracking/tracked.json'))['runs_page'])"

@@ -16,6 +16,7 @@ rule train:
         summary=f"{RUN}/train/{{task}}/summary.json",
     params:
         launcher=train_launcher(PYTHON, TRAIN_RES.gpus, TRAIN_RES.nodes),
+        keep_log=f"{PYTHON} -m i2sb.joblog keep",
         out_dir=lambda wc: train_dir(wc.task),
         depends_on=section_hash("data", "network", "bridge", "train", "downloads"),
     resources:
@@ -32,6 +33,6 @@ rule train:
         ENV
     # i2sb.joblog keep: the log keeps every attempt (Snakemake deletes it before each), dated
     shell:
-        "{PYTHON} -m i2sb.joblog keep {log:q} train && "
+        "{params.keep_log} {log:q} train && "
         "{params.launcher} --config {input.config} --task {wildcards.task} --out {params.out_dir}"
         " --no-progress --debug >> {log} 2>&1"
