@@ -18,12 +18,13 @@ import yaml
 
 from i2sb.atomic import write_json
 from i2sb.metric_table import METRIC_NAMES
-from i2sb.sampler_table import SAMPLER_NAMES, SamplerConfig, samplers_problem
+from i2sb.samplers import SamplerConfig, samplers_problem
+from i2sb.samplers.entry import entry_schema
 from i2sb.tasks import CHOICES as TASK_CHOICES
 from i2sb.tasks import task_spec
 
-# Every ``choices: NAME`` of the schema (tasks.py's lists, the sampler and metric tables' names).
-CHOICES = {**TASK_CHOICES, "samplers": SAMPLER_NAMES, "metric_names": METRIC_NAMES}
+# Every ``choices: NAME`` of the schema (tasks.py's lists, the metric table's names).
+CHOICES = {**TASK_CHOICES, "metric_names": METRIC_NAMES}
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 DEFAULT_TRACKING_URI = "sqlite:///results/mlflow.db"
@@ -158,7 +159,7 @@ class Config:
     tasks: tuple[str, ...] = ("sr4x-pool", "jpeg-10", "inpaint-center")
     nfe: tuple[int, ...] = (5, 20)
     partitions: int = 2
-    samplers: tuple[SamplerConfig, ...] = (SamplerConfig(),)  # i2sb/sampler_table.py
+    samplers: tuple[SamplerConfig, ...] = (SamplerConfig(),)  # i2sb/samplers/
     data: DataConfig = field(default_factory=DataConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
@@ -281,8 +282,10 @@ def _non_finite_numbers(values: Any, key: str = "") -> typing.Iterator[tuple[str
 
 
 def resolved_schema() -> dict[str, Any]:
-    """config.schema.yaml with every ``choices: NAME`` replaced by its enum (``CHOICES[NAME]``)."""
-    return _with_choices(yaml.safe_load(SCHEMA_PATH.read_text()))
+    """config.schema.yaml, each ``choices: NAME`` as its enum, a samplers entry's from the table."""
+    schema = _with_choices(yaml.safe_load(SCHEMA_PATH.read_text()))
+    schema["properties"]["samplers"]["items"] = entry_schema()
+    return schema
 
 
 def key_choices(section: str, key: str) -> list[Any] | None:

@@ -16,7 +16,7 @@ from i2sb.config import (
     save_config,
 )
 from i2sb.planning import check_inputs, missing_inputs
-from i2sb.sampler_table import find_sampler
+from i2sb.samplers import find_sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,7 +173,7 @@ def test_sampler_entries_give_stable_labels_and_round_trip():
         "implicit-eta0",
         "cddb-lam1",
     ]
-    assert find_sampler(cfg.samplers, "implicit-eta0").options() == {"eta": 0.0}
+    assert find_sampler(cfg.samplers, "implicit-eta0").describe()["options"] == {"eta": 0.0}
     assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert [s.label for s in Config().samplers] == ["ddpm"]
     with pytest.raises(ValueError, match="no sampler labelled 'ddim'"):

@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "i2sb"
 # Rank of each top-level module or package of i2sb; a module may import only ranks <= its own
 # (runners may read each other's file formats, e.g. metrics reads sample's part files).
 LAYER = {
-    "tasks": 0, "sampler_table": 0, "metric_table": 0, "paper": 0, "atomic": 0, "config": 1, "planning": 1,
+    "tasks": 0, "metric_table": 0, "paper": 0, "atomic": 0, "config": 1, "planning": 1,
     "downloads": 1, "cluster": 1, "slurm_profile": 1, "slurm_status": 0, "joblog": 0,
     "bridge": 1, "distributed": 1, "samplers": 1,
     "network": 2, "corruption": 2, "data": 2,
@@ -18,7 +18,10 @@ LAYER = {
 }  # fmt: skip
 LIGHT = {
     "tasks",
-    "sampler_table",
+    "samplers/__init__",
+    "samplers/registry",
+    "samplers/entry",
+    "samplers/options",
     "metric_table",
     "config",
     "paper",
@@ -129,6 +132,21 @@ def test_task_table_and_config_stay_light():
     for module in LIGHT:
         roots = {name.split(".")[0] for name in imports_of(PACKAGE / f"{module}.py")}
         assert not roots & {"torch", "mlflow", "torchvision", "numpy"}, module
+
+
+def test_planning_imports_neither_torch_nor_numpy():
+    """What the Snakefile imports, the sampler table and its sampler files included, stays light
+    at import (the updates import torch when called)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import i2sb.config, i2sb.planning, i2sb.cluster, i2sb.samplers; "
+        "from i2sb.samplers import SAMPLERS; "
+        "heavy = {'torch', 'numpy', 'mlflow'} & set(sys.modules); assert not heavy, heavy"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_no_module_is_a_god_module():

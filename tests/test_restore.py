@@ -40,7 +40,7 @@ def test_restored_pngs_do_not_depend_on_the_batch_size(sr_run, tmp_path):
 
 
 def test_restore_with_the_implicit_sampler(sr_run, tmp_path):
-    from i2sb.sampler_table import SamplerConfig
+    from i2sb.samplers import SamplerConfig
 
     photo = write_photo(tmp_path / "p.png", 40, 40)
     (ddpm,) = restore_images(str(sr_run), [photo], tmp_path / "ddpm", nfe=3)

@@ -276,7 +276,7 @@ def test_cddb_against_ddpm_on_a_tiny_checkpoint(tmp_path, task):
     and the gradient of ||(1 - m)(x - y)||^2 is zero inside it: cddb gives ddpm's images exactly.
     """
     from i2sb.corruption import build_corruption
-    from i2sb.sampler_table import SamplerConfig
+    from i2sb.samplers import SamplerConfig
 
     sampler, corruption = Sampler.load(make_run(tmp_path, task=task)), build_corruption(task, SIZE)
     x0 = smooth_images(4)

@@ -108,7 +108,10 @@ def test_sampler_options_on_the_command_line(tmp_path, capsys):
     assert (
         main([*base, "--sampler", "implicit", "--eta", "2", "--out", str(tmp_path / "x.npz")]) == 1
     )
-    assert "--eta: got 2.0, expected a number in [0, 1]" in capsys.readouterr().err  # the schema's
+    assert "--eta: got 2.0, expected a number in [0, 1]" in capsys.readouterr().err  # ImplicitOptions
+    for bad in ("nan", "inf"):
+        assert main([*base, "--sampler", "cddb", "--step-size", bad, "--out", str(out)]) == 1
+        assert f"--step-size: got {bad}, expected a finite number >= 0" in capsys.readouterr().err
     jpeg = make_run(tmp_path / "jpeg", task="jpeg-10")
     jpeg_args = ["sample", "--ckpt", str(jpeg), "--data-dir", str(data), "--nfe", "2"]
     assert main([*jpeg_args, "--sampler", "cddb", "--out", str(tmp_path / "x.npz")]) == 1

@@ -5,9 +5,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_samplers_contract import Draws  # noise handing out given constants, counted
 
 from i2sb.bridge import Bridge, nfe_steps, symmetric_betas
-from i2sb.samplers import StepContext, image_noise, implicit_update, sample
+from i2sb.samplers import StepContext, image_noise, sample
+from i2sb.samplers.implicit import ImplicitOptions
+from i2sb.samplers.implicit import update as implicit_update
 
 N = 1000
 
@@ -15,18 +18,6 @@ N = 1000
 @pytest.fixture(scope="module")
 def bridge():
     return Bridge(symmetric_betas(N, 1.0))
-
-
-class Recorded:
-    """A noise source that hands out given constants in turn and records every draw."""
-
-    def __init__(self, values):
-        self.values, self.draws = list(values), 0
-
-    def __call__(self, like):
-        value = self.values[self.draws]
-        self.draws += 1
-        return torch.full_like(like, value)
 
 
 def spec_schedule(interval, beta_max):
@@ -58,13 +49,13 @@ def test_implicit_reproduces_spec_on_a_hand_worked_case():
         x = mean(m, pred[n]) + math.sqrt(sb[m] ** 2 - g**2) / sb[n] * (x - mean(n, pred[n]))
         if draw is not None:
             x += g * draw
-    noise = Recorded(eps)
+    noise = Draws(eps)
     xs, pred_x0s = sample(
         "implicit", Bridge(symmetric_betas(interval, 1.0)), [0, 3, 6, 9],
         lambda xt, step: torch.full_like(xt, pred[step]), torch.full((1, 1, 1, 1), x1_value),
         noise=noise, eta=eta,
     )  # fmt: skip
-    assert noise.draws == 2
+    assert noise.count == 2
     assert xs[0, 0].item() == pytest.approx(x, abs=1e-6)
     assert [v.item() for v in pred_x0s[0, :, 0, 0, 0]] == pytest.approx([0.25, 0.1, -0.3])
 
@@ -75,8 +66,8 @@ def test_implicit_with_eta_one_injects_the_ddpm_posterior_noise_level(bridge, m,
     pred_x0 = torch.full((1, 3, 2, 2), 0.5)
 
     def implicit(value):
-        ctx = StepContext(bridge, m, n, False, x1, False, lambda like: torch.full_like(like, value))
-        return implicit_update(ctx, x_n, pred_x0, eta=1.0)
+        ctx = StepContext(bridge, m, n, 1, x1, False, lambda like: torch.full_like(like, value))
+        return implicit_update(ctx, x_n, pred_x0, ImplicitOptions(eta=1.0))
 
     def ddpm(value):
         return bridge.p_posterior(
@@ -96,7 +87,7 @@ def test_implicit_with_the_true_x0_keeps_the_bridge_marginal(bridge, eta):
     x1 = torch.full((100_000, 1, 1, 1), 0.9)
     x_n = bridge.q_sample(n, x0, x1)
     x_m = implicit_update(
-        StepContext(bridge, m, n, False, x1, False, torch.randn_like), x_n, x0, eta
+        StepContext(bridge, m, n, 1, x1, False, torch.randn_like), x_n, x0, ImplicitOptions(eta)
     )
     expected = bridge.mu_x0[m] * -0.7 + bridge.mu_x1[m] * 0.9
     assert x_m.mean().item() == pytest.approx(expected.item(), abs=5e-3)
@@ -117,24 +108,6 @@ def test_implicit_first_step_is_ddpm_and_eta_zero_is_deterministic_afterwards(br
     # eta = 0: only the first (DDPM) draw is random; reseeding changes that step, not the update
     other = run("implicit", 1, eta=0.0)
     assert not torch.equal(other[:, -1], implicit[:, -1])
-
-
-def test_noise_order_of_masked_sampling_without_ot_ode(bridge):
-    """Each step: its own draw (m > 0), then the known-pixel draw (spec §10's order)."""
-    mask = torch.zeros(1, 1, 2, 2)
-    mask[..., 0, 0] = 1
-    kinds = []
-
-    def noise(like):
-        kinds.append(like.shape[1])
-        return torch.zeros_like(like)
-
-    x1 = torch.zeros(1, 3, 2, 2)
-    for name, options in (("ddpm", {}), ("implicit", {"eta": 0.3})):
-        kinds.clear()
-        sample(name, bridge, [0, 300, 600, 999], lambda xt, s: xt, x1, mask=mask,
-               noise=noise, **options)  # fmt: skip
-        assert len(kinds) == 2 + 2 + 1  # steps into 600 and 300: two draws; into 0: known only
 
 
 def test_cddb_with_step_size_zero_is_ddpm_and_it_moves_towards_the_measurement(bridge):
@@ -170,11 +143,18 @@ def test_sampler_options_are_checked(bridge):
         run("ddim")
     with pytest.raises(ValueError, match=r"sampler ddpm takes no option\(s\) \['eta'\]"):
         run("ddpm", eta=0.0)
-    with pytest.raises(ValueError, match=r"eta must be in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"option eta: got 1.5, expected a number in \[0, 1\]"):
         run("implicit", eta=1.5)
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(
+            ValueError, match=r"option step_size: got -?(nan|inf), expected a finite"
+        ):
+            run("cddb", step_size=bad)
     with pytest.raises(ValueError, match="cddb needs forward="):
         run("cddb", step_size=1.0)
-    run("implicit")  # eta defaults to 0 (i2sb.sampler_table)
+    with pytest.raises(ValueError, match="sampler ddpm reads no forward= or measurement="):
+        run("ddpm", forward=lambda x: x, measurement=x1)
+    run("implicit")  # eta defaults to 0 (ImplicitOptions)
 
 
 def test_image_noise_rows_do_not_depend_on_the_batch():

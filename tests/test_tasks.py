@@ -7,7 +7,7 @@ import pytest
 
 from i2sb import tasks
 from i2sb.config import load_config
-from i2sb.sampler_table import SamplerConfig, skipped_tasks
+from i2sb.samplers import SamplerConfig, skipped_tasks
 from i2sb.tasks import FAMILIES, TASKS, FamilySpec, TaskSpec, family_patterns, task_spec
 from tests.test_help import subparser
 

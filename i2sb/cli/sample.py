@@ -5,15 +5,23 @@ from __future__ import annotations
 import re
 
 from i2sb.cli._overrides import add_section_flags, parse_overrides, section_flags
-from i2sb.sampler_table import OPTION_NAMES, SAMPLER_KINDS, SAMPLER_NAMES, SamplerConfig
+from i2sb.samplers import SAMPLERS, SamplerConfig, SamplerSpec
+from i2sb.samplers.entry import option_owners
 from i2sb.tasks import DATA_KINDS, EVAL_SUBSETS, MASK_SOURCES, family_patterns
 
 
 def _example() -> str:
-    """The epilog: other samplers (cddb where the task table says it applies) and an example."""
+    """The epilog: the other samplers with their default options, and an example."""
+    others = []
+    for spec in SAMPLERS.values():
+        flags = [f"--{f.name.replace('_', '-')} {f.default:g}" for f in spec.fields]
+        where = family_patterns("data_consistency_applies") if spec.needs_forward_operator else ""
+        if spec.name != "ddpm":
+            others.append(
+                " ".join([f"--sampler {spec.name}", *flags]) + (f" ({where})" if where else "")
+            )
     return (
-        "Other samplers: --sampler implicit --eta 0, or --sampler cddb --step-size 1 ("
-        f"{family_patterns('data_consistency_applies')}). Example (the README's): i2sb sample "
+        f"Other samplers: {', '.join(others)}. Example (the README's): i2sb sample "
         "--ckpt results/demo/train/sr4x-pool --data-dir results/demo/data --nfe 5 --partition 0_2 "
         "--out results/demo/samples/sr4x-pool/ddpm/nfe5/part_0_2.npz"
     )
@@ -51,44 +59,49 @@ def _common(parser, skip: tuple[str, ...] = ()) -> None:
             f"--{name}", dest="sample.precision", action="store_const", const=name, help=what
         )
     parser.add_argument("--device", default="auto", help="torch device; auto = cuda if present")
-    samplers = parser.add_argument_group("sampler (spec §2, §10)")
-    samplers.add_argument(
-        "--sampler", default="ddpm", choices=SAMPLER_NAMES,
-        help="ddpm: the paper's; implicit: I3SB's non-Markovian steps (--eta); cddb: DDPM plus a "
-        f"data-consistency step (--step-size; {family_patterns('data_consistency_applies')} "
-        "only; elsewhere it cannot run or repeats ddpm's images). Default ddpm",
-    )  # fmt: skip
-    from i2sb.config import resolved_schema
+    _sampler_flags(parser)
 
-    entry_schema = resolved_schema()["properties"]["samplers"]["items"]["properties"]
-    for option in OPTION_NAMES:  # one flag per sampler option of the sampler table
-        owners = [name for name, kind in SAMPLER_KINDS.items() if option in kind.options]
-        defaults = ", ".join(f"{SAMPLER_KINDS[name].options[option]:g}" for name in owners)
-        samplers.add_argument(
-            "--" + option.replace("_", "-"), dest=f"sampler.{option}", type=float, default=None,
-            metavar=option.upper(), help=f"{', '.join(owners)}: {option}, "
-            f"{entry_schema[option].get('description', 'a number')} (default {defaults})",
+
+def _sampler_flags(parser) -> None:
+    """--sampler and one flag per sampler option, read from the sampler table (i2sb/samplers/)."""
+    group = parser.add_argument_group("sampler (spec §2, §10)")
+    summaries = "; ".join(f"{spec.name}: {_summary(spec)}" for spec in SAMPLERS.values())
+    group.add_argument(
+        "--sampler", default="ddpm", choices=tuple(SAMPLERS), help=f"{summaries}. Default ddpm"
+    )
+    for option, owners in option_owners().items():
+        kind = owners[0][1].kind
+        described = "; ".join(
+            f"{name}: {field.info.help} ({field.expected()}; default {field.default:g})"
+            for name, field in owners
+        )
+        group.add_argument(
+            "--" + option.replace("_", "-"), dest=f"sampler.{option}", type=kind, default=None,
+            metavar=option.upper(), help=described,
         )  # fmt: skip
 
 
-def sampler_from_args(args) -> SamplerConfig:
-    """The --sampler choice and its option flags, checked (by the config schema) before any work."""
-    from i2sb.config import schema_errors
+def _summary(spec: SamplerSpec) -> str:
+    """'cddb: DDPM plus ... (--step-size; sr4x-*, blur-* only; ...)', from the sampler's row."""
+    notes = [", ".join("--" + f.name.replace("_", "-") for f in spec.fields)] if spec.fields else []
+    if spec.needs_forward_operator:
+        where = family_patterns("data_consistency_applies")
+        notes.append(f"{where} only; elsewhere it cannot run or repeats ddpm's images")
+    return spec.summary + (f" ({'; '.join(notes)})" if notes else "")
 
-    given = {name: vars(args)[f"sampler.{name}"] for name in OPTION_NAMES}
-    sampler = SamplerConfig(args.sampler, **given)
-    problem = sampler.problem()
-    if problem:
-        flags = ", ".join(
-            f"--{o.replace('_', '-')} for {n}" for n, k in SAMPLER_KINDS.items() for o in k.options
+
+def sampler_from_args(args) -> SamplerConfig:
+    """The --sampler choice and its option flags, checked before any work."""
+    given = {o: vars(args)[f"sampler.{o}"] for o in option_owners()}
+    sampler = SamplerConfig(args.sampler, **{o: v for o, v in given.items() if v is not None})
+    wrong = sampler.option_problem()
+    if wrong:
+        option, why = wrong
+        owners = ", ".join(name for name, _ in option_owners()[option])
+        flag = "--" + option.replace("_", "-")
+        raise ValueError(
+            f"{flag}: {why}" + (f" ({flag} is for {owners})" if why.startswith("sampler ") else "")
         )
-        raise ValueError(f"{problem} ({flags})")
-    entry = {"name": sampler.name} | {k: v for k, v in given.items() if v is not None}
-    for message in schema_errors({"samplers": [entry]}):
-        flag = re.sub(
-            r"config key 'samplers\.0\.(\w+)'", lambda m: "--" + m[1].replace("_", "-"), message
-        )
-        raise ValueError(flag)
     return sampler
 
 

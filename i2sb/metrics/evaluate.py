@@ -133,7 +133,7 @@ def evaluate_samples(
             metrics = measure_all(ctx, samples.recon, samples.degraded)
     result = {
         "task": task,
-        "sampler": samples.meta.get("sampler"),  # {"name", "label", "options"} (sampler_table)
+        "sampler": samples.meta.get("sampler"),  # {"name", "label", "options"} (i2sb.samplers)
         "nfe": samples.meta.get("nfe"),
         "num_images": len(samples),
         "image_size": int(samples.recon.shape[-1]),

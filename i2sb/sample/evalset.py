@@ -13,7 +13,7 @@ from typing import Any
 
 from i2sb.sample.options import SamplingOptions, sampling_options
 from i2sb.sample.partitioned import SampleJob, sample_partition
-from i2sb.sampler_table import SamplerConfig, find_sampler
+from i2sb.samplers import SamplerConfig, find_sampler
 from i2sb.tasks import task_spec
 
 

@@ -46,7 +46,7 @@ def save_png(path: str | Path, pixels: np.ndarray) -> Path:
 def trajectory_rows(degraded: torch.Tensor, frames: torch.Tensor) -> np.ndarray:
     """One row per image: the degraded input, then the logged x_t from noisy to final.
 
-    degraded: (B, C, H, W); frames: (B, L, C, H, W) as Bridge.sample returns them (index 0 =
+    degraded: (B, C, H, W); frames: (B, L, C, H, W) as i2sb.samplers.sample returns them (index 0 =
     final). Returns uint8 (B, L + 1, C, H, W), left = degraded, right = final.
     """
     if frames.dim() != 5 or degraded.shape != frames[:, 0].shape:

@@ -28,7 +28,7 @@ from i2sb.network.fastpath import resolve_precision
 from i2sb.sample.images import save_trajectory_png, to_uint8
 from i2sb.sample.parts import Part, why_incomplete, write_part
 from i2sb.sample.sampler import Sampler, per_image
-from i2sb.sampler_table import SamplerConfig
+from i2sb.samplers import SamplerConfig
 
 TRAJECTORY_IMAGES = 4  # rows of trajectory.png
 # How the noise is seeded; recorded so parts made under an older scheme are recomputed, not reused.

@@ -22,7 +22,7 @@ import torch
 
 from i2sb.sample.images import save_gif, save_png, to_uint8, trajectory_rows
 from i2sb.sample.sampler import DDPM, SIZE_MULTIPLE, Sampler
-from i2sb.sampler_table import SamplerConfig
+from i2sb.samplers import SamplerConfig
 from i2sb.tasks import task_spec
 
 LOG = logging.getLogger(__name__)

@@ -9,6 +9,7 @@ global RNG is left untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from i2sb.network.fastpath import (
     to_channels_last,
 )
 from i2sb.sample.options import SamplingOptions, sampling_options
-from i2sb.sampler_table import SamplerConfig
+from i2sb.samplers import SamplerConfig
 from i2sb.tasks import task_spec
 
 DDPM = SamplerConfig()  # the paper's sampler
@@ -170,7 +171,7 @@ class Sampler:
         (default indices 0..B-1): give each image its global index and its restoration does not
         depend on the batch it is in (on the CPU byte for byte; CUDA kernels may differ slightly
         between batch sizes). The global RNG is neither used nor advanced. ``sampler``: which
-        sampler of i2sb/samplers.py walks the grid, with its options; cddb reads the measurement y
+        sampler of i2sb/samplers/ walks the grid, with its options; cddb reads the measurement y
         off x1 and uses the task's forward operator.
         """
         size = self.options.image_size
@@ -200,7 +201,7 @@ class Sampler:
         noise = samplers.image_noise(seed, indices, self.device)
         x1 = x1.to(self.device, torch.float32)
         mask = None if mask is None else mask.to(self.device, torch.float32)
-        options = dict(sampler.options())
+        options = dataclasses.asdict(sampler.options())
         if sampler.needs_forward_operator:
             options.update(self._data_consistency(x1, mask))
         x1 = fill_hole_with_noise(x1, mask, noise)

@@ -11,7 +11,7 @@ from snakemake.utils import validate
 from i2sb.cluster import sample_job_resources
 from i2sb.config import SCHEMA_PATH, coerce_values, config_from_dict
 from i2sb.planning import check_inputs
-from i2sb.sampler_table import skipped_tasks
+from i2sb.samplers import skipped_tasks
 from i2sb.data.subsets import is_imagenet, resolve_eval_subset
 from i2sb.tasks import EVAL_10K, FID_REF_TRAIN, task_spec
 
