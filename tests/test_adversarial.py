@@ -603,6 +603,8 @@ CASES = [
          ("--name", "never a path")),
     Case("benchmark: '..'", "error", lambda t: _config_value(t, {"benchmark": ".."}),
          ("benchmark", "never a path")),
+    Case("a task named '../x'", "error", lambda t: _config_value(t, {"tasks": ["../x"]}),
+         ("tasks", "../x")),
     Case("convert: a FIFO and a link to /dev/zero named *.png", "handled", _special_sources,
          check=_named_skip("special files|pipe.png|zero.png")),
     Case("restore a FIFO named *.png", "error",
