@@ -226,3 +226,48 @@ def test_wrapper_feeds_noise_levels_and_concatenates_x1():
         net(x, steps)
     with pytest.raises(ValueError, match="steps"):
         net(x, torch.tensor([1, 2, 3]), cond=x1)
+
+
+class Calls:
+    """Pickles as ``func(*args)``: how a hostile file asks an allowed class for a huge object."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _shared_lists(depth: int, fan_out: int) -> bytes:
+    """A pickle of a few hundred bytes whose list holds one list ``fan_out`` times, ``depth``
+    levels down: fan_out**depth values to walk."""
+    data = b"\x80\x04]K\x01a\x94"  # memo 0: [1]
+    for level in range(depth):
+        data += b"](" + (b"h" + bytes([level])) * fan_out + b"e\x94"  # [memo[level]] * fan_out
+    return data + b"."
+
+
+RESOURCE_PICKLES = {
+    "bytearray of 10^10 bytes": (pickle.dumps(Calls(bytearray, 10**10), protocol=4), "bytearray of"),
+    "set of range(10^10)": (pickle.dumps(Calls(set, Calls(range, 10**10)), protocol=4), "range of"),
+    "range longer than sys.maxsize": (
+        pickle.dumps(Calls(frozenset, Calls(range, 10**30)), protocol=4), "range of"),
+    "copyreg rebuilding bytearray(10^10)": (
+        b"ccopyreg\n_reconstructor\n(c__builtin__\nbytearray\nc__builtin__\nbytearray\n"
+        b"I10000000000\ntR.", "only plain objects"),
+    "lists nested 100000 deep": (b"\x80\x04" + b"]" * 100_000 + b"a" * 99_999 + b".", "deeper"),
+    "one list shared 4^20 times": (_shared_lists(20, 4), "values in all"),
+    "a 1.2 MB options file": (b"\x80\x04](" + b"K\x01" * 600_000 + b"e.", "bytes, more than"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", RESOURCE_PICKLES)
+def test_resource_exhausting_pickles_are_refused_with_a_clear_error(tmp_path, name):
+    data, words = RESOURCE_PICKLES[name]
+    path = tmp_path / "options.pkl"
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as caught:
+        load_options_pickle(path)
+    message = str(caught.value)
+    assert message.startswith(f"cannot read options pickle {path}: ") and words in message
+    assert "\n" not in message

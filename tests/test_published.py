@@ -1,6 +1,7 @@
 """Published run folders: the pre-placed (offline) path, the checks and their one-line errors, the
 download path (gdown faked: tests have no network), and light loading."""
 
+import json
 import pickle
 import subprocess
 import sys
@@ -224,3 +225,84 @@ def test_loading_for_sampling_never_reads_the_optimizer_state(tmp_path):
                                         text=True, check=True).stdout) for mode in ("light", "full")}  # fmt: skip
     assert grown["full"] > 200, grown  # the probe sees the state when it is read
     assert grown["light"] < 64, grown
+
+
+def write_options(folder, **changes):
+    """options.pkl of the fake folder with some options changed, pickled as the reference does."""
+    from fake_published import reference_options
+
+    options = reference_options("sr4x-pool", 100, 32, "tiny")
+    for key, value in changes.items():
+        setattr(options, key, value)
+    (folder / "options.pkl").write_bytes(pickle.dumps(options))
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"ot_ode": "False"}, "option 'ot_ode' is 'False' (str), expected True or False"),
+        ({"cond_x1": 0}, "option 'cond_x1' is 0 (int), expected True or False"),
+        ({"beta_max": float("nan")}, "option 'beta_max' is nan (float), expected a finite number"),
+        ({"beta_max": True}, "option 'beta_max' is True (bool), expected a finite number"),
+        ({"t0": float("nan")}, "option 't0' is nan (float), expected a finite number > 0"),
+        ({"T": float("inf")}, "option 'T' is inf (float), expected a finite number > 0.0001"),
+        ({"T": 1e-5}, "option 'T' is 1e-05 (float), expected a finite number > 0.0001"),
+        ({"interval": 100.5}, "option 'interval' is 100.5 (float), expected an integer >= 2"),
+        ({"interval": 1}, "option 'interval' is 1 (int), expected an integer >= 2"),
+        ({"image_size": "32"}, "option 'image_size' is '32' (str), expected an integer >= 8"),
+        ({"image_size": 30}, "option 'image_size' is 30 (int), expected an integer >= 8, a multiple"),
+        ({"corrupt": ["sr4x-pool"]}, "option 'corrupt' is ['sr4x-pool'] (list), expected a name"),
+    ],
+)  # fmt: skip
+def test_every_option_the_sampler_uses_has_its_type_and_range(source, tmp_path, capsys,
+                                                             changes, expected):  # fmt: skip
+    """The string 'False' is not read as True (bool('False')), NaN is no beta_max: one line each."""
+    folder = copy_of(source, tmp_path / "sr4x-pool")
+    write_options(folder, **changes)
+    err = one_line_error(capsys, folder)
+    assert f"{folder / 'options.pkl'}: {expected}" in err
+
+
+def our_options_json(folder, **changes):
+    options = {"task": "sr4x-pool", "preset": "tiny", "image_size": 32, "cond_x1": False,
+               "interval": 100, "t0": 1e-4, "T": 1.0, "beta_max": 0.3, "ot_ode": False, **changes}  # fmt: skip
+    (folder / "options.json").write_text(json.dumps(options))
+
+
+def test_options_pkl_is_checked_even_beside_options_json(source, tmp_path, capsys):
+    """The reference's sample.py unpickles options.pkl whatever options.json says."""
+    folder = copy_of(source, tmp_path / "sr4x-pool")
+    our_options_json(folder)
+    assert check_run_folder(folder, "sr4x-pool", 32)["image_size"] == 32
+    (folder / "options.pkl").write_bytes(pickle.dumps({"net": subprocess.Popen}))
+    err = one_line_error(capsys, folder)
+    assert f"cannot read options pickle {folder / 'options.pkl'}: refusing subprocess.Popen" in err
+    write_options(folder, ot_ode="False")
+    assert f"{folder / 'options.pkl'}: option 'ot_ode' is 'False'" in one_line_error(capsys, folder)
+    write_options(folder, beta_max=1.0)
+    err = one_line_error(capsys, folder)
+    assert f"{folder}: options.json and options.pkl disagree on beta_max (0.3 vs 1.0)" in err
+    write_options(folder)
+    our_options_json(folder, ot_ode="false")
+    assert f"{folder / 'options.json'}: option 'ot_ode' is 'false'" in one_line_error(
+        capsys, folder
+    )
+
+
+def test_a_flipped_byte_inside_a_member_of_latest_pt_is_named(source, tmp_path, capsys):
+    """torch.load (mmap) reads no tensor bytes: only the members' CRC-32 can see this."""
+    import struct
+    import zipfile
+
+    folder = copy_of(source, tmp_path / "sr4x-pool")
+    latest = folder / "latest.pt"
+    with zipfile.ZipFile(latest) as archive:
+        member = max(archive.infolist(), key=lambda info: info.file_size)
+    data = bytearray(latest.read_bytes())
+    # the member's data follows its local header: 30 bytes, then its name and extra field
+    name_len, extra_len = struct.unpack_from("<HH", data, member.header_offset + 26)
+    start = member.header_offset + 30 + name_len + extra_len
+    data[start + member.file_size // 2] ^= 0x01
+    latest.write_bytes(bytes(data))
+    err = one_line_error(capsys, folder)
+    assert f"{latest}: member {member.filename} of the archive is damaged (Bad CRC-32" in err

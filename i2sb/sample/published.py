@@ -1,11 +1,14 @@
 """The paper's published run folders (spec section 11): check one, or fetch it once and check it.
 
 A run folder is ``<dir>/<task>/{latest.pt, options.pkl}``. It is accepted only when latest.pt is a
-complete torch zip archive holding ``net`` and ``ema`` that fit the network its options describe,
-options.pkl passes the restricted unpickler, and its task and image size are the ones asked for.
-The check maps latest.pt (``mmap``) and reads no weights into memory, so it takes seconds even for
-the 8.8 GB published files. A download lands in ``<task>.partial`` and is renamed only after it
-passes the same check.
+complete torch zip archive whose every member matches its CRC-32, holding ``net`` and ``ema`` that
+fit the network its options describe; options.pkl (even beside an options.json) passes the
+restricted unpickler and every option the sampler uses has its type and range; and its task and
+image size are the ones asked for. The check maps latest.pt (``mmap``), so no weights are held in
+memory, but it reads the whole file once for the CRCs: 0.41 GB/s from the page cache on a loaded
+2-core machine (benchmarks/bench_checkpoint_crc.py; sha256 there: 0.24 GB/s), so ~21 s for a
+published 8.8 GB file, or the disk's time to read it when that is slower. A download lands in
+``<task>.partial`` and is renamed only after it passes the same check.
 """
 
 from __future__ import annotations
@@ -29,23 +32,39 @@ class CheckpointLayoutError(ValueError):
 
 
 def _check_options(folder: Path, task: str, image_size: int | None) -> dict[str, Any]:
-    from i2sb.network.checkpoint import read_run_options
+    """Check every options file present: options.json (ours) and options.pkl, the latter even
+    beside options.json since the reference's sample.py unpickles it. Each must pass the
+    restricted unpickler (or be JSON), give every option the sampler uses with its exact type and
+    range, name ``task`` and ``image_size``; when both are there they must agree."""
+    from i2sb.network.checkpoint import read_options_file
     from i2sb.sample.options import sampling_options
 
-    try:
-        raw, ours = read_run_options(folder)
-        options = sampling_options(raw, source=str(folder))
-    except (ValueError, KeyError) as err:
-        message = err.args[0] if err.args else str(err)
-        raise CheckpointLayoutError(f"{message} (not the options of an I2SB run)") from None
-    source = folder / ("options.json" if ours else "options.pkl")
-    if options.task != task:
-        raise CheckpointLayoutError(f"{source}: a run of task {options.task}, expected {task}")
-    if image_size is not None and options.image_size != image_size:
-        raise CheckpointLayoutError(
-            f"{source}: a model of {options.image_size} px, but data.image_size is {image_size}"
-        )
-    return options.to_dict()
+    checked = {}
+    for source in (folder / "options.json", folder / "options.pkl"):
+        if not source.is_file():
+            continue
+        try:
+            options = sampling_options(read_options_file(source), source=str(source))
+        except (ValueError, KeyError) as err:
+            message = err.args[0] if err.args else str(err)
+            raise CheckpointLayoutError(f"{message} (not the options of an I2SB run)") from None
+        if options.task != task:
+            raise CheckpointLayoutError(f"{source}: a run of task {options.task}, expected {task}")
+        if image_size is not None and options.image_size != image_size:
+            raise CheckpointLayoutError(
+                f"{source}: a model of {options.image_size} px, but data.image_size is {image_size}"
+            )
+        checked[source.name] = options.to_dict()
+    if len(checked) == 2:
+        ours, theirs = checked["options.json"], checked["options.pkl"]
+        differ = [key for key in ours if ours[key] != theirs[key]]
+        if differ:
+            key = differ[0]
+            raise CheckpointLayoutError(
+                f"{folder}: options.json and options.pkl disagree on {key} ({ours[key]!r} vs "
+                f"{theirs[key]!r}): the reference's sample.py would sample another model"
+            )
+    return checked.get("options.json") or checked["options.pkl"]
 
 
 def check_run_folder(
@@ -57,7 +76,7 @@ def check_run_folder(
     latest.pt without net/ema or not fitting the network, a foreign or unreadable options.pkl, or
     a task / image size other than the ones asked for.
     """
-    from i2sb.network.checkpoint import load_i2sb_checkpoint
+    from i2sb.network.checkpoint import load_i2sb_checkpoint, verify_archive
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -76,6 +95,7 @@ def check_run_folder(
     options = _check_options(folder, task, image_size)
     try:
         load_i2sb_checkpoint(folder)  # mmap: only the archive's index is read
+        verify_archive(latest)  # every member's CRC-32: reads the whole file once
     except (RuntimeError, KeyError, ValueError) as err:
         raise CheckpointLayoutError(str(err.args[0] if err.args else err)) from None
     return {
