@@ -122,3 +122,22 @@ def test_corrupt_degrades_the_upright_photo(tmp_path):
                  "--size", "16"]) == 0  # fmt: skip
     with Image.open(tmp_path / "out" / "p_clean.png") as clean:
         assert _red_on_top(clean)
+
+
+def test_a_failed_lmdb_write_names_the_lmdb_in_one_line(tmp_path):
+    """Writes past RLIMIT_FSIZE fail as a full disk does; LMDB reports them as a bare I/O error."""
+    for i in range(8):
+        pixels = np.random.default_rng(i).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+        _photo(tmp_path / "src" / "a" / f"{i}.png")
+        Image.fromarray(pixels).save(tmp_path / "src" / "a" / f"{i}.png")
+    code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20)); "
+            "from i2sb.cli import main; sys.exit(main(sys.argv[1:]))")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code, "data", "convert", "--src", tmp_path / "src",
+                           "--split", "val", "--out", tmp_path / "data", "--workers", "0",
+                           "--batch-images", "2"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert len(errors) == 1 and str(tmp_path / "data" / "val_faster_imagefolder.lmdb") in errors[0]
+    assert "damaged" not in errors[0]

@@ -112,6 +112,19 @@ def _commit(env: lmdb.Environment, batch: list[tuple[bytes, bytes]]) -> None:
             return
         except lmdb.MapFullError:
             env.set_mapsize(env.info()["map_size"] * 2)
+        except lmdb.Error as err:  # LMDB reports a failed write (disk full) as a bare I/O error
+            raise _write_failure(env.path(), err) from err
+
+
+def _write_failure(path: str, err: Exception) -> OSError:
+    """An OSError naming the LMDB that could not be written, and whether its disk is full."""
+    import errno
+    import shutil
+
+    free = shutil.disk_usage(path).free
+    if free < 64 << 20:
+        return OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({err})", path)
+    return OSError(errno.EIO, f"could not write the LMDB ({err}); rerun to resume", path)
 
 
 def display_name(path: str) -> str:
