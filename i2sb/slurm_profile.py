@@ -36,9 +36,20 @@ def load_profile(profile_dir: str | Path) -> dict[str, Any]:
     return data
 
 
+# The plugin's partition list (read through `slurm-partition-config`, which names the profile's own file).
+PARTITIONS_KEY = "partitions"
+
+
 def merge_profiles(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``overlay``'s keys merged in, nested mappings key by key (the overlay wins)."""
-    return deep_merge(base, overlay)
+    """``base`` with ``overlay``'s keys merged in, nested mappings key by key (the overlay wins).
+
+    The overlay's ``partitions`` replaces the base's as a whole: merged, our example names (``gpu``, ``cpu``)
+    would stay beside a site's own and the plugin could pick a partition the cluster does not have.
+    """
+    merged = deep_merge(base, overlay)
+    if PARTITIONS_KEY in overlay:
+        merged[PARTITIONS_KEY] = overlay[PARTITIONS_KEY]
+    return merged
 
 
 def merged_profile(base_dir: str | Path, overlay_dir: str | Path) -> dict[str, Any]:
@@ -46,12 +57,36 @@ def merged_profile(base_dir: str | Path, overlay_dir: str | Path) -> dict[str, A
     return merge_profiles(load_profile(base_dir), load_profile(overlay_dir))
 
 
-def site_overlay(account: str, partition: str, qos: str | None = None) -> dict[str, Any]:
-    """The site's settings as profile keys: sbatch -A, -p and --qos for every job."""
-    resources = {"slurm_account": account, "slurm_partition": partition}
+def site_partitions(
+    gpu_partition: str, cpu_partition: str | None = None, gpus_per_node: int = 8
+) -> dict[str, Any]:
+    """The plugin's partition list: GPU jobs to ``gpu_partition``, CPU-only jobs to ``cpu_partition``.
+
+    Without a CPU partition every job goes to the GPU partition (the only one listed).
+    """
+    if gpus_per_node < 1:
+        raise ValueError(f"--gpus-per-node must be at least 1, got {gpus_per_node}")
+    partitions: dict[str, Any] = {gpu_partition: {"max_gpu": gpus_per_node}}
+    if cpu_partition and cpu_partition != gpu_partition:
+        partitions[cpu_partition] = {"max_gpu": 0}
+    return partitions
+
+
+def site_overlay(
+    account: str,
+    partition: str,
+    qos: str | None = None,
+    cpu_partition: str | None = None,
+    gpus_per_node: int = 8,
+) -> dict[str, Any]:
+    """The site's settings as profile keys: sbatch -A and --qos for every job, -p from the partition list."""
+    resources = {"slurm_account": account}
     if qos:
         resources["qos"] = qos
-    return {"default-resources": resources}
+    return {
+        "default-resources": resources,
+        PARTITIONS_KEY: site_partitions(partition, cpu_partition, gpus_per_node),
+    }
 
 
 def check_profile_name(name: str) -> str:
@@ -118,10 +153,13 @@ def install_profile(
     overlay_dir: str | Path | None = None,
     out_dir: str | Path | None = None,
     force: bool = False,
+    cpu_partition: str | None = None,
+    gpus_per_node: int = 8,
 ) -> Installed:
     """Merge ours, an optional overlay folder and the site settings; write it where snakemake finds it."""
     profile = load_profile(base_dir)
     if overlay_dir:
         profile = merge_profiles(profile, load_profile(overlay_dir))
-    profile = merge_profiles(profile, site_overlay(account, partition, qos))
+    site = site_overlay(account, partition, qos, cpu_partition, gpus_per_node)
+    profile = merge_profiles(profile, site)
     return write_profile(profile, out_dir or user_profile_dir(), force)

@@ -2,9 +2,11 @@
 sbatch lines docs/slurm.md promises (one rank per GPU across nodes, one GPU per sampling job). The real cluster run
 is tests/test_slurm_real.py."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,9 +30,10 @@ class FakeResources(dict):
 
 
 class FakeJob:
-    def __init__(self, resources: dict[str, Any], threads: int = 1) -> None:
+    def __init__(self, resources: dict[str, Any], threads: int = 1, name: str = "job") -> None:
         self.resources = FakeResources(resources)
         self.threads = threads
+        self.name = name
 
 
 def sbatch_line(resources: dict[str, Any], threads: int = 1) -> str:
@@ -66,7 +69,8 @@ def test_every_profile_key_is_a_snakemake_option(profile: dict[str, Any]) -> Non
     options = {o for action in get_argument_parser()._actions for o in action.option_strings}
     for profile_dir in (PROFILE, OVERLAY):
         keys = yaml.safe_load((profile_dir / "config.yaml").read_text())
-        unknown = sorted(k for k in keys if f"--{k}" not in options)
+        # `partitions` is the plugin's (slurm-partition-config names this file); snakemake ignores it.
+        unknown = sorted(k for k in keys if f"--{k}" not in options and k != "partitions")
         assert not unknown, f"{profile_dir}/config.yaml: not snakemake options: {unknown}"
 
 
@@ -76,9 +80,7 @@ def test_profile_uses_the_slurm_executor_with_retries_and_fast_status_checks(
     assert profile["executor"] == "slurm"
     assert profile["retries"] >= 1 and profile["rerun-incomplete"] is True
     assert profile["slurm-init-seconds-before-status-checks"] <= 10
-    assert {"slurm_partition", "runtime", "mem_mb", "cpus_per_task"} <= set(
-        profile["default-resources"]
-    )
+    assert {"runtime", "mem_mb", "cpus_per_task"} <= set(profile["default-resources"])
 
 
 def test_account_is_left_to_the_site_overlay(profile: dict[str, Any]) -> None:
@@ -165,3 +167,90 @@ def test_overlay_merge_rejects_a_profile_that_is_not_a_mapping(tmp_path: Path) -
 def test_shell_scripts_parse(script: Path) -> None:
     result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def planned_jobs(profile_dir: Path, *args: str) -> list[tuple[str, dict[str, str], int]]:
+    """(rule, resources, threads) of every job of a dry run with the profile, read from the job blocks snakemake
+    prints (a dry run prints local rules, which never reach Slurm, the same way)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--profile", str(profile_dir), *args],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    jobs = []
+    for block in re.split(r"\n(?=rule \w+:\n)", proc.stdout):
+        head = re.match(r"rule (\w+):\n", block)
+        if not head:
+            continue
+        resources = re.search(r"^\s+resources: (.*)$", block, re.M)
+        threads = re.search(r"^\s+threads: (\d+)$", block, re.M)
+        pairs = resources[1].split(", ") if resources else []
+        jobs.append(
+            (head[1], dict(p.split("=", 1) for p in pairs), int(threads[1]) if threads else 1)
+        )
+    return jobs
+
+
+def submitted_partition(profile_file: Path, resources: dict[str, str], threads: int) -> str:
+    """The `-p` the plugin's submit step adds for this job (its own get_partition_arg, no cluster asked)."""
+    import snakemake_executor_plugin_slurm as plugin
+    from snakemake_executor_plugin_slurm.partitions import read_partition_file
+
+    logger = SimpleNamespace(info=lambda msg: None, debug=lambda msg: None, warning=print)
+    executor = SimpleNamespace(
+        _partitions=read_partition_file(profile_file), _fallback_partition="", logger=logger
+    )
+    return plugin.Executor.get_partition_arg(executor, FakeJob(resources, threads)).strip()
+
+
+@pytest.fixture
+def imagenet_root(tmp_path: Path) -> str:
+    """An (empty) ImageNet-style folder: planning needs data.root to exist, not its images."""
+    for split in ("train", "val"):
+        (tmp_path / "imagenet" / split / "n01440764").mkdir(parents=True)
+    return f"data={{root: {tmp_path / 'imagenet'}}}"
+
+
+def test_gpu_jobs_go_to_the_gpu_partition_and_cpu_only_jobs_to_the_cpu_partition(
+    tmp_path: Path, imagenet_root: str
+) -> None:
+    """The site names its two partitions once (`i2sb slurm-profile --partition --cpu-partition`); the plugin then
+    sends each job of the benchmark plan where what it asks for fits."""
+    from i2sb.slurm_profile import install_profile
+
+    site = install_profile(
+        PROFILE, "acc", "a100", out_dir=tmp_path / "site", cpu_partition="cpu-short"
+    )
+    jobs = planned_jobs(site.path.parent, "--configfile", "config/benchmark.yaml",
+                        "--config", f"results_dir={tmp_path / 'results'}", imagenet_root)  # fmt: skip
+    partitions: dict[str, set[str]] = {}
+    for rule, resources, threads in jobs:
+        partitions.setdefault(rule, set()).add(submitted_partition(site.path, resources, threads))
+    gpu_rules = {
+        "train",
+        "sample",
+        "evaluate",
+        "fid_val_stats",
+    }  # train: 2 nodes x gres gpu:8; others gpu: 1
+    assert {rule: partitions[rule] for rule in gpu_rules} == dict.fromkeys(gpu_rules, {"-p a100"})
+    # Every other job, LMDB conversion and gather among them, asks for no GPU.
+    assert {"convert_lmdb", "gather"} < set(partitions) - gpu_rules
+    assert {rule: p for rule, p in partitions.items() if rule not in gpu_rules} == dict.fromkeys(
+        set(partitions) - gpu_rules, {"-p cpu-short"}
+    )
+
+
+def test_every_job_of_a_cpu_config_goes_to_the_cpu_partition(tmp_path: Path) -> None:
+    jobs = planned_jobs(PROFILE, "--configfile", "config/tiny.yaml",
+                        "--config", f"results_dir={tmp_path / 'results'}")  # fmt: skip
+    rules = {rule for rule, _, _ in jobs}
+    assert {"train", "sample", "gather", "evaluate", "convert_lmdb"} <= rules
+    assert {submitted_partition(PROFILE / "config.yaml", res, t) for _, res, t in jobs} == {
+        "-p cpu"
+    }
+
+
+def test_a_site_overlay_replaces_the_partition_list_as_a_whole() -> None:
+    merged = merged_profile(PROFILE, OVERLAY)
+    assert merged["partitions"] == {"local": {"max_gpu": 0}, "local-gpu": {"max_gpu": 2}}
+    assert "slurm_partition" not in merged["default-resources"]  # it would override the choice

@@ -23,8 +23,9 @@ def test_site_settings_and_overlay_are_merged_key_by_key(tmp_path):
     profile = yaml.safe_load(path.read_text())
     base = yaml.safe_load((BASE / "config.yaml").read_text())
     resources = profile["default-resources"]
-    assert (resources["slurm_account"], resources["slurm_partition"], resources["qos"]) == (
-        "proj", "a100", "high")  # fmt: skip
+    assert (resources["slurm_account"], resources["qos"]) == ("proj", "high")
+    # One partition named: every job goes there (the plugin picks from this list; no slurm_partition overrides it).
+    assert profile["partitions"] == {"a100": {"max_gpu": 8}} and "slurm_partition" not in resources
     assert resources["mem_mb"] == base["default-resources"]["mem_mb"]  # the rest is kept
     assert profile["set-resources"]["sample"] == {**base["set-resources"]["sample"], "runtime": 30}
     assert profile["slurm-status-command"] == "squeue" and profile["executor"] == "slurm"
@@ -69,3 +70,27 @@ def test_a_missing_base_profile_is_named(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 1
     assert f"{tmp_path / 'nope' / 'config.yaml'}: no such profile file" in proc.stderr
+
+
+def test_gpu_and_cpu_partitions_are_named_once_on_the_command_line(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "i2sb", "slurm-profile", "--account", "acc", "--partition", "a100",
+         "--cpu-partition", "short", "--gpus-per-node", "4", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    profile = yaml.safe_load((out / "config.yaml").read_text())
+    assert profile["partitions"] == {"a100": {"max_gpu": 4}, "short": {"max_gpu": 0}}
+    # The plugin reads the list from the profile's own file, which snakemake finds beside it.
+    assert profile["slurm-partition-config"] == "config.yaml"
+
+
+def test_a_gpu_partition_without_gpus_is_refused_in_one_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "i2sb", "slurm-profile", "--account", "a", "--partition", "p",
+         "--gpus-per-node", "0", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().endswith("--gpus-per-node must be at least 1, got 0")

@@ -49,3 +49,4 @@ def test_workflow_runs_on_a_real_local_slurm(tmp_path: Path) -> None:
     assert "outputs checked" in output and "failing job reported" in output and "PASSED" in output
     assert "real workflow finished" in output and "sampling partitions COMPLETED" in output
     assert "scancelled; snakemake reported it failed and resubmitted it" in output
+    assert "GPU jobs in local-gpu, CPU-only jobs in local" in output

@@ -18,7 +18,24 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--account", required=True, help="Slurm account of every job (sbatch -A)")
     parser.add_argument(
-        "--partition", required=True, help="Slurm partition of every job (sbatch -p)"
+        "--partition",
+        required=True,
+        help="Slurm partition of the jobs that use GPUs (sbatch -p), and of every job unless "
+        "--cpu-partition names another",
+    )
+    parser.add_argument(
+        "--cpu-partition",
+        metavar="PARTITION",
+        help="Slurm partition of the jobs that use no GPU (LMDB conversion, gather, every job of a CPU "
+        "config); the plugin picks it for each job from what the job asks for",
+    )
+    parser.add_argument(
+        "--gpus-per-node",
+        type=int,
+        default=8,
+        metavar="N",
+        help="GPUs per node in the --partition partition (default: %(default)s); a job asking for more per "
+        "node fits no partition",
     )
     parser.add_argument("--qos", help="Slurm quality of service of every job (sbatch --qos)")
     parser.add_argument(
@@ -58,7 +75,7 @@ def run(args) -> int:
     check_profile_name(args.name)
     out = args.out or user_profile_dir(args.name)
     done = install_profile(args.base, args.account, args.partition, args.qos, args.overlay, out,
-                           args.force)  # fmt: skip
+                           args.force, args.cpu_partition, args.gpus_per_node)  # fmt: skip
     if done.backup:
         print(f"kept your previous profile as {done.backup}")
     usage = f"--profile {args.name}" if not args.out else f"--profile {out}"

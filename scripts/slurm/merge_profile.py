@@ -3,7 +3,8 @@
 Snakemake's own `--workflow-profile` replaces a top-level key (e.g. all of `set-resources`) as a whole, which would
 drop the base profile's per-rule settings; merging keeps the tested values those of the real profile.
 Usage: python merge_profile.py BASE_DIR OVERLAY_DIR OUT_DIR   (writes OUT_DIR/config.yaml)
-Users install theirs with `i2sb slurm-profile --account A --partition P` (same merge, i2sb/slurm_profile.py).
+Users install theirs with `i2sb slurm-profile --account A --partition P [--cpu-partition C]` (same merge,
+i2sb/slurm_profile.py; an overlay's `partitions:` list replaces the base's).
 """
 
 import sys

@@ -14,7 +14,8 @@
 #                                     told `slurm-status-command: squeue` (see docs/slurm.md).
 #   I2SB_SLURM_FAKE_GPUS=N            N fake GPUs per node (character-device clones of /dev/null) as gres gpu
 #                                     (default 2; 0 = none)
-#   I2SB_SLURM_PARTITION / I2SB_SLURM_ACCOUNT   names of the partition and account (default: local / local)
+#   I2SB_SLURM_PARTITION / I2SB_SLURM_ACCOUNT   names of the partition and account (default: local / local); a
+#                                     second partition <name>-gpu spans the same nodes (the profile's GPU partition)
 # Writes STATE_DIR/env.sh (source it: SLURM_CONF, partition, account) and STATE_DIR/pids (name pid, one a line),
 # and STATE_DIR/net (the namespaces and links it made), which stop-local-slurm.sh uses to stop exactly these
 # daemons and remove exactly those. No systemd, nothing outside STATE_DIR except apt and the network objects.
@@ -247,7 +248,7 @@ else
     done
 fi
 # Bounded wait for every node to be usable (idle); a node stuck in INVAL/DRAIN fails here with its reason.
-nodes_idle() { [[ $(timeout 5 sinfo -h -N -o %T 2>/dev/null | grep -c '^idle$') == "$NODES" ]]; }
+nodes_idle() { [[ $(timeout 5 sinfo -h -N -p "$PARTITION" -o %T 2>/dev/null | grep -c '^idle$') == "$NODES" ]]; }
 wait_for "$NODES node(s) idle (sinfo: $STATE_DIR/log/slurmctld.log)" 90 nodes_idle
 
 cat >"$STATE_DIR/env.sh" <<EOF
@@ -256,10 +257,11 @@ export SLURM_CONF=$STATE_DIR/slurm.conf
 export I2SB_SLURM_STATE_DIR=$STATE_DIR
 export I2SB_SLURM_MODE=$MODE
 export I2SB_SLURM_PARTITION=$PARTITION
+export I2SB_SLURM_GPU_PARTITION=$PARTITION-gpu
 export I2SB_SLURM_ACCOUNT=$ACCOUNT
 export I2SB_SLURM_FAKE_GPUS=$FAKE_GPUS
 export I2SB_SLURM_NODES=$NODES
 EOF
 READY=1
-log "ready: $(sinfo -h -N -o '%N %T cpus=%c mem=%m gres=%G')"
+log "ready: $(sinfo -h -N -o '%N %P %T cpus=%c mem=%m gres=%G' | tr '\n' ';')"
 log "source $STATE_DIR/env.sh; stop with: $HERE/stop-local-slurm.sh $STATE_DIR"

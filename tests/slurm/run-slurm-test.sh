@@ -218,6 +218,14 @@ else
     sacct_lines=$(timeout 20 sacct -a -X -S now-1days -o JobID,Comment%40,Partition,AllocTRES%42,State,ExitCode,Start,Elapsed)
     echo "$sacct_lines"
     grep -q FAILED <<<"$sacct_lines" || fail "sacct shows no FAILED job"
+    # Each job's partition follows what it asked for (the profile's partition list, tests/slurm/profile-local): the
+    # GPU jobs of tests/slurm/Snakefile in $I2SB_SLURM_GPU_PARTITION, every other job in $I2SB_SLURM_PARTITION.
+    placed=$(timeout 20 sacct -a -X -n -P -S now-1days -o JobID,Comment,Partition,ReqTRES | awk -F'|' \
+        -v gpu="$I2SB_SLURM_GPU_PARTITION" -v cpu="$I2SB_SLURM_PARTITION" \
+        '{ want = $4 ~ /gres\/gpu/ ? gpu : cpu; n[want]++; if ($3 != want) print "  job " $1 " " $2 " in " $3 ", expected " want }
+         END { if (!n[gpu] || !n[cpu]) print "  expected jobs in both partitions, got " n[gpu]+0 " GPU and " n[cpu]+0 " CPU jobs" }')
+    [[ -z $placed ]] || fail "sacct: jobs in the wrong partition:"$'\n'"$placed"
+    say "sacct: GPU jobs in $I2SB_SLURM_GPU_PARTITION, CPU-only jobs in $I2SB_SLURM_PARTITION"
     if [[ -n $CANCELLED_JOB ]]; then
         state=$(timeout 20 sacct -n -X -P -j "$CANCELLED_JOB" -o State)
         [[ $state == "CANCELLED by "* ]] || fail "sacct: the scancelled job $CANCELLED_JOB is '$state'"
