@@ -509,6 +509,19 @@ def _dead_server(tmp: Path) -> Result:
     return Result(None if traceback else proc.returncode, proc.stdout, proc.stderr[-300:])
 
 
+def _scancelled_slurm_job(tmp: Path) -> Result:
+    """Issue 22 §6: sacct says 'CANCELLED by 0'; one status round of the Slurm plugin as the workflow leaves it.
+    Exit 1 is the plugin still waiting for the job (Snakemake would hang): the check calls that silently wrong."""
+    proc = subprocess.run([sys.executable, REPO / "tests/slurm/cancelled_job_round.py", tmp], cwd=REPO,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    if "Traceback" in proc.stderr:
+        return Result(None, proc.stdout, proc.stderr[-300:])
+    return Result(
+        0 if proc.returncode in (0, 1) else proc.returncode, proc.stdout, proc.stderr[-300:]
+    )
+
+
 CASES = [
     # item 1: stale parts
     Case("retrained run, same part file", "handled", _retrained, check=_recomputed),
@@ -618,6 +631,8 @@ CASES = [
          check=lambda r, t: not list(t.glob(".photos.tmp-*")) and (t / "photos").is_dir()),
     Case("disk full (ENOSPC) while writing", "error", _disk_full, ("config.yaml", "no space")),
     Case("tables: dead tracking server", "error", _dead_server, ("unreachable", "http://127.0.0.1")),
+    Case("Slurm: a scancelled job (sacct 'CANCELLED by 0')", "handled", _scancelled_slurm_job,
+         check=lambda r, t: "reported failed: SLURM-job '12' failed" in r.out),
 ]  # fmt: skip
 
 
