@@ -1,10 +1,12 @@
 """Write files so that a reader never sees a partial one: temporary name, then ``os.replace``.
 
 A process killed between the temporary write and ``os.replace`` (kill -9, a node lost, a job
-over its time) leaves ``<stem>.tmp-<pid><suffix>`` behind. Every write of a file removes the
-leftovers of that same file first, so rerunning any command cleans up after its interrupted run;
-a leftover whose process still runs on this machine is kept (it may be a concurrent writer of a
-shared cache). A write that fails names the file it was writing (disk full included).
+over its time) leaves ``<stem>.tmp-<host>-<pid><suffix>`` behind. Every write of a file removes
+the leftovers of that same file first, so rerunning any command cleans up after its interrupted
+run. A leftover is stale when its process no longer runs on this machine, or, written on another
+machine (a shared file system), when nothing has written to it for an hour: a concurrent writer
+of a shared cache on another node keeps its file. A write that fails names the file it was
+writing (disk full included).
 """
 
 from __future__ import annotations
@@ -12,19 +14,40 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
 import re
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-TEMPORARY = re.compile(r"(?P<stem>.+)\.tmp-(?P<pid>\d+)(?P<suffix>\.[^.]*)?")
+# <stem>.tmp-[<host>-]<pid><suffix>; names without a host (older versions) count as this machine's
+TEMPORARY = re.compile(
+    r"(?P<stem>.+)\.tmp-(?:(?P<host>[A-Za-z0-9_-]+)-)?(?P<pid>\d+)(?P<suffix>\.[^.]*)?"
+)
+ELSEWHERE_STALE_S = 3600  # another machine's temporary untouched this long: its writer is gone
+
+
+def this_host() -> str:
+    """This machine's name as it appears in temporary names (letters, digits, '_', '-')."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", platform.node() or "host")[:64]
 
 
 def temporary_name(path: Path, pid: int) -> Path:
-    """``x.npz`` -> ``x.tmp-<pid>.npz``: the suffix is kept so libraries that pick a format from
-    the extension still do."""
-    return path.with_name(f"{path.stem}.tmp-{pid}{path.suffix}")
+    """``x.npz`` -> ``x.tmp-<host>-<pid>.npz``: the suffix is kept so libraries that pick a format
+    from the extension still do; the host tells whose process wrote it on a shared file system."""
+    return path.with_name(f"{path.stem}.tmp-{this_host()}-{pid}{path.suffix}")
+
+
+def is_stale(path: Path, host: str | None, pid: int) -> bool:
+    """Whether the writer of the temporary ``path`` is gone (see the module's docstring)."""
+    if host is None or host == this_host():
+        return not process_alive(pid)
+    try:
+        return time.time() - path.stat().st_mtime > ELSEWHERE_STALE_S
+    except OSError:
+        return False
 
 
 def process_alive(pid: int) -> bool:
@@ -54,8 +77,8 @@ def _remove(path: Path) -> None:
 
 def remove_stale_temporaries(folder: str | Path, name: str | None = None) -> list[Path]:
     """Delete ``atomic_path`` leftovers in ``folder``: those of the file ``name`` only, or with
-    ``name=None`` every one (for a folder with one writer, such as a training run). Leftovers of a
-    process still alive here are kept. Each removal is printed; returns the removed paths."""
+    ``name=None`` every one (for a folder with one writer, such as a training run). Leftovers whose
+    writer may still run are kept. Each removal is printed; returns the removed paths."""
     folder = Path(folder)
     target = Path(name) if name else None
     removed = []
@@ -65,11 +88,11 @@ def remove_stale_temporaries(folder: str | Path, name: str | None = None) -> lis
         return removed
     for entry in entries:
         match = TEMPORARY.fullmatch(entry.name)
-        if not match or process_alive(int(match["pid"])):
+        if not match or not entry.is_file(follow_symlinks=False):
             continue
         if target and (match["stem"], match["suffix"] or "") != (target.stem, target.suffix):
             continue
-        if entry.is_file(follow_symlinks=False):
+        if is_stale(folder / entry.name, match["host"], int(match["pid"])):
             _remove(folder / entry.name)
             removed.append(folder / entry.name)
     return removed

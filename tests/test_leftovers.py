@@ -179,3 +179,21 @@ def test_a_disk_full_write_names_the_file_in_one_line(tmp_path, monkeypatch, cap
     assert len(err.splitlines()) == 1 and str(tmp_path / "p" / "config.yaml") in err
     assert "No space left on device" in err and "free disk space" in err
     assert not list((tmp_path / "p").glob("*.tmp-*"))
+
+
+def test_another_machine_s_leftover_goes_only_once_nothing_writes_to_it(tmp_path):
+    """On a shared file system a pid says nothing about another node's process: its temporary is
+    kept while it is being written (a concurrent writer of a shared cache), removed when idle."""
+    import os
+    import time
+
+    from i2sb.atomic import ELSEWHERE_STALE_S, write_text
+
+    busy = tmp_path / "fingerprint.tmp-othernode-1.json"
+    idle = tmp_path / "fingerprint.tmp-othernode-2.json"
+    for path in (busy, idle):
+        path.write_text("being written elsewhere")
+    old = time.time() - ELSEWHERE_STALE_S - 60
+    os.utime(idle, (old, old))
+    write_text(tmp_path / "fingerprint.json", "{}\n")
+    assert busy.exists() and not idle.exists()

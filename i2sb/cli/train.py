@@ -16,7 +16,7 @@ def register(subparsers) -> None:
             "Slurm: `srun i2sb train ...` (rank and master from SLURM_* variables). "
             "An existing OUT/latest.pt is resumed exactly (weights, EMA, optimizer, scheduler, RNG), "
             "and only when its options.json records the same task, preset, image size, bridge and "
-            "data settings (else an error names the field). Leftover latest.tmp-<pid>.pt files of "
+            "data settings (else an error names the field). Leftover latest.tmp-<host>-<pid>.pt files of "
             "a killed write are removed on start."
         ),
     )

@@ -318,6 +318,6 @@ def save_i2sb_checkpoint(
         **extra,
     }
     # Through a file object, the archive's inner folder is "archive" rather than the temporary file's name
-    # (latest.tmp-<pid>): equal checkpoints are then equal files, and their sha256 (recorded by sampling) too.
+    # (latest.tmp-<host>-<pid>): equal checkpoints are then equal files, and their sha256 (recorded by sampling) too.
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         torch.save(payload, handle)
