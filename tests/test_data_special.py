@@ -141,3 +141,13 @@ def test_a_failed_lmdb_write_names_the_lmdb_in_one_line(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert len(errors) == 1 and str(tmp_path / "data" / "val_faster_imagefolder.lmdb") in errors[0]
     assert "damaged" not in errors[0]
+
+
+def test_restore_reads_the_photo_upright(tmp_path):
+    from test_sample import make_run
+
+    photo = _rotated_jpeg(tmp_path / "p.jpg")
+    assert main(["restore", "--ckpt", str(make_run(tmp_path / "run")), "--nfe", "2",
+                 "--keep-size", str(photo), "--out", str(tmp_path / "out")]) == 0  # fmt: skip
+    with Image.open(tmp_path / "out" / "p_restored.png") as restored:
+        assert restored.size == (20, 40)  # the viewer's shape, not the stored 40 x 20
