@@ -10,7 +10,7 @@ from i2sb.data.demo import make_demo_images
 from i2sb.sample.gather import gather_parts
 from i2sb.sample.parts import Part, write_part
 from i2sb.tracking import track
-from i2sb.tracking.store import store_lock
+from i2sb.tracking.transport import store_lock
 
 
 def test_gather_refuses_an_output_that_is_one_of_its_parts(tmp_path):

@@ -25,7 +25,7 @@ from i2sb.tables import write_report
 from i2sb.tables.build import runs_frame
 from i2sb.tables.plots import task_figure
 from i2sb.tasks import BENCHMARK_TASKS
-from i2sb.tracking.store import EVAL_COLUMNS
+from i2sb.tracking.ui import EVAL_COLUMNS
 
 WEIGHT_FREE = [spec for spec in METRICS if not spec.needs_weights]
 WEIGHT_NEEDING = [spec for spec in METRICS if spec.needs_weights]

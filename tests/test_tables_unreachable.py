@@ -33,7 +33,7 @@ def test_tables_against_a_dead_server_is_one_line_naming_the_uri(tmp_path):
 
 def test_the_report_step_checks_the_server_before_any_work(tmp_path, monkeypatch):
     from i2sb.tables import make_tables
-    from i2sb.tracking.store import TrackingUnreachable
+    from i2sb.tracking.transport import TrackingUnreachable
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # without the check: fail, not stall
     uri = f"http://127.0.0.1:{_closed_port()}"

@@ -46,7 +46,7 @@ def test_a_run_holds_params_metrics_reasons_and_artifacts(store, tmp_path):
     params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
     assert params["config.train.lr"] == "5e-05" and params["task"] == "inpaint-center"
     assert params["nfe"] == "3" and params["mask_source"] == "center"
-    assert len(params["data_fingerprint"]) == 64 and params["git_commit"]
+    assert len(params["data_fingerprint"]) == 64 and tags["git_commit"]
     assert (params["dataset_name"], params["dataset_kind"]) == ("demo photos", "demo")
     assert (params["dataset_eval_subset"], params["image_size"]) == ("full", "32")
     assert params["fid_reference_kind"] == "file"
@@ -123,13 +123,41 @@ def test_a_metric_that_becomes_available_is_added_and_its_reason_removed(store, 
     assert "fid_unavailable_reason" not in run.data.tags
 
 
-def test_a_changed_result_replaces_the_run(store, tmp_path):
+def test_a_changed_result_replaces_the_run_and_says_why(store, tmp_path):
     first = _track(store, make_run(tmp_path / "bench", psnr=20.0), "changed")
     second = _track(store, make_run(tmp_path / "bench", psnr=25.0), "changed")
     assert second["replaced_run_id"] == first["run_id"] != second["run_id"]
     (run,) = _runs(store, first["experiment_id"])
     assert run.data.metrics["psnr"] == 25.0
     assert run.data.tags["i2sb.replaces"] == first["run_id"]
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith("Evaluation of bench/sr4x-pool/i2sb/ddpm/nfe5")  # the link stays
+    assert (
+        f"Replaces run {first['run_id']}" in note and "metric psnr at step 0 20.0 -> 25.0" in note
+    )
+
+
+def test_a_rerun_that_measured_the_same_keeps_the_run_id(store, tmp_path, monkeypatch):
+    """Resampling gives other timings and a new commit may be checked out: same run, updated."""
+    import i2sb.tracking
+
+    args = make_run(tmp_path / "bench")
+    first = _track(store, args, "same")
+    metrics = json.loads(args["metrics_json"].read_text())
+    metrics["sampling"] = {"images_per_s": 9.0, "seconds_per_nfe": 0.02}
+    args["metrics_json"].write_text(json.dumps(metrics))
+    monkeypatch.setattr(i2sb.tracking, "git_commit", lambda directory: ("c0ffee", None))
+    for _ in range(2):
+        second = _track(store, args, "same")
+        assert second["run_id"] == first["run_id"] and second["replaced_run_id"] is None
+    client = mlflow.MlflowClient(store["uri"])
+    (run,) = _runs(store, first["experiment_id"])
+    assert run.data.metrics["sampling_images_per_s"] == 9.0 and run.data.metrics["psnr"] == 21.5
+    assert run.data.tags["git_commit"] == "c0ffee"
+    history = client.get_metric_history(run.info.run_id, "sampling_images_per_s")
+    assert sorted(m.value for m in history) == [5.0, 9.0]  # logged once more, not per rerun
+    deleted = client.search_runs([first["experiment_id"]], run_view_type=2)  # DELETED_ONLY
+    assert deleted == []
 
 
 def test_each_nfe_and_variant_has_its_own_run(store, tmp_path):
@@ -230,6 +258,7 @@ def test_sample_grid_without_degraded_images_has_two_columns(tmp_path):
 
 def test_the_runs_page_opens_model_training_mode_with_the_key_columns(store, tmp_path):
     out = _track(store, make_run(tmp_path / "bench"), "view")
+    assert out["runs_page"].startswith("http://127.0.0.1:5000/#/")  # `mlflow ui` on the sqlite file
     assert out["runs_page"].endswith(
         f"/#/experiments/{out['experiment_id']}/runs?workflowType=machine_learning"
         "&viewStateShareKey=i2sb"
@@ -248,7 +277,7 @@ def test_a_runs_view_lost_to_a_concurrent_writer_is_set_again():
     """MLflow's SQL store answers a concurrent first set of one tag with a unique-constraint error."""
     from mlflow.exceptions import MlflowException
 
-    from i2sb.tracking.store import set_runs_view
+    from i2sb.tracking.ui import set_runs_view
 
     class Client:
         def __init__(self, failures):
@@ -271,3 +300,41 @@ def test_a_runs_view_lost_to_a_concurrent_writer_is_set_again():
         set_runs_view(Client([MlflowException("no permission")]), "1", (), "x")
     with pytest.raises(MlflowException, match="UNIQUE"):
         set_runs_view(Client([race, race, race]), "1", (), "x")
+
+
+@pytest.mark.parametrize(
+    ("uri", "page", "served_by"),
+    [("https://mlflow.example.org:8443/", "https://mlflow.example.org:8443/#/experiments/7/", ""),
+     ("http://10.0.0.5:5001", "http://10.0.0.5:5001/#/experiments/7/", ""),
+     ("sqlite:///results/mlflow.db", "http://127.0.0.1:5000/#/experiments/7/",
+      "mlflow ui --backend-store-uri sqlite:///results/mlflow.db")],
+)  # fmt: skip
+def test_the_runs_link_is_built_from_the_tracking_uri(uri, page, served_by):
+    from i2sb.tracking.ui import runs_page, ui_command
+
+    assert runs_page("7", uri).startswith(page)
+    assert ui_command(uri).startswith(served_by) and bool(ui_command(uri)) == bool(served_by)
+
+
+def test_deleting_a_run_tolerates_only_one_already_deleted(store):
+    from mlflow.exceptions import MlflowException
+
+    from i2sb.tracking.store import delete_run
+
+    client = mlflow.MlflowClient(store["uri"])
+    experiment = client.create_experiment("deletions")
+    run_id = client.create_run(experiment).info.run_id
+    delete_run(client, run_id)
+    delete_run(client, run_id)  # another writer's settle got there first: fine
+    assert client.get_run(run_id).info.lifecycle_stage == "deleted"
+
+    class Refusing:  # an authentication or network failure is not swallowed
+        def delete_run(self, run_id):
+            raise MlflowException("401 Unauthorized", "PERMISSION_DENIED")
+
+        def get_run(self, run_id):
+            return client.get_run(active)
+
+    active = client.create_run(experiment).info.run_id
+    with pytest.raises(MlflowException, match="Unauthorized"):
+        delete_run(Refusing(), active)

@@ -43,7 +43,8 @@ def check_experiment(uri: str, name: str) -> None:
     a local sqlite store that does not exist is not created."""
     from mlflow import MlflowClient
 
-    from i2sb.tracking.store import KIND_TAG, sqlite_file
+    from i2sb.tracking.store import KIND_TAG
+    from i2sb.tracking.transport import sqlite_file
 
     db = sqlite_file(uri)
     if db is not None and not db.is_file():
@@ -71,7 +72,7 @@ def check_experiment(uri: str, name: str) -> None:
 
 def run(args) -> int:
     from i2sb.tables import make_tables
-    from i2sb.tracking.store import check_reachable, http_limits
+    from i2sb.tracking.transport import check_reachable, http_limits
 
     check_reachable(args.tracking_uri)  # a dead server: one line in seconds, not minutes of retries
     with http_limits():

@@ -25,6 +25,7 @@ from i2sb.tables.build import (
     PAPER_ORDER,
     below_degraded,
     measured_against_degraded,
+    mixed_identity,
     nfe_table,
     on_paper_data,
     paper_table,
@@ -33,16 +34,9 @@ from i2sb.tables.build import (
 )
 from i2sb.tables.facts import describe_runs, table_caption
 from i2sb.tables.render import DECIMALS, write_table
-from i2sb.tracking.store import (
-    KIND_TAG,
-    RunRecord,
-    check_reachable,
-    get_or_create_experiment,
-    http_limits,
-    report_experiment,
-    store_lock,
-    upsert_run,
-)
+from i2sb.tracking.store import KIND_TAG, RunRecord, get_or_create_experiment, upsert_run
+from i2sb.tracking.transport import check_reachable, http_limits, store_lock
+from i2sb.tracking.ui import report_experiment
 
 OTHER_TASKS = "Tasks outside the paper's tables"
 
@@ -60,8 +54,10 @@ def _tracking_uri(uri: str) -> Iterator[None]:
         mlflow.set_tracking_uri(previous)
 
 
-def read_runs(uri: str, experiment_id: str) -> pd.DataFrame:
-    """The evaluation runs of an experiment, one row each (see ``runs_frame``)."""
+def read_runs(uri: str, experiment_id: str, run_ids: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The evaluation runs of an experiment, one row each (see ``runs_frame``); with
+    ``run_ids``, only those (the runs the current configuration tracked), each of which must
+    be there."""
     import mlflow
 
     with _tracking_uri(uri):
@@ -70,7 +66,25 @@ def read_runs(uri: str, experiment_id: str) -> pd.DataFrame:
             filter_string=f"tags.`{KIND_TAG}` = 'eval'",
             output_format="pandas",
         )
+    if run_ids is not None:
+        absent = sorted(set(run_ids) - set(search.get("run_id", ())))
+        if absent:
+            raise ValueError(
+                f"{len(absent)} tracked run(s) are not active evaluation runs of the experiment "
+                f"at {uri} (first: {absent[0]}); track again (the track step) before the report"
+            )
+        search = search[search["run_id"].isin(run_ids)]
     return runs_frame(search)
+
+
+def tracked_run_ids(marker: str | Path) -> tuple[str, ...]:
+    """The run ids a track step recorded in its marker (``tracking.track_all``'s tracked.json)."""
+    from i2sb.tracking.inputs import read_json
+
+    runs = read_json(marker, "tracked runs file").get("runs")
+    if not isinstance(runs, list) or not all(isinstance(r, dict) and "run_id" in r for r in runs):
+        raise ValueError(f"tracked runs file {marker}: expected 'runs': [{{'run_id': ...}}, ...]")
+    return tuple(str(r["run_id"]) for r in runs)
 
 
 def _table_groups(tasks: tuple[str, ...]) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -179,11 +193,15 @@ def make_tables(
     out: str | Path,
     artifact_root: str | None = None,
     tasks: tuple[str, ...] | None = None,
+    run_ids: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Write the report for ``experiment`` into ``out`` and log it as a summary run, kept apart
     in the experiment ``<experiment>/report`` so the evaluations' runs table holds only them.
 
     ``tasks`` (the config's) are the tasks that get rows; by default, those with runs.
+    ``run_ids`` (the track step's, ``tracked_run_ids``) are the runs of the current
+    configuration; by default every evaluation run. Runs that differ in what they were made
+    from (``build.mixed_identity``: data, network, checkpoint) are refused, naming the fact.
     """
     from mlflow import MlflowClient
 
@@ -192,7 +210,14 @@ def make_tables(
     with store_lock(tracking_uri), http_limits():
         client = MlflowClient(tracking_uri=tracking_uri)
         experiment_id = get_or_create_experiment(client, experiment, tracking_uri, artifact_root)
-        runs = read_runs(tracking_uri, experiment_id)
+        runs = read_runs(tracking_uri, experiment_id, run_ids)
+        mixed = mixed_identity(runs[runs["task"].isin(report_tasks(runs, tasks))])
+        if mixed:
+            raise ValueError(
+                f"MLflow experiment {experiment!r} at {tracking_uri}: {mixed}; one report holds "
+                "runs of one configuration (the workflow's report shows the runs its track step "
+                "recorded; for `i2sb tables` use another --experiment per configuration)"
+            )
         written = write_report(runs, out, tasks)
         check = degraded_check(runs[runs["task"].isin(report_tasks(runs, tasks))])
         LOG.log(
@@ -228,10 +253,14 @@ def make_tables_to(
     out: str | Path,
     summary_path: str | Path,
     tasks: tuple[str, ...] | None = None,
+    tracked: str | Path | None = None,
 ) -> dict[str, Any]:
-    """``make_tables`` with the config's ``tracking`` section, writing its result to ``summary_path``."""
+    """``make_tables`` with the config's ``tracking`` section, writing its result to
+    ``summary_path``; ``tracked`` (the track step's marker) limits it to the runs tracked."""
     from i2sb.atomic import write_json
 
-    result = make_tables(tracking.uri, experiment, out, tracking.artifact_root or None, tasks)
+    run_ids = tracked_run_ids(tracked) if tracked is not None else None
+    root = tracking.artifact_root or None
+    result = make_tables(tracking.uri, experiment, out, root, tasks, run_ids)
     write_json(summary_path, result)
     return result

@@ -45,7 +45,14 @@ FACTS = {
     "network": "config.network.preset",
     "iterations": "config.train.iterations",
     "checkpoints": "config.checkpoints.source",
+    # What each run's images were scored on and sampled with (identity, never mixed in a report).
+    "data_fingerprint": "data_fingerprint",
+    "checkpoint_sha256": "checkpoint_sha256",
 }
+# Facts every run of one report shares, and those every run of one task shares: runs that differ
+# there come from different data, networks or checkpoints and are never put in one table.
+SHARED_FACTS = ("dataset", "dataset_kind", "image_size", "network", "iterations", "checkpoints")
+TASK_FACTS = ("num_images", "data_fingerprint", "checkpoint_sha256")
 OURS, PAPER_SUFFIX, DEGRADED = f"{I2SB} (ours)", " (paper)", "degraded input"
 NOT_REPORTED = "not reported by the paper"
 BASELINE_NOT_QUOTED = "a baseline of the paper: only its FID is quoted (i2sb/paper.py)"
@@ -239,3 +246,26 @@ def report_tasks(runs: pd.DataFrame, configured: tuple[str, ...] | None) -> tupl
     tasks = configured if configured else tuple(runs["task"].unique())
     known = [t for t in PAPER_ORDER if t in tasks]
     return (*known, *sorted(t for t in tasks if t not in PAPER_ORDER))
+
+
+def mixed_identity(runs: pd.DataFrame) -> str | None:
+    """Why ``runs`` (``runs_frame``) cannot share one report: the first fact (SHARED_FACTS, or
+    TASK_FACTS within a task) on which two runs differ, naming it and both runs; None if none.
+    A fact a run did not record is not compared."""
+    groups = [("", runs, SHARED_FACTS)]
+    groups += [(f" of task {task}", group, TASK_FACTS) for task, group in runs.groupby("task")]
+    for where, group, facts in groups:
+        for fact in facts:
+            known = group[group[fact].notna()]
+            values = known[fact].astype(str).unique()
+            if len(values) > 1:
+                first, other = (known[known[fact].astype(str) == v].iloc[0] for v in values[:2])
+                return (
+                    f"the runs{where} differ in {fact}: {values[0]!r} ({_named_run(first)}) vs "
+                    f"{values[1]!r} ({_named_run(other)})"
+                )
+    return None
+
+
+def _named_run(run: pd.Series) -> str:
+    return f"{run['task']} {run['sampler']} NFE {run['nfe']}"

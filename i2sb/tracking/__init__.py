@@ -17,6 +17,7 @@ from i2sb.atomic import write_json
 from i2sb.config import DEFAULT_ARTIFACT_ROOT, DEFAULT_TRACKING_URI
 from i2sb.tracking.grid import write_sample_grid
 from i2sb.tracking.inputs import (
+    SAMPLING_PREFIX,
     config_params,
     git_commit,
     mtime_ms,
@@ -24,20 +25,10 @@ from i2sb.tracking.inputs import (
     read_json,
     read_samples_summary,
 )
-from i2sb.tracking.store import (
-    EVAL_COLUMNS,
-    RunRecord,
-    check_reachable,
-    finish_run,
-    get_or_create_experiment,
-    http_limits,
-    runs_page,
-    set_runs_view,
-    store_lock,
-    training_experiment,
-    upsert_run,
-)
+from i2sb.tracking.store import RunRecord, finish_run, get_or_create_experiment, upsert_run
 from i2sb.tracking.training import track_training, training_key
+from i2sb.tracking.transport import check_reachable, http_limits, store_lock
+from i2sb.tracking.ui import EVAL_COLUMNS, runs_page, set_runs_view, training_experiment, ui_command
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # git finds the checkout above it, if any
 TRAIN_RUN_TAG = "i2sb.train_run_id"  # on an evaluation run: the id of its training run
@@ -105,10 +96,10 @@ def build_record(
         "sampler_name": str(sampler.get("name")),
         "sampler_options": json.dumps(sampler.get("options") or {}, sort_keys=True),
         "num_images": str(summary.num_images),
-        "git_commit": commit,
         "data_fingerprint": summary.fingerprint,
         "data_fingerprint_covers": summary.fingerprint_covers,
         "checkpoint": str(summary.meta.get("checkpoint")),
+        "checkpoint_sha256": str((summary.meta.get("checkpoint_fingerprint") or {}).get("sha256")),
         "mask_source": str(summary.meta.get("mask_source")),
         "sampling_precision": str(summary.meta.get("precision")),
         "fid_reference": str(result.fid_reference),
@@ -119,6 +110,7 @@ def build_record(
     for key in ("name", "kind", "eval_subset"):
         params[f"dataset_{key}"] = str(dataset.get(key, "unknown"))
     tags = {f"{name}_unavailable_reason": reason for name, reason in result.reasons.items()}
+    tags["git_commit"] = commit  # a tag: the commit of the latest track, which may change
     if why:
         tags["git_commit_unknown_reason"] = why
     metrics = {name: {EVAL_STEP: value} for name, value in result.values.items()}
@@ -134,6 +126,7 @@ def build_record(
         metrics=metrics,
         start_ms=min(mtime_ms(samples), mtime_ms(metrics_json)),
         end_ms=mtime_ms(metrics_json),
+        volatile=frozenset(name for name in metrics if name.startswith(SAMPLING_PREFIX)),
     )
 
 
@@ -157,12 +150,21 @@ def track(
     """
     metrics_json, train_dir, samples = Path(metrics_json), Path(train_dir), Path(samples)
     config = read_json(config_json, "resolved config")
-    settings = config.get("tracking") or {}
-    uri = tracking_uri or settings.get("uri") or DEFAULT_TRACKING_URI
     record = build_record(metrics_json, train_dir, samples, config, variant, data_index)
-    name = experiment or settings.get("experiment") or config["benchmark"]
-    root = artifact_root or settings.get("artifact_root") or DEFAULT_ARTIFACT_ROOT
-    artifacts = [(metrics_json, "eval"), (Path(config_json), "config")]
+    where = {"tracking_uri": tracking_uri, "experiment": experiment, "artifact_root": artifact_root}
+    return _track_record(
+        record, (metrics_json, train_dir, samples, Path(config_json)), config, where, marker
+    )
+
+
+def _track_record(record, files, config, where, marker) -> dict[str, Any]:
+    """Write ``record`` (built from ``files``: metrics.json, run folder, samples, config.json)."""
+    metrics_json, train_dir, samples, config_json = files
+    settings = config.get("tracking") or {}
+    uri = where["tracking_uri"] or settings.get("uri") or DEFAULT_TRACKING_URI
+    name = where["experiment"] or settings.get("experiment") or config["benchmark"]
+    root = where["artifact_root"] or settings.get("artifact_root") or DEFAULT_ARTIFACT_ROOT
+    artifacts = [(metrics_json, "eval"), (config_json, "config")]
     artifacts += [(p, "samples") for p in [samples.parent / "trajectory.png"] if p.is_file()]
     with store_lock(uri), tempfile.TemporaryDirectory() as tmp:
         grid = Path(tmp) / "sample_grid.png"
@@ -173,7 +175,7 @@ def track(
         )
     out = {"run_id": run_id, "experiment_id": experiment_id, "key": record.key}
     out |= {"experiment": name, "tracking_uri": uri, "replaced_run_id": replaced}
-    out["runs_page"] = runs_page(experiment_id)
+    out["runs_page"] = runs_page(experiment_id, uri)
     if marker is not None:
         write_json(marker, out)
     return out
@@ -234,9 +236,48 @@ def track_all(
     """Track every evaluation: ``runs`` holds, per (task, sampler, NFE), the paths of its
     ``metrics`` (metrics.json), ``train_dir`` (the run folder sampled) and ``samples``
     (samples.npz), as the workflow's rules name them; the library assumes no layout."""
-    results = [track(run["metrics"], run["train_dir"], run["samples"], config_json) for run in runs]
+    config = read_json(config_json, "resolved config")
+    files = [
+        (Path(run["metrics"]), Path(run["train_dir"]), Path(run["samples"]), Path(config_json))
+        for run in runs
+    ]
+    records = [build_record(m, t, s, config, "i2sb") for m, t, s, _ in files]
+    mixed = mixed_records(records)
+    if mixed:
+        raise ValueError(f"refusing to track runs of different identity: {mixed}")
+    where = {"tracking_uri": None, "experiment": None, "artifact_root": None}
+    results = [
+        _track_record(r, f, config, where, None) for r, f in zip(records, files, strict=True)
+    ]
     page = results[0]["runs_page"] if results else None
     write_json(marker, {"runs": results, "runs_page": page})
     if page:
-        print(f"MLflow runs table (after `mlflow ui --backend-store-uri ...`): {page}")
+        serve = ui_command(results[0]["tracking_uri"])
+        print(f"MLflow runs table{f' (after `{serve}`)' if serve else ''}: {page}")
     return results
+
+
+# Params every evaluation of one track step shares, and those every evaluation of one task shares.
+SHARED_PARAMS = ("benchmark", "dataset_name", "dataset_kind", "image_size")
+TASK_PARAMS = ("data_fingerprint", "checkpoint_sha256", "num_images")
+
+
+def mixed_records(records: list[RunRecord]) -> str | None:
+    """Why ``records`` cannot be tracked together: the first param (SHARED_PARAMS, or
+    TASK_PARAMS within a task) on which two differ, naming it and both runs; None if none."""
+    first_seen: dict[tuple[str, str], RunRecord] = {}
+    for record in records:
+        task = record.params["task"]
+        keys = [("", n) for n in SHARED_PARAMS] + [(task, n) for n in TASK_PARAMS]
+        for scope, name in keys:
+            value = record.params.get(name)
+            if value in (None, "None", "unknown"):
+                continue
+            seen = first_seen.setdefault((scope, name), record)
+            if seen.params[name] != value:
+                where = f" of task {task}" if scope else ""
+                return (
+                    f"the evaluations{where} differ in {name}: {seen.params[name]!r} "
+                    f"({seen.key}) vs {value!r} ({record.key})"
+                )
+    return None

@@ -26,6 +26,10 @@ CURVE_METRICS = {
     "val_psnr_degraded": "val_psnr_degraded",
 }
 
+# metrics.json's "sampling" figures (images/s, s/NFE) as MLflow metrics: timings, which a rerun of
+# the same sampling changes, so they update a run in place (store.RunRecord.volatile).
+SAMPLING_PREFIX = "sampling_"
+
 
 @dataclass(frozen=True)
 class EvalResult:
@@ -83,7 +87,7 @@ def read_eval_metrics(path: str | Path) -> EvalResult:
                 f"{path}: metrics.{name}.value is {value!r}, expected a number or null"
             )
     for name, value in (obj.get("sampling") or {}).items():
-        key = f"sampling_{name}"
+        key = SAMPLING_PREFIX + name
         if value is None:
             reasons[key] = "not reported by the sampling step"
         else:

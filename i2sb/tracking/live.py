@@ -17,19 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from i2sb.tracking.inputs import CURVE_METRICS, training_params
-from i2sb.tracking.store import (
-    KEY_TAG,
-    KIND_TAG,
-    TRAIN_COLUMNS,
-    check_reachable,
-    get_or_create_experiment,
-    http_limits,
-    set_runs_view,
-    settle,
-    store_lock,
-    training_experiment,
-)
+from i2sb.tracking.store import KEY_TAG, KIND_TAG, get_or_create_experiment, settle
 from i2sb.tracking.training import training_key
+from i2sb.tracking.transport import check_reachable, http_limits, store_lock
+from i2sb.tracking.ui import TRAIN_COLUMNS, set_runs_view, training_experiment
 
 # A dead server must not stall training: after the start (the track step's limits), one try and
 # a short timeout per call for the rest of the run (MLflow's system-metrics thread reads these

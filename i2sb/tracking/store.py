@@ -1,9 +1,12 @@
 """Idempotent MLflow runs: one run per deterministic key, updated in place on a rerun.
 
-A run is found by its ``i2sb.key`` tag. A rerun whose record only adds to what the run holds
-(missing params, new metric steps) logs just the additions, so no metric step is duplicated.
-A rerun that contradicts the run (a param or a metric value changed) replaces it: the old run
-is deleted (MLflow keeps it in the trash) and a fresh one, tagged ``i2sb.replaces``, is made.
+A run is found by its ``i2sb.key`` tag. A rerun that measured the same thing updates the run in
+place, keeping its id (saved links and compare pages stay valid): it logs what the run lacks
+(params, metric steps; no step is duplicated), new values of volatile metrics (timings) and the
+tags, which describe and may change (the git commit of the latest track). A rerun that
+contradicts the run (a param or a measured value changed) replaces it: the old run is deleted
+(MLflow keeps it in the trash) and a fresh one, tagged ``i2sb.replaces``, says in its
+description which run it replaces and what changed.
 
 Concurrency, for any store (a file lock covers sqlite only; a server has none): the key tag is
 set when a run is created, and every writer settles the key after creating its run and again
@@ -17,25 +20,19 @@ identical rows, which MLflow's store de-duplicates.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import re
-import sys
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
-from urllib.parse import urlparse
 
-from i2sb.metric_table import METRICS
 from i2sb.tracking.inputs import same_value
+from i2sb.tracking.transport import is_remote
 
 KEY_TAG = "i2sb.key"
 KIND_TAG = "i2sb.kind"
 REPLACES_TAG = "i2sb.replaces"
+NOTE_TAG = "mlflow.note.content"  # the run's description in the UI
+MAX_NOTED_CHANGES = 10
 SYSTEM_PREFIX = "system/"
 
 
@@ -54,138 +51,15 @@ class RunRecord:
     start_ms: int | None = None
     end_ms: int | None = None
     step_ms: dict[int, int] = field(default_factory=dict)
+    # Metrics that differ between two measurements of the same thing (timings): a changed
+    # value is logged again at its step (MLflow shows the latest), never a reason to replace.
+    volatile: frozenset[str] = frozenset()
 
 
 class Upserted(NamedTuple):
     run_id: str
     replaced: str | None  # the run deleted because it contradicted the record
     adopted: bool  # another writer's run holds the key; this call wrote nothing
-
-
-class TrackingUnreachable(RuntimeError):
-    """The tracking server does not answer; the message names the URI."""
-
-
-# HTTP limits for calls to a tracking server, unless the user set them: MLflow's defaults
-# (7 retries with exponential back-off, 120 s timeout) turn a dead server into ~4 minutes.
-HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
-PROBE_TIMEOUT_S = 8
-
-
-def training_experiment(experiment: str) -> str:
-    """Where the training runs of ``experiment`` live: apart from its evaluation runs, so the
-    default runs table holds one comparable row per (task, sampler, NFE)."""
-    return f"{experiment}/training"
-
-
-def report_experiment(experiment: str) -> str:
-    """Where the tables run of ``experiment`` lives (apart from the evaluations it summarises)."""
-    return f"{experiment}/report"
-
-
-# MLflow 3's UI opens an experiment on its GenAI pages (Traces) unless the URL says
-# workflowType=machine_learning: its sidebar switch overrides the mlflow.experimentKind tag. The
-# runs table shows no metric column by default; a shared view (an experiment tag the URL names)
-# picks the columns. Both verified with MLflow 3.17 in headless Chromium (tests/test_mlflow_ui.py).
-RUNS_VIEW = "i2sb"
-EVAL_COLUMNS = (
-    "params.`task`",
-    "params.`sampler`",
-    "metrics.`nfe`",
-    *(f"metrics.`{spec.name}`" for spec in METRICS),
-    "attributes.`Duration`",
-)  # fmt: skip (one column per row of the metric table)
-TRAIN_COLUMNS = (
-    "params.`task`", "metrics.`train_loss`", "metrics.`val_psnr`", "metrics.`val_psnr_degraded`",
-    "metrics.`train_it_per_s`", "attributes.`Duration`",
-)  # fmt: skip
-
-
-def set_runs_view(client, experiment_id: str, columns: tuple[str, ...], order_by: str) -> None:
-    """The experiment's runs-table view (columns, order) that ``runs_page`` links to."""
-    import json
-
-    from mlflow.exceptions import MlflowException
-
-    state = {"selectedColumns": list(columns), "orderByKey": order_by, "orderByAsc": True}
-    key, value = f"mlflow.sharedViewState.{RUNS_VIEW}", json.dumps(state)
-    for attempt in range(3):
-        try:
-            client.set_experiment_tag(experiment_id, key, value)
-            return
-        except MlflowException as err:
-            # MLflow's SQL store sets a tag by a read then an insert: writers setting the same
-            # new tag at once (concurrent tracks of one experiment) lose with a unique-constraint
-            # error; by then the tag exists, and setting it again updates it.
-            if attempt == 2 or "unique" not in str(err).lower():
-                raise
-
-
-def runs_page(experiment_id: str, ui: str = "http://127.0.0.1:5000") -> str:
-    """A direct link to the experiment's runs table in the UI's Model-training mode."""
-    query = f"workflowType=machine_learning&viewStateShareKey={RUNS_VIEW}"
-    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs?{query}"
-
-
-def is_remote(uri: str) -> bool:
-    return urlparse(uri).scheme in ("http", "https", "databricks")
-
-
-def sqlite_file(uri: str) -> Path | None:
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(uri[len("sqlite:///") :])
-
-
-@contextlib.contextmanager
-def store_lock(uri: str) -> Iterator[None]:
-    """Serialise writers of one sqlite store (SQLite locks badly over network file systems)."""
-    db = sqlite_file(uri)
-    if db is None:
-        yield
-        return
-    if not db.parent.is_dir():  # never a silent folder somewhere unexpected (sqlite:////x/...)
-        print(f"creating folder {db.parent.resolve()} for the MLflow store {uri}", file=sys.stderr)
-        db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.with_name(db.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def http_limits(limits: dict[str, str] | None = None) -> Iterator[None]:
-    """Bound MLflow's HTTP retries and timeout (variables the user set win) for the block."""
-    added = {k: v for k, v in (limits or HTTP_LIMITS).items() if k not in os.environ}
-    os.environ.update(added)
-    try:
-        yield
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
-
-
-def check_reachable(uri: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
-    """Raise TrackingUnreachable when an http(s) tracking URI does not answer at all.
-
-    Any HTTP answer (even 401 or 404) counts as reachable; only a refused, reset or timed-out
-    connection does not. Local stores are not probed.
-    """
-    if urlparse(uri).scheme not in ("http", "https"):
-        return
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s):
-            return
-    except urllib.error.HTTPError:
-        return
-    except (OSError, ValueError) as err:
-        reason = getattr(err, "reason", None) or err
-        raise TrackingUnreachable(
-            f"MLflow tracking server {uri} is unreachable ({reason}); start it, or set "
-            "tracking.uri (--tracking-uri) to a reachable server or a sqlite:/// file"
-        ) from None
 
 
 def get_or_create_experiment(
@@ -229,12 +103,34 @@ def key_runs(client, experiment_id: str, key: str) -> list:
     return sorted(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id))
 
 
+def delete_run(client, run_id: str) -> None:
+    """Delete ``run_id``; one already deleted (by another writer's settle) is fine, any other
+    failure (authentication, network, a store that refuses) is raised, never hidden."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.delete_run(run_id)
+    except MlflowException:
+        if not _is_deleted(client, run_id):
+            raise
+
+
+def _is_deleted(client, run_id: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(run_id).info.lifecycle_stage == "deleted"
+    except MlflowException as err:
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":  # deleted and garbage-collected
+            return True
+        raise
+
+
 def settle(client, experiment_id: str, key: str) -> str | None:
     """Delete every active run of ``key`` but the survivor; returns the survivor's id."""
     runs = key_runs(client, experiment_id, key)
     for extra in runs[1:]:
-        with contextlib.suppress(Exception):  # another writer may have deleted it already
-            client.delete_run(extra.info.run_id)
+        delete_run(client, extra.info.run_id)
     return runs[0].info.run_id if runs else None
 
 
@@ -244,25 +140,42 @@ def find_run(client, experiment_id: str, key: str):
     return client.get_run(survivor) if survivor else None
 
 
-def _missing_steps(client, run, record: RunRecord) -> dict[str, dict[int, float]] | None:
-    """Metric steps the run lacks, or None when the run contradicts the record."""
-    if any(
-        name not in record.params or record.params[name] != value
+def _latest(history) -> dict[int, float]:
+    """step -> the value MLflow shows for it (the last logged: largest timestamp, then value)."""
+    latest = {}
+    for entry in sorted(history, key=lambda e: (e.step, e.timestamp, e.value)):
+        latest[entry.step] = entry.value
+    return latest
+
+
+def _differences(client, run, record: RunRecord) -> tuple[dict[str, dict[int, float]], list[str]]:
+    """(metric steps to log, what contradicts the record): steps the run lacks or whose volatile
+    value changed are logged; a changed param or measured value, or one the record lacks, says
+    that what the run measured changed."""
+    changed = [
+        f"param {name} {value!r} -> {record.params.get(name, '(none)')!r}"
         for name, value in run.data.params.items()
-    ):
-        return None
+        if record.params.get(name) != value
+    ]
     missing = {name: dict(steps) for name, steps in record.metrics.items()}
     for name in run.data.metrics:
         if name.startswith(SYSTEM_PREFIX):  # MLflow's system metrics of a live training run
             continue
         if name not in record.metrics:
-            return None
-        for entry in client.get_metric_history(run.info.run_id, name):
+            changed.append(f"metric {name} is no longer measured")
+            continue
+        history = client.get_metric_history(run.info.run_id, name)
+        logged = _latest(history) if name in record.volatile else None
+        for entry in history:
             wanted = record.metrics[name].get(entry.step)
-            if wanted is None or not same_value(wanted, entry.value):
-                return None
-            missing[name].pop(entry.step, None)
-    return missing
+            if logged is not None and wanted is not None:
+                if same_value(wanted, logged[entry.step]):
+                    missing[name].pop(entry.step, None)
+            elif wanted is None or not same_value(wanted, entry.value):
+                changed.append(f"metric {name} at step {entry.step} {entry.value} -> {wanted}")
+            else:
+                missing[name].pop(entry.step, None)
+    return missing, changed
 
 
 def _log(client, run_id: str, record: RunRecord, metrics, params: dict[str, str]) -> None:
@@ -285,12 +198,16 @@ def _log(client, run_id: str, record: RunRecord, metrics, params: dict[str, str]
 
 
 def upsert_run(client, experiment_id: str, record: RunRecord) -> Upserted:
-    """Make the run with ``record.key`` hold ``record`` (see the module notes on concurrency)."""
+    """Make the run with ``record.key`` hold ``record`` (see the module notes on concurrency).
+
+    The run keeps its id while what it measured is unchanged; otherwise it is replaced and the
+    new run's description (``mlflow.note.content``) says which run it replaces and why."""
     record.tags = {**record.tags, KEY_TAG: record.key, KIND_TAG: record.kind}
     run = find_run(client, experiment_id, record.key)
-    replaced = None
-    missing = _missing_steps(client, run, record) if run is not None else None
-    if run is not None and missing is not None:
+    replaced, changed = None, []
+    if run is not None:
+        missing, changed = _differences(client, run, record)
+    if run is not None and not changed:
         run_id = run.info.run_id
         params = {k: v for k, v in record.params.items() if k not in run.data.params}
         kept = set(record.tags) | {REPLACES_TAG}
@@ -298,8 +215,9 @@ def upsert_run(client, experiment_id: str, record: RunRecord) -> Upserted:
     else:
         if run is not None:
             replaced = run.info.run_id
-            client.delete_run(replaced)
+            delete_run(client, replaced)
             record.tags[REPLACES_TAG] = replaced
+            record.tags[NOTE_TAG] = _replacement_note(record, replaced, changed)
         tags = {KEY_TAG: record.key, KIND_TAG: record.kind}
         run_id = client.create_run(
             experiment_id, start_time=record.start_ms, tags=tags, run_name=record.name
@@ -319,6 +237,16 @@ def upsert_run(client, experiment_id: str, record: RunRecord) -> Upserted:
             raise
         return Upserted(survivor, replaced, adopted=True)
     return Upserted(run_id, replaced, adopted=False)
+
+
+def _replacement_note(record: RunRecord, replaced: str, changed: list[str]) -> str:
+    shown = "; ".join(changed[:MAX_NOTED_CHANGES])
+    more = len(changed) - MAX_NOTED_CHANGES
+    shown += f"; and {more} more" if more > 0 else ""
+    note = record.tags.get(NOTE_TAG, "")
+    return (
+        f"{note}\n\n" if note else ""
+    ) + f"Replaces run {replaced} (deleted, in MLflow's trash): what it measured changed: {shown}."
 
 
 def _survivor_if_deleted(client, experiment_id: str, key: str, run_id: str) -> str | None:

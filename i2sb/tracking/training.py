@@ -14,15 +14,8 @@ from i2sb.tracking.inputs import (
     read_training_curve,
     training_params,
 )
-from i2sb.tracking.store import (
-    TRAIN_COLUMNS,
-    RunRecord,
-    finish_run,
-    get_or_create_experiment,
-    set_runs_view,
-    training_experiment,
-    upsert_run,
-)
+from i2sb.tracking.store import RunRecord, finish_run, get_or_create_experiment, upsert_run
+from i2sb.tracking.ui import TRAIN_COLUMNS, set_runs_view, training_experiment
 
 
 def training_key(benchmark: str, task: str) -> str:

@@ -12,5 +12,5 @@ with rule_log(snakemake):
     summary = Path(snakemake.output.summary)
     make_tables_to(
         snakemake.params.tracking, snakemake.params.experiment, summary.parent, summary,
-        tuple(snakemake.params.tasks),
+        tuple(snakemake.params.tasks), tracked=snakemake.input[0],
     )  # fmt: skip
