@@ -38,6 +38,7 @@ from test_sample import make_run  # a tiny trained-looking run folder
 from i2sb.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
+PROFILE = REPO / "profiles" / "slurm"  # the suite runs from any folder
 
 
 @dataclass
@@ -434,9 +435,13 @@ def _named_skip(words: str) -> Callable[[Result, Path], bool]:
     return lambda result, tmp: all(w in result.out for w in words.split("|"))
 
 
+def _profile(tmp: Path, *extra) -> Result:
+    return cli("slurm-profile", "--base", PROFILE, "--account", "a", "--partition", "p", *extra)
+
+
 def _hand_written_profile(tmp: Path) -> Result:
     (tmp / "config.yaml").write_text("jobs: 3  # mine\n")
-    return cli("slurm-profile", "--account", "a", "--partition", "p", "--out", tmp)
+    return _profile(tmp, "--out", tmp)
 
 
 def _special_sources(tmp: Path) -> Result:
@@ -487,7 +492,7 @@ def _disk_full(tmp: Path) -> Result:
             handle.write(text)
 
     with mock.patch.object(Path, "write_text", onto_a_full_disk):
-        return cli("slurm-profile", "--account", "a", "--partition", "p", "--out", tmp / "p")
+        return _profile(tmp, "--out", tmp / "p")
 
 
 def _dead_server(tmp: Path) -> Result:
@@ -612,7 +617,7 @@ CASES = [
     Case("slurm-profile over a hand-written profile", "error", _hand_written_profile,
          ("config.yaml", "--force")),
     Case("slurm-profile --name ../escape", "error",
-         lambda t: cli("slurm-profile", "--account", "a", "--partition", "p", "--name", "../escape"),
+         lambda t: _profile(t, "--name", "../escape"),
          ("--name", "never a path")),
     Case("benchmark: '..'", "error", lambda t: _config_value(t, {"benchmark": ".."}),
          ("benchmark", "never a path")),
