@@ -126,8 +126,9 @@ def keep_attempts(log: str | Path, rule: str) -> Path:
     log.parent.mkdir(parents=True, exist_ok=True)
     if not (log.exists() and history.exists() and os.path.samefile(log, history)):
         with open(history, "ab") as kept:
-            if log.exists():  # written by something else (an older i2sb): keep it too
-                kept.write(log.read_bytes())
+            if log.exists():  # not our link: an older i2sb's log, or a copy made below
+                known, text = history.read_bytes(), log.read_bytes()
+                kept.write(text[len(known) :] if text.startswith(known) else text)
         log.unlink(missing_ok=True)
         try:
             os.link(history, log)
@@ -153,24 +154,37 @@ def rule_log(smk: Any) -> Iterator[logging.Logger]:
     root = logging.getLogger()
     level = root.level
     started = time.perf_counter()
-    with _output_into(path) as handle:
-        handler = logging.StreamHandler(handle)
-        handler.setFormatter(logging.Formatter(FORMAT))
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-        logging.captureWarnings(False)  # re-install: someone may have replaced warnings.showwarning
-        logging.captureWarnings(True)
-        try:
-            LOG.info("job %s", describe_job(smk))
-            yield LOG
-            LOG.info("rule %s done in %.1f s", smk.rule, time.perf_counter() - started)
-        except BaseException:
-            LOG.exception("rule %s failed after %.1f s", smk.rule, time.perf_counter() - started)
-            raise
-        finally:
+    try:
+        with _output_into(path) as handle:
+            handler = logging.StreamHandler(handle)
+            handler.setFormatter(logging.Formatter(FORMAT))
+            root.addHandler(handler)
+            root.setLevel(logging.INFO)
+            # re-install: someone may have replaced warnings.showwarning
             logging.captureWarnings(False)
-            root.removeHandler(handler)
-            root.setLevel(level)
+            logging.captureWarnings(True)
+            try:
+                LOG.info("job %s", describe_job(smk))
+                yield LOG
+                LOG.info("rule %s done in %.1f s", smk.rule, time.perf_counter() - started)
+            except BaseException:
+                LOG.exception(
+                    "rule %s failed after %.1f s", smk.rule, time.perf_counter() - started
+                )
+                raise
+            finally:
+                logging.captureWarnings(False)
+                root.removeHandler(handler)
+                root.setLevel(level)
+    finally:
+        _save_attempts(path)
+
+
+def _save_attempts(log: Path) -> None:
+    """Where the log is a copy (no hard links), copy this attempt into the attempts file too."""
+    history = attempts_file(log)
+    if log.exists() and not (history.exists() and os.path.samefile(log, history)):
+        shutil.copyfile(log, history)
 
 
 def format_seconds(seconds: float) -> str:

@@ -180,3 +180,21 @@ def test_real_snakemake_reruns_append_to_script_and_shell_logs(tmp_path):
     shell_log = (tmp_path / "logs" / "shell.log").read_text()
     assert HEADER.findall(script_log) == ["by_script"] * 2 and script_log.count("script body") == 2
     assert HEADER.findall(shell_log) == ["by_shell"] * 2 and shell_log.count("shell body") == 2
+
+
+def test_without_hard_links_the_log_is_a_copy_and_no_attempt_is_doubled(tmp_path, monkeypatch):
+    def no_links(*args):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    job = fake_job(tmp_path)
+    with rule_log(job):
+        print("first")
+    with rule_log(job):  # the log was not deleted in between: a copy holding the first attempt
+        print("second")
+    os.unlink(job.log[0])
+    with rule_log(job):
+        print("third")
+    text = (tmp_path / "logs" / "job.log").read_text()
+    assert [text.count(word) for word in ("first", "second", "third")] == [1, 1, 1]
+    assert HEADER.findall(text) == ["sample"] * 3
