@@ -85,6 +85,8 @@ SAMPLER_CASES = (  # (label, sampler, options, task): the task gives the mask / 
     ("implicit eta=1", "implicit", {"eta": 1.0}, "sr4x-pool"),
     ("cddb sr4x-pool", "cddb", {"step_size": 1.0}, "sr4x-pool"),
     ("cddb blur-uni", "cddb", {"step_size": 1.0}, "blur-uni"),
+    ("dbim order 2", "dbim", {"order": 2}, "sr4x-pool"),
+    ("dbim order 3", "dbim", {"order": 3}, "sr4x-pool"),
 )
 
 

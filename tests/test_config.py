@@ -165,15 +165,18 @@ def test_sampler_entries_give_stable_labels_and_round_trip():
     cfg = config_from_dict(
         {"tasks": ["sr4x-pool", "inpaint-center"],
          "samplers": [{"name": "ddpm"}, {"name": "implicit", "eta": "0.5"}, {"name": "implicit"},
-                      {"name": "cddb", "step_size": 1}]}
+                      {"name": "cddb", "step_size": 1}, {"name": "dbim"}, {"name": "dbim", "order": "3"}]}
     )  # fmt: skip
     assert [s.label for s in cfg.samplers] == [
         "ddpm",
         "implicit-eta0.5",
         "implicit-eta0",
         "cddb-lam1",
+        "dbim-o2",
+        "dbim-o3",
     ]
     assert find_sampler(cfg.samplers, "implicit-eta0").describe()["options"] == {"eta": 0.0}
+    assert find_sampler(cfg.samplers, "dbim-o3").describe()["options"] == {"order": 3}
     assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert [s.label for s in Config().samplers] == ["ddpm"]
     with pytest.raises(ValueError, match="no sampler labelled 'ddim'"):
@@ -183,7 +186,10 @@ def test_sampler_entries_give_stable_labels_and_round_trip():
 @pytest.mark.parametrize(
     "samplers, pattern",
     [
-        ([{"name": "ddim"}], r"samplers\.0\.name.*'ddim'.*one of 'ddpm', 'implicit', 'cddb'"),
+        ([{"name": "ddim"}], r"samplers\.0\.name.*'ddim'.*one of 'ddpm', 'implicit', 'cddb', 'dbim'"),
+        ([{"name": "dbim", "order": 4}], r"samplers\.0\.order.*got 4, expected one of 2, 3 \(dbim\)"),
+        ([{"name": "dbim", "order": 2.5}], r"samplers\.0\.order.*got 2\.5, expected one of 2, 3"),
+        ([{"name": "ddpm", "order": 2}], r"samplers\[0\].*ddpm takes no option order"),
         ([{"name": "implicit", "eta": 1.5}], r"samplers\.0\.eta.*1\.5.*\[0, 1\]"),
         ([{"name": "ddpm", "eta": 0.0}], r"samplers\[0\].*ddpm takes no option eta"),
         ([{"name": "implicit", "step_size": 1.0}], r"samplers\[0\].*implicit takes no option step_size"),

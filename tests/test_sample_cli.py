@@ -97,6 +97,13 @@ def test_sampler_options_on_the_command_line(tmp_path, capsys):
     out = tmp_path / "implicit.npz"
     assert main([*base, "--sampler", "implicit", "--eta", "0", "--out", str(out)]) == 0
     assert read_part(out).meta["sampler"]["label"] == "implicit-eta0"
+    dbim = tmp_path / "dbim.npz"
+    assert main([*base, "--nfe", "3", "--sampler", "dbim", "--order", "3", "--out", str(dbim)]) == 0
+    assert read_part(dbim).meta["sampler"] == {
+        "name": "dbim", "label": "dbim-o3", "options": {"order": 3}
+    }  # fmt: skip
+    assert main([*base, "--sampler", "dbim", "--order", "4", "--out", str(dbim)]) == 1
+    assert "--order: got 4, expected one of 2, 3" in capsys.readouterr().err
     assert (
         main([*base, "--sampler", "cddb", "--step-size", "0.5", "--out", str(tmp_path / "c.npz")])
         == 0
@@ -108,7 +115,9 @@ def test_sampler_options_on_the_command_line(tmp_path, capsys):
     assert (
         main([*base, "--sampler", "implicit", "--eta", "2", "--out", str(tmp_path / "x.npz")]) == 1
     )
-    assert "--eta: got 2.0, expected a number in [0, 1]" in capsys.readouterr().err  # ImplicitOptions
+    assert (
+        "--eta: got 2.0, expected a number in [0, 1]" in capsys.readouterr().err
+    )  # ImplicitOptions
     for bad in ("nan", "inf"):
         assert main([*base, "--sampler", "cddb", "--step-size", bad, "--out", str(out)]) == 1
         assert f"--step-size: got {bad}, expected a finite number >= 0" in capsys.readouterr().err

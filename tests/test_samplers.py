@@ -8,7 +8,9 @@ import torch
 from test_samplers_contract import Draws  # noise handing out given constants, counted
 
 from i2sb.bridge import Bridge, nfe_steps, symmetric_betas
-from i2sb.samplers import StepContext, image_noise, sample
+from i2sb.samplers import Estimate, StepContext, image_noise, sample
+from i2sb.samplers.dbim import DbimOptions
+from i2sb.samplers.dbim import update as dbim_update
 from i2sb.samplers.implicit import ImplicitOptions
 from i2sb.samplers.implicit import update as implicit_update
 
@@ -167,3 +169,92 @@ def test_image_noise_rows_do_not_depend_on_the_batch():
     assert not torch.equal(image_noise(8, [4])(like[:1]), first[:1])
     with pytest.raises(ValueError, match="noise for 3 images asked for a batch of 2"):
         together(like[:2])
+
+
+def test_dbim_order_one_is_implicit_with_eta_zero_step_for_step(bridge):
+    """Spec §10's check on a fine grid: every step n -> m of NFE 50 at order 1 (the step after
+    the first one; the step into 0 whatever the history) equals implicit's with eta = 0."""
+    generator = torch.Generator().manual_seed(3)
+    x1, x_n, pred_x0 = (torch.rand(2, 3, 4, 4, generator=generator) * 2 - 1 for _ in range(3))
+    earlier = tuple(Estimate(k, torch.rand(2, 3, 4, 4, generator=generator)) for k in (999, 990))
+    steps = nfe_steps(N, 50)
+    for m, n in zip(steps[-2::-1], steps[:0:-1], strict=True):
+        number = 9 if m == 0 else 1  # into 0: order 1 even with history
+        ctx = StepContext(bridge, m, n, number, x1, False, torch.zeros_like, earlier)
+        implicit = implicit_update(ctx, x_n, pred_x0, ImplicitOptions(eta=0.0))
+        for order in (2, 3):
+            got = dbim_update(ctx, x_n, pred_x0, DbimOptions(order=order))
+            torch.testing.assert_close(got, implicit, atol=2e-6, rtol=1e-5, msg=f"{n} -> {m}")
+
+
+def test_dbim_on_two_steps_is_implicit_with_eta_zero():
+    """NFE 2: the DDPM first step (same draw), then the order-1 step into 0."""
+    x1 = torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(4)) * 2 - 1
+    bridge = Bridge(symmetric_betas(N, 0.3))
+
+    def run(name, **options):
+        noise = image_noise(0, [0, 1])
+        return sample(name, bridge, nfe_steps(N, 2), lambda xt, s: xt * 0.5, x1, noise=noise,
+                      **options)[0]  # fmt: skip
+
+    torch.testing.assert_close(run("dbim"), run("implicit", eta=0.0), atol=2e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("order", [2, 3])
+def test_dbim_reproduces_spec_on_a_hand_worked_case(order):
+    """Grid 15 -> 12 -> 9 -> 6 -> 3 -> 0 of a 16-step bridge in float64, from spec §10's formulas:
+    DDPM first (its one draw), then orders 1, 2, min(order, 3), and 1 into step 0."""
+    interval, eps = 16, 0.7
+    s, b_std, sb = spec_schedule(interval, 1.0)
+    a, b, c = s**2 / (s**2 + b_std**2), b_std**2 / (s**2 + b_std**2), sb  # x_k = a x1 + b x0 + c e
+    lam = np.log(b / c)
+    x1 = np.array([0.8, -0.5])
+    pred = {15: [-0.3, 0.2], 12: [0.1, 0.4], 9: [0.25, -0.1], 6: [0.3, 0.05], 3: [0.32, 0.0]}
+    pred = {k: np.array(v) for k, v in pred.items()}
+
+    d2 = s[15] ** 2 - s[12] ** 2  # the first step: spec §2's posterior, one draw
+    x = (d2 * pred[15] + s[12] ** 2 * x1) / (s[12] ** 2 + d2)
+    x = x + math.sqrt(s[12] ** 2 * d2 / (s[12] ** 2 + d2)) * eps
+    for n, m, k in ((12, 9, 1), (9, 6, 2), (6, 3, min(order, 3)), (3, 0, 1)):
+        r = c[m] / c[n]
+        base = r * x + (a[m] - r * a[n]) * x1
+        if k == 1:
+            x = base + (b[m] - r * b[n]) * pred[n]
+            continue
+        h, u1, u2 = lam[m] - lam[n], n + 3, n + 6
+        if k == 2:
+            h2 = lam[n] - lam[u1]
+            x = base + b[m] * ((1 - np.exp(-h)) * pred[n]
+                               + (np.exp(-h) + h - 1) * (pred[n] - pred[u1]) / h2)  # fmt: skip
+        else:
+            h1, h2 = lam[n] - lam[u1], lam[u1] - lam[u2]
+            first, second = pred[n] - pred[u1], pred[u1] - pred[u2]
+            D1 = (first * (2 * h1 + h2) / h1 - second * h1 / h2) / (h1 + h2)  # noqa: N806
+            D2 = 2 * (first / h1 - second / h2) / (h1 + h2)  # noqa: N806
+            x = base + b[m] * ((1 - np.exp(-h)) * pred[n] + (np.exp(-h) + h - 1) * D1
+                               + (h**2 / 2 - h + 1 - np.exp(-h)) * D2)  # fmt: skip
+
+    def as_image(values):
+        return torch.tensor(values, dtype=torch.float64).reshape(1, 2, 1, 1)
+
+    noise = Draws([eps])
+    xs, _ = sample("dbim", Bridge(symmetric_betas(interval, 1.0)), [0, 3, 6, 9, 12, 15],
+                   lambda xt, step: as_image(pred[step]), as_image(x1), noise=noise, order=order)  # fmt: skip
+    assert noise.count == 1 and xs.dtype == torch.float64
+    np.testing.assert_allclose(xs[0, 0, :, 0, 0].numpy(), x, rtol=1e-5, atol=1e-6)
+
+
+def test_dbim_orders_differ_and_are_checked():
+    x1 = torch.full((1, 1, 1, 1), 0.8)
+    bridge = Bridge(symmetric_betas(16, 1.0))
+
+    def run(**options):
+        return sample("dbim", bridge, [0, 3, 6, 9, 12, 15], lambda xt, s: xt * s / 16, x1,
+                      ot_ode=True, **options)[0]  # fmt: skip
+
+    assert not torch.equal(run(order=2), run(order=3)) and torch.equal(run(), run(order=2))
+    for bad in (1, 4, 2.5, float("nan"), True):
+        with pytest.raises(
+            ValueError, match=r"sampler dbim option order: got .*, expected one of 2, 3"
+        ):
+            run(order=bad)

@@ -27,6 +27,7 @@ CASES = {
     "ddpm": ({}, own_draws_every_step_but_the_last),
     "implicit": ({"eta": 0.5}, own_draws_every_step_but_the_last),
     "cddb": ({"step_size": 1.0}, own_draws_every_step_but_the_last),
+    "dbim": ({"order": 3}, own_draws_in_the_first_step_only),
 }
 
 

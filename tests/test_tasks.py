@@ -74,7 +74,7 @@ def test_messages_list_exactly_the_families_of_the_table(monkeypatch):
     sample = subparser("sample")
     (flag,) = [a for a in sample._actions if "--sampler" in a.option_strings]
     assert _listed(flag.help, r"--step-size; (.*) only") == consistent
-    assert _listed(sample.description, r"--step-size 1 \((.*)\)\.") == consistent
+    assert _listed(sample.description, r"--step-size 1 \(([^)]*)\)") == consistent
 
 
 def test_cddb_on_inpainting_is_refused_when_listed_and_skipped_with_one_line_otherwise():

@@ -55,9 +55,10 @@ def test_reproduce_plans_downloads_and_sampling_without_training(tmp_path, image
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
     assert counts["download_checkpoint"] == 9 and "train" not in counts
-    # ddpm: 9 tasks x NFE 999/100/50/20/10; implicit: 9 x 10/20/50; cddb: the 4 tasks where it
-    # differs from ddpm x 10/20/50 (not jpeg-*: no operator; not inpaint-*: ddpm's images exactly)
-    evaluations = 9 * 5 + 9 * 3 + 4 * 3
+    # ddpm: 9 tasks x NFE 999/100/50/20/10/5; implicit: 9 x 5/10/20/50; cddb: the 4 tasks where it
+    # differs from ddpm x 10/20/50 (not jpeg-*: no operator; not inpaint-*: ddpm's images exactly);
+    # dbim (order 2): 9 x 5/10/20
+    evaluations = 9 * 6 + 9 * 4 + 4 * 3 + 9 * 3
     assert counts["sample"] == evaluations * 8 and counts["evaluate"] == evaluations
     # spec §7 references and the evaluation sets as DAG inputs; only the val split is converted
     assert counts["download_fid_reference"] == 1 and counts["fid_val_stats"] == 1
@@ -68,6 +69,14 @@ def test_reproduce_plans_downloads_and_sampling_without_training(tmp_path, image
                                ("blur-uni", "cddb-lam1", 50)]:  # fmt: skip
         assert {f"{task}_{sampler}_nfe{nfe}_{i}_8" for i in range(8)} <= logs
     assert not any(log.startswith(("jpeg-", "inpaint-")) and "_cddb" in log for log in logs)
+    tasks = ["sr4x-pool", "sr4x-bicubic", "jpeg-5", "jpeg-10", "blur-uni", "blur-gauss",
+             "inpaint-center", "inpaint-freeform1020", "inpaint-freeform2030"]  # fmt: skip
+    dbim = {log.rsplit("_", 2)[0] for log in logs if "_dbim-" in log}
+    assert dbim == {f"{task}_dbim-o2_nfe{nfe}" for task in tasks for nfe in (5, 10, 20)}
+    for nfe in (5, 10, 20):  # beside ddpm and implicit at the same NFE, on every task
+        assert {
+            f"{task}_{s}_nfe{nfe}_0_8" for task in tasks for s in ("ddpm", "implicit-eta0")
+        } <= logs
     assert not any("implicit-eta0_nfe999" in log for log in logs)
 
 

@@ -4,6 +4,8 @@
 - ``implicit`` (option ``eta`` in [0, 1]): the non-Markovian I3SB step; the first step is DDPM.
 - ``cddb`` (option ``step_size``): the DDPM step, then a data-consistency step along
   grad ||A(pred_x0) - y||^2 (needs ``forward`` = A and ``measurement`` = y).
+- ``dbim`` (option ``order`` 2 or 3): DBIM's high-order ODE steps after a DDPM first step; it
+  reads the pred_x0 of earlier grid points, which the walk keeps for it (``ctx.earlier``).
 
 A sampler's file holds its frozen options dataclass (fields with default, range and help, see
 ``options.option``) and its ``update(ctx, x_n, pred_x0, options) -> x_m``; ``walk`` shares the

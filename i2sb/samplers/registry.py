@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import i2sb.samplers.cddb as cddb
+import i2sb.samplers.dbim as dbim
 import i2sb.samplers.ddpm as ddpm
 import i2sb.samplers.implicit as implicit
 from i2sb.samplers.options import OptionField, option_fields
@@ -46,6 +47,10 @@ SAMPLERS: dict[str, SamplerSpec] = {
             "cddb", cddb.CddbOptions, cddb.update,
             "DDPM plus a data-consistency step",
             needs_forward_operator=True,
+        ),
+        SamplerSpec(
+            "dbim", dbim.DbimOptions, dbim.update,
+            "DBIM's high-order bridge ODE steps after a DDPM first step", memory=2,
         ),
     )
 }  # fmt: skip
