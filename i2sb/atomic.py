@@ -138,7 +138,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except OSError as err:
         raise _naming(err, path, tmp) from err
     except RuntimeError as err:  # torch.save's "file write failed" (its ENOSPC) names no file
-        if "write" in str(err) and str(path) not in str(err):
+        if "write failed" in str(err) and str(path) not in str(err):
             raise RuntimeError(f"{path}: {err}") from err
         raise
     finally:
