@@ -652,6 +652,13 @@ CASES = [
          lambda t: cli("train", "--config", REPO / "config" / "config.yaml", "--task",
                      "sr4x-pool", "--out", t / "run", "--set", "train.lrr=1"),
          ("lrr",)),
+    Case("a retired evaluate.<metric> boolean", "error",
+         lambda t: cli("evaluate", "s.npz", "--task", "jpeg-10", "--out", t / "m.json",
+                       "--config", REPO / "config" / "config.yaml", "--set", "evaluate.fid=false"),
+         ("evaluate.fid", "evaluate.metrics")),
+    Case("an unknown metric name", "error",
+         lambda t: cli("evaluate", "s.npz", "--task", "jpeg-10", "--out", t / "m.json",
+                       "--metrics", "psnr", "sharpness"), ("evaluate.metrics", "sharpness")),
     Case("options.json is not JSON", "error",
          lambda t: (make_run(t / "run") / "options.json").write_text("{oops")
          and cli("restore", "--ckpt", t / "run", "--nfe", "2", photo(t / "x.png"), "--out", t),
