@@ -54,6 +54,32 @@ def train_launcher(python: str, gpus: int, nodes: int) -> str:
     return f"{python} -m i2sb train"
 
 
+# Memory (Slurm --mem, MB) of the jobs whose need is measured. gather and evaluate stream the
+# images (i2sb/sample/samplefile.py), so neither grows with the number of images.
+# benchmarks/bench_gather_memory.py (256 px parts with recon, clean and degraded; CPU; peak RSS,
+# of which 0.51 GB is the Python + torch import floor) measured:
+#   gather: 0.55-0.56 GB at 100, 1000 and 3000 images, fitted 0.73 GB at 50k (the previous
+#     whole-array gather: 1.8 GB at 1000 images, 66 GB fitted at 50k);
+#   evaluate, PSNR/SSIM: 0.63 GB (0.95 GB fitted at 50k); with FID and CA models (Inception-v3,
+#     ResNet-50) at evaluate.batch_size 32: 1.40 GB.
+GATHER_MEM_MB = 2000  # 2.7x the 50k fit
+# evaluate and fid_val_stats: 1.4 GB measured + the FID features of 50k images (2048 values in
+# float32 and float64: 1.2 GB) + LPIPS' AlexNet + on a GPU node the host side of the CUDA context
+# (not measured here; typically 2-3 GB) = ~5.5 GB, rounded up to Slurm's usual 8 GB.
+EVALUATE_MEM_MB = 8000
+
+
+def gather_job_resources() -> dict[str, Any]:
+    """Snakemake resources of a gather job: CPU only, memory flat in the image count."""
+    return {"mem_mb": GATHER_MEM_MB}
+
+
+def evaluate_job_resources(gpus: int, cpus: int) -> dict[str, Any]:
+    """Snakemake resources of an evaluation (or FID statistics) job: a sampling job's devices,
+    with the memory above."""
+    return {**sample_job_resources(gpus, cpus), "mem_mb": EVALUATE_MEM_MB}
+
+
 def sample_job_resources(gpus: int, cpus: int) -> dict[str, Any]:
     """Snakemake resources of a sampling (or evaluation) job: ``gpus`` GPUs, or CPU only when 0."""
     if gpus:

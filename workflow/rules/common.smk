@@ -8,7 +8,7 @@ from pathlib import Path
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
-from i2sb.cluster import sample_job_resources
+from i2sb.cluster import evaluate_job_resources, gather_job_resources, sample_job_resources
 from i2sb.config import SCHEMA_PATH, coerce_values, config_from_dict
 from i2sb.planning import check_inputs
 from i2sb.samplers import skipped_tasks

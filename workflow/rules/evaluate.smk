@@ -11,7 +11,7 @@ rule fid_val_stats:
         image_size=CFG.data.image_size,
         batch_size=CFG.evaluate.batch_size,
     resources:
-        **sample_job_resources(CFG.sample.gpus, CFG.sample.cpus),
+        **evaluate_job_resources(CFG.sample.gpus, CFG.sample.cpus),
     log:
         f"{RUN}/logs/fid_val_stats.log",
     conda:
@@ -29,7 +29,7 @@ rule evaluate:
         config=CFG,
         depends_on=section_hash("evaluate"),
     resources:
-        **sample_job_resources(CFG.sample.gpus, CFG.sample.cpus),
+        **evaluate_job_resources(CFG.sample.gpus, CFG.sample.cpus),
     log:
         f"{RUN}/logs/evaluate/{{task}}_{{sampler}}_nfe{{nfe}}.log",
     conda:

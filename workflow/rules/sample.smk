@@ -32,6 +32,8 @@ rule gather:
         samples=f"{RUN}/samples/{{task}}/{{sampler}}/nfe{{nfe}}/samples.npz",
     params:
         nparts=NPARTS,
+    resources:
+        **gather_job_resources(),
     log:
         f"{RUN}/logs/gather/{{task}}_{{sampler}}_nfe{{nfe}}.log",
     conda:
