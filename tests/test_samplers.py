@@ -107,9 +107,19 @@ def test_implicit_first_step_is_ddpm_and_eta_zero_is_deterministic_afterwards(br
     ddpm, implicit = run("ddpm", 0), run("implicit", 0, eta=0.0)
     torch.testing.assert_close(implicit[:, -1], ddpm[:, -1], rtol=0, atol=0)  # after step 1
     assert not torch.equal(implicit[:, 0], ddpm[:, 0])
-    # eta = 0: only the first (DDPM) draw is random; reseeding changes that step, not the update
+    # eta = 0: only the first (DDPM) draw is random; reseeding changes that step ...
     other = run("implicit", 1, eta=0.0)
     assert not torch.equal(other[:, -1], implicit[:, -1])
+    # ... and whatever the later draws are, the walk after it is the same
+    same_first, draws = image_noise(0, [0, 1]), []
+
+    def then_other_draws(like):
+        draws.append(like)
+        return same_first(like) if len(draws) == 1 else torch.full_like(like, 100.0)
+
+    later = sample("implicit", bridge, steps, lambda xt, s: xt * 0.5, x1, noise=then_other_draws,
+                   eta=0.0)[0]  # fmt: skip
+    assert len(draws) == 3 and torch.equal(later, implicit)  # into 749 (DDPM), 500, 250 (g = 0)
 
 
 def test_cddb_with_step_size_zero_is_ddpm_and_it_moves_towards_the_measurement(bridge):

@@ -1,6 +1,6 @@
 # Sampling: one job per (task, sampler, NFE, partition), each writing its own part file atomically; a
 # finished part is never recomputed. gather checks that the parts cover every index once. {sampler} is
-# the label of a config `samplers` entry (ddpm, implicit-eta0, cddb-lam1).
+# the label of a config `samplers` entry (ddpm, implicit-eta0, cddb-lam1, dbim-o2).
 
 
 rule sample:
