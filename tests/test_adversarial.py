@@ -581,6 +581,23 @@ def _flipped_crc(tmp: Path) -> Result:
     return _check_published(folder)
 
 
+class _Calls:
+    """Pickles as ``func(*args)``."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _bytearray_checkpoint(tmp: Path) -> Result:
+    """A latest.pt whose pickle asks for bytearray(10**8): torch's weights_only admits it."""
+    buffer = io.BytesIO()
+    torch.save({"net": _Calls(bytearray, 10**8)}, buffer)
+    return _broken_checkpoint(buffer.getvalue())(tmp)
+
+
 def _huge_bytearray_pickle(tmp: Path) -> Result:
     folder = _published(tmp)
     # copyreg._reconstructor(bytearray, bytearray, 10**10): bytearray(10**10) while unpickling
@@ -736,6 +753,8 @@ CASES = [
          ("latest.pt", "member", "CRC"), one_line=True),
     Case("options.pkl asking for bytearray(10**10)", "error", _huge_bytearray_pickle,
          ("options.pkl", "refusing"), one_line=True),
+    Case("latest.pt asking for bytearray(10**8)", "error", _bytearray_checkpoint,
+         ("latest.pt", "bytearray", "refusing"), one_line=True),
 ]  # fmt: skip
 
 
