@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -7,12 +8,17 @@ from i2sb.cli import main
 
 
 def test_help_lists_subcommands(capsys):
-    try:
+    """``i2sb --help`` exits 0 and names every registered subcommand."""
+    from i2sb.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_:
         main(["--help"])
-    except SystemExit as exit_:
-        assert exit_.code == 0
+    assert exit_.value.code == 0
     out = capsys.readouterr().out
-    assert "config" in out
+    (subparsers,) = build_parser()._subparsers._group_actions
+    assert {"config", "train", "sample"} <= set(subparsers.choices)
+    for command in subparsers.choices:
+        assert re.search(rf"^    {re.escape(command)}\b", out, re.MULTILINE), command
 
 
 def test_config_command_reports_a_bad_key_without_traceback(tmp_path):
