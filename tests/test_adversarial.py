@@ -731,6 +731,10 @@ CASES = [
          lambda t: _config_value(t, {"tasks": ["inpaint-center"], "samplers": [
              {"name": "ddpm"}, {"name": "cddb", "tasks": ["inpaint-center"]}]}),
          ("samplers[1]", "inpaint-center", "ddpm's images exactly"), one_line=True),
+    Case("restore --sampler cddb on inpaint-center", "error",
+         lambda t: cli("restore", "--ckpt", make_run(t / "run", task="inpaint-center"), "--nfe", "2",
+                       photo(t / "x.png"), "--out", t / "o", "--sampler", "cddb"),
+         ("inpaint-center", "ddpm's images exactly"), one_line=True),
     # issue 22 §3: every number finite, a published folder checked in full
     Case("train.lr: .nan in YAML", "error", _yaml_config("train:\n  lr: .nan\n"),
          ("train.lr", "finite"), one_line=True),

@@ -158,6 +158,9 @@ def restore_images(
         )
     if not isinstance(sampler, Sampler):
         sampler = Sampler.load(sampler, device, precision)
+    repeat = method.skip_reason(task_spec(sampler.options.task))  # cddb on inpaint-*: ddpm's images
+    if repeat:
+        raise ValueError(repeat)
     size, out_dir = sampler.options.image_size, Path(out_dir)
     if resize_mode == "keep":
         batch_size = 1  # each image at its own size
