@@ -88,6 +88,20 @@ def test_one_task_by_config_override(tmp_path, imagenet_root):
     assert counts["train"] == 1 and counts["sample"] == 8
 
 
+def test_cddb_without_tasks_is_planned_only_where_it_differs_and_planning_says_so(tmp_path):
+    """jpeg-10 (no operator) and inpaint-center (ddpm's images exactly) get no cddb job, and one
+    line of the plan names them; sr4x-pool gets its cddb job."""
+    proc = snakemake("-n", "--cores", "1", "--config", f"results_dir={tmp_path}", "nfe=[5]",
+                     "tasks=[sr4x-pool,jpeg-10,inpaint-center]",
+                     "samplers=[{name: ddpm}, {name: cddb}]")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    logs = set(re.findall(r"logs/gather/(\S+)\.log", proc.stdout))
+    assert {log for log in logs if "cddb" in log} == {"sr4x-pool_cddb-lam1_nfe5"}
+    (line,) = [line for line in proc.stderr.splitlines() if line.startswith("samplers[1]")]
+    assert "not planned on jpeg-10: no differentiable forward operator" in line
+    assert "inpaint-center: ddpm's images exactly" in line
+
+
 def test_a_placeholder_data_root_stops_planning_and_names_the_key(tmp_path):
     # config/benchmark.yaml ships data.root: /path/to/imagenet
     proc = snakemake("-n", "--cores", "1", "--configfile", "config/benchmark.yaml",
