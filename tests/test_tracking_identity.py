@@ -58,3 +58,24 @@ def test_track_refuses_evaluations_of_one_task_made_from_different_data(tmp_path
     with pytest.raises(ValueError, match="task sr4x-pool differ in data_fingerprint"):
         track_all(runs, config, tmp_path / "tracked.json")
     assert not (tmp_path / "tracked.json").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_editing_where_or_beside_what_runs_ran_keeps_their_ids(tmp_path):
+    """Another NFE list or more partitions change no result: the runs stay, with the new value."""
+    import mlflow
+
+    uri, artifacts = f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "art")
+    config = _config(tmp_path / "config.json", uri, artifacts, iterations=300)
+    runs = _runs(tmp_path, (5,))
+    (first,) = track_all(runs, config, tmp_path / "tracked.json")
+    edited = json.loads(config.read_text()) | {"nfe": [5, 10], "partitions": 4}
+    config.write_text(json.dumps(edited))
+    (second,) = track_all(runs, config, tmp_path / "tracked.json")
+    assert second["run_id"] == first["run_id"] and second["replaced_run_id"] is None
+    run = mlflow.MlflowClient(uri).get_run(first["run_id"])
+    assert run.data.tags["config.nfe"] == "[5, 10]" and run.data.tags["config.partitions"] == "4"
+    assert "config.nfe" not in run.data.params and run.data.params["config.train.iterations"]
+    edited["train"]["iterations"] = 600  # what was measured changed: the run is replaced
+    config.write_text(json.dumps(edited))
+    (third,) = track_all(runs, config, tmp_path / "tracked.json")
+    assert third["replaced_run_id"] == first["run_id"]

@@ -18,6 +18,7 @@ from i2sb.config import DEFAULT_ARTIFACT_ROOT, DEFAULT_TRACKING_URI
 from i2sb.tracking.grid import write_sample_grid
 from i2sb.tracking.inputs import (
     SAMPLING_PREFIX,
+    config_context,
     config_params,
     git_commit,
     mtime_ms,
@@ -111,6 +112,7 @@ def build_record(
         params[f"dataset_{key}"] = str(dataset.get(key, "unknown"))
     tags = {f"{name}_unavailable_reason": reason for name, reason in result.reasons.items()}
     tags["git_commit"] = commit  # a tag: the commit of the latest track, which may change
+    tags |= config_context(config, result.task)
     if why:
         tags["git_commit_unknown_reason"] = why
     metrics = {name: {EVAL_STEP: value} for name, value in result.values.items()}

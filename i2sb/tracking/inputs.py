@@ -153,8 +153,22 @@ def flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def config_params(config: dict[str, Any], task: str) -> dict[str, str]:
-    """The resolved config as MLflow params ``config.<key>``, with the per-task settings that the
+# Config keys that say where, and beside which other jobs, a run was made, never what it measured
+# (results do not depend on them): the benchmark's other tasks, NFEs and samplers, partitioning,
+# resources, the tracking store. They are tags (``config_context``), which a rerun may update, so
+# editing them keeps the runs' ids; every other key is a param, whose change replaces a run.
+CONTEXT_KEYS = (
+    "results_dir", "tasks", "nfe", "samplers", "partitions", "tracking", "train.resources",
+    "sample.gpus", "sample.cpus", "data.num_workers",
+)  # fmt: skip
+
+
+def _is_context(key: str) -> bool:
+    return any(key == c or key.startswith(c + ".") for c in CONTEXT_KEYS)
+
+
+def _config_values(config: dict[str, Any], task: str) -> dict[str, str]:
+    """The resolved config flattened as ``config.<key>``, with the per-task settings that the
     config leaves to the task table (bridge.beta_max, bridge.ot_ode = null) filled in."""
     from i2sb.config import config_from_dict
 
@@ -162,6 +176,18 @@ def config_params(config: dict[str, Any], task: str) -> dict[str, str]:
     bridge = config.get("bridge") or {}
     resolved = {**bridge, "beta_max": cfg.beta_max(task), "ot_ode": cfg.ot_ode(task)}
     return {f"config.{k}": v for k, v in flatten({**config, "bridge": resolved}).items()}
+
+
+def config_params(config: dict[str, Any], task: str) -> dict[str, str]:
+    """The config keys that decide what a run of ``task`` measured, as MLflow params."""
+    values = _config_values(config, task)
+    return {k: v for k, v in values.items() if not _is_context(k.removeprefix("config."))}
+
+
+def config_context(config: dict[str, Any], task: str) -> dict[str, str]:
+    """The CONTEXT_KEYS of the config, as MLflow tags ``config.<key>``."""
+    values = _config_values(config, task)
+    return {k: v for k, v in values.items() if _is_context(k.removeprefix("config."))}
 
 
 def training_params(options: dict[str, Any]) -> dict[str, str]:
