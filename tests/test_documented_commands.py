@@ -182,9 +182,8 @@ def test_documented_command_line_works(document, line, sandbox, capfd, monkeypat
     elif command == "mlflow":  # click checks every option name before acting on --help
         from mlflow.cli import cli
 
-        try:
+        with pytest.raises(SystemExit) as exit_:  # click exits after --help
             cli.main([*args, "--help"], prog_name="mlflow")
-        except SystemExit as exit_:
-            assert exit_.code == 0, capfd.readouterr().err[-2000:]
+        assert exit_.value.code == 0, capfd.readouterr().err[-2000:]
     else:
         pytest.fail(f"{document}: no way to check {command!r} lines; add one to this test")
