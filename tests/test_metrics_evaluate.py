@@ -280,6 +280,9 @@ def test_cuda_gives_the_cpu_numbers(tmp_path):
             path, "jpeg-10", tmp_path / f"{device}.json", opts, *models, lpips_model=tiny_lpips,
             device=device,
         )  # fmt: skip
+    assert results["cpu"]["metrics"] and set(results["cuda"]["metrics"]) == set(
+        results["cpu"]["metrics"]
+    )
     for name, entry in results["cpu"]["metrics"].items():
         cuda_value = results["cuda"]["metrics"][name]["value"]
         assert cuda_value == pytest.approx(entry["value"], rel=1e-2, abs=1e-2)  # TF32 convolutions
