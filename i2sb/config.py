@@ -60,7 +60,7 @@ class DataConfig:
 class NetworkConfig:
     preset: str = "small"  # tiny (32 px) | small (64 px) | adm256 (the paper's)
     adm_init: bool = False  # start from ADM's 256x256 unconditional checkpoint
-    use_checkpoint: bool = False  # activation checkpointing (less memory, ~30% slower)
+    use_checkpoint: bool = False  # activation checkpointing (less memory, slower)
     compile: bool = False  # torch.compile the network (train and sample); eager if it cannot
 
 

@@ -92,7 +92,7 @@ def make_demo_images(
         if params[key] < 1:
             raise ValueError(f"data.demo.{key} must be >= 1, got {params[key]}")
     # The shipped photos are ~512 px and crops cover 25-60% of them: larger demo images would
-    # only be upsampled, and --size 100000 once took 23 GB before the kernel killed it.
+    # only be upsampled, and one 100000 px RGB crop alone is 30 GB of uint8.
     if size > MAX_SIZE:
         raise ValueError(f"demo image size must be at most {MAX_SIZE} px, got {size}")
     if max(train_per_class, val_per_class) > MAX_PER_CLASS:

@@ -34,7 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # CPU size (1.0M parameters), built for 64 px (attention at 1/4 of the input side); the demo
     # feeds it 32 px images (data.image_size). The two full-resolution levels dominate a CPU
-    # training step, so they keep 32 channels: "1,1,2" trains ~1.4x faster than "1,2,2" at 64 px.
+    # training step, so they keep 32 channels ("1,1,2", not "1,2,2").
     "small": {
         **_COMMON,
         "image_size": 64,
