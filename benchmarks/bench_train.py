@@ -2,7 +2,7 @@
 
 Phases: data (LMDB-free in-memory batch + corruption), forward, backward, optimizer (+EMA).
 Baseline in the same run: the same global batch of 16 as one microbatch of 16 versus two
-accumulated microbatches of 8 (what the demo config does), so the ratio shows the cost of
+accumulated microbatches of 8 (config/config.yaml's train.microbatch comment quotes it), so the ratio shows the cost of
 accumulation. Usage: .venv/bin/python benchmarks/bench_train.py [--steps 10]
 """
 

@@ -25,7 +25,7 @@ rule train:
         ),
     threads: CFG.train.resources.cpus_per_task
     # The longest jobs start first: a free core goes to a waiting training before any sampling job
-    # (the demo's third training otherwise waited 11 s behind sampling jobs, on the critical path).
+    # (the demo's third training otherwise waited behind sampling jobs, on the critical path).
     priority: 1
     log:
         f"{RUN}/logs/train/{{task}}.log",
