@@ -204,3 +204,28 @@ def test_the_report_shows_consistency_per_task_sampler_and_nfe(tmp_path):
     table = (tmp_path / "nfe_consistency.csv").read_text().splitlines()
     assert table[0] == "task,sampler,degraded input,NFE 5,NFE 20,NFE 99"
     assert "sr4x-pool,implicit,25.0,30.0,30.0," in table
+
+
+def test_consistency_rebuilds_the_masks_sampling_recorded_not_the_configs(tmp_path):
+    clean = clean_images(count=2)
+    recorded = {"mask_source": "generated", "seed": 3}
+    meta = {"task": "inpaint-freeform1020", "nfe": 5, "corruption_options": recorded}
+    ctx = context(clean, "inpaint-freeform1020")
+    ctx.meta, ctx.mask_options = meta, {"mask_source": "generated", "seed": 0}
+    known = 1 - consistency_mask(recorded, clean)  # known pixels of the recorded masks
+    filled = np.where(known.astype(bool), clean, noisy(clean, 64))  # the holes changed only
+    assert (consistency_per_image(filled, ctx) == PSNR_CAP_DB).all()
+    ctx.meta = {"task": "inpaint-freeform1020", "nfe": 5}  # no record: the config's seed 0 masks
+    assert (consistency_per_image(filled, ctx) < PSNR_CAP_DB).all()
+
+
+def consistency_mask(options, clean):
+    """(N, 3, H, W) 1 in the free-form hole of each image, from ``options``."""
+    import torch
+
+    from i2sb.corruption import build_corruption
+
+    operator = build_corruption("inpaint-freeform1020", clean.shape[-1], "cpu", **options)
+    x = torch.from_numpy(clean.astype(np.float64)) / 127.5 - 1
+    mask = operator(x, torch.arange(len(clean)))[1].numpy()
+    return np.broadcast_to(mask, clean.shape).astype(np.uint8)

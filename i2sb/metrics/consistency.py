@@ -36,7 +36,11 @@ def _operator(ctx: MetricContext):
         raise MetricUnavailable(
             "paired data: the degradation of a paired data set is unknown, so there is no A"
         )
-    operator = build_corruption(ctx.task, int(ctx.clean.shape[-1]), "cpu", **ctx.mask_options)
+    # The options sampling built its corruption with (meta "corruption_options": the run's own
+    # mask settings, which may not be the config's); samples that predate them: the config's.
+    options = ctx.meta.get("corruption_options")
+    options = options if isinstance(options, dict) else ctx.mask_options
+    operator = build_corruption(ctx.task, int(ctx.clean.shape[-1]), "cpu", **options)
     sampled_with = ctx.meta.get("mask_source")
     if sampled_with is not None and sampled_with != operator.mask_source:
         raise MetricUnavailable(
