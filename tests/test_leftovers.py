@@ -161,8 +161,10 @@ def test_a_leftover_of_a_process_still_running_is_kept(tmp_path):
 
     alive = tmp_path / f"metrics.tmp-{os.getppid()}.json"  # e.g. a concurrent writer of a cache
     alive.write_text("being written")
+    dead = tmp_path / f"metrics.tmp-{2**22 + 1}.json"  # above Linux's pid_max: never running
+    dead.write_text("interrupted")
     write_text(tmp_path / "metrics.json", "{}\n")
-    assert alive.exists()
+    assert alive.exists() and not dead.exists()  # the same kind of name goes when its pid is dead
 
 
 def test_a_disk_full_write_names_the_file_in_one_line(tmp_path, monkeypatch, capsys):
