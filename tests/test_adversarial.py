@@ -198,6 +198,47 @@ def _recomputed(result: Result, tmp: Path) -> bool:
     return "written" in result.out and "recomputing" in result.err
 
 
+def _same_size_swap(tmp: Path) -> Result:
+    """A validation photo replaced in place by another picture of the same byte size (BMP)."""
+    run = make_run(tmp / "run")
+    for number in range(4):
+        path = tmp / "photos" / "val" / "ab"[number % 2] / f"{number}.bmp"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 40), (number * 50, 9, 9)).save(path)
+    sample(run, tmp / "photos", tmp / "part_0_1.npz")
+    Image.new("RGB", (40, 40), (1, 220, 3)).save(tmp / "photos" / "val" / "a" / "0.bmp")
+    return sample(run, tmp / "photos", tmp / "part_0_1.npz")
+
+
+def _two_seeds(tmp: Path) -> list[Path]:
+    """Parts 0 and 1 of 2, sampled with seeds 0 and 1."""
+    run, photos = make_run(tmp / "run"), photo_folder(tmp / "photos")
+    parts = []
+    for index in (0, 1):
+        parts.append(tmp / f"part_{index}_2.npz")
+        result = cli("sample", "--ckpt", run, "--data-dir", photos, "--nfe", "2", "--max-images",
+                     "4", "--partition", f"{index}_2", "--seed", index, "--out", parts[-1])  # fmt: skip
+        assert result.code == 0, result.err
+    return parts
+
+
+def _gather_mixed_seeds(tmp: Path) -> Result:
+    return cli("gather", *_two_seeds(tmp), "--out", tmp / "samples.npz")
+
+
+def _evaluate_other_seed(tmp: Path) -> Result:
+    """Samples made with seed 0, evaluated under a config whose sample.seed is 7."""
+    run, photos = make_run(tmp / "run"), photo_folder(tmp / "photos")
+    sample(run, photos, tmp / "part_0_1.npz")
+    assert cli("gather", tmp / "part_0_1.npz", "--out", tmp / "samples.npz").code == 0
+    config = tmp / "c.yaml"
+    config.write_text(
+        f"data: {{kind: imagefolder, root: '{photos}', max_eval_images: 4}}\nsample: {{seed: 7}}\n"
+    )
+    return cli("evaluate", tmp / "samples.npz", "--task", "sr4x-pool", "--out", tmp / "m.json",
+               "--config", config, "--check-data", "--metrics", "psnr")  # fmt: skip
+
+
 def _lone_part(tmp: Path) -> Result:
     run, photos = make_run(tmp / "run"), photo_folder(tmp / "photos")
     sample(run, photos, tmp / "part_0_2.npz")
@@ -613,6 +654,12 @@ CASES = [
     Case("retrained run, same part file", "handled", _retrained, check=_recomputed),
     Case("other photos, same part file", "handled", _other_photos, check=_recomputed),
     Case("evaluate a lone part", "error", _lone_part, ("part_0_2.npz", "gather")),
+    Case("a photo replaced in place, same byte size", "handled", _same_size_swap,
+         check=_recomputed),
+    Case("gather parts sampled with different seeds", "error", _gather_mixed_seeds,
+         ("seed=1", "seed=0", "part_1_2.npz"), one_line=True),
+    Case("evaluate samples of seed 0 under a config of seed 7", "error", _evaluate_other_seed,
+         ("samples.npz", "seed is 0", "7 now"), one_line=True),
     # item 2: cross-task resume
     Case("train jpeg-10 into an sr4x run", "error", _cross_task, ("task", "sr4x-pool")),
     Case("resume with another beta_max", "error", _other_beta, ("beta_max",)),

@@ -60,7 +60,8 @@ def make_samples(path, task="jpeg-10", degraded=True, count=16, meta=None):
     )
     recon = (clean.astype(int) + rng.integers(-6, 7, clean.shape)).astype(np.uint8)
     noisy = (clean.astype(int) + rng.integers(-30, 31, clean.shape)).astype(np.uint8)
-    meta = {"task": task, "nfe": 5, "images_per_s": 3.5, "seconds_per_nfe": 0.25, **(meta or {})}
+    meta = {"task": task, "nfe": 5, "images_per_s": 3.5, "seconds_per_nfe": 0.25, "seed": 0,
+            "clip_denoise": False, **(meta or {})}  # fmt: skip
     part = Part(recon, clean, np.arange(count), labels, meta, noisy if degraded else None)
     return write_part(path, part), part
 

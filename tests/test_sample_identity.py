@@ -262,3 +262,26 @@ def test_a_photo_replaced_in_place_by_one_of_the_same_size_recomputes_only_its_p
     assert sample_both() == [False, True]
     assert "p1.npz was made from other evaluation image contents" in capsys.readouterr().err
     assert sample_both() == [False, False]
+
+
+def test_the_cli_checks_the_config_sampler_nfe_and_with_check_data_the_images(
+    made, tmp_path, capsys
+):
+    import yaml
+
+    from i2sb.cli import main
+
+    cfg, samples = made
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"data": {"kind": "imagefolder", "root": cfg.data.root}}))
+    argv = ["evaluate", str(samples), "--task", "sr4x-pool", "--out", str(tmp_path / "m.json"),
+            "--config", str(config), "--metrics", "psnr", "--sampler", "ddpm", "--nfe", "5"]  # fmt: skip
+    assert main([*argv, "--check-data"]) == 0
+    replace_photo_same_size(cfg)
+    assert main(argv) == 0  # the images are not read again without --check-data
+    assert main([*argv, "--check-data"]) == 1
+    assert "data_content is" in capsys.readouterr().err
+    assert main([*argv[:-4], "--nfe", "10"]) == 1
+    assert "nfe is 5 in the file, 10 now" in capsys.readouterr().err
+    assert main([*argv[:6], "--sampler", "ddpm"]) == 1
+    assert "--sampler needs --config" in capsys.readouterr().err

@@ -24,7 +24,9 @@ def register(subparsers) -> None:
         "consistency: PSNR of A(recon) (and A(degraded)) against y = A(clean), A the task's degradation. "
         "--metrics picks which (default: all; the metric table is i2sb/metric_table.py). "
         "FID/CA/LPIPS whose weights or reference cannot be had are written as null with the reason, "
-        f"unless --require-external-metrics. {_WEIGHTS} Example: i2sb evaluate "
+        f"unless --require-external-metrics. {_WEIGHTS} With --config the samples must record "
+        "the config's seed and clip_denoise (and with --check-data its evaluation images), and "
+        "--sampler/--nfe when given; else it stops naming the key. Example: i2sb evaluate "
         "samples.npz --task sr4x-pool --out metrics.json",
     )
     parser.add_argument("samples", metavar="SAMPLES", help="gathered samples.npz")
@@ -33,6 +35,16 @@ def register(subparsers) -> None:
     parser.add_argument("--config", default=None, help="YAML config for evaluate/downloads keys")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override")
     parser.add_argument("--fid-reference", default="", help="npz with mu/sigma (any task)")
+    parser.add_argument(
+        "--sampler", default=None, metavar="LABEL",
+        help="with --config: the samples must be of this config samplers entry (options too)",
+    )  # fmt: skip
+    parser.add_argument("--nfe", type=int, default=None, help="the samples must be of this NFE")
+    parser.add_argument(
+        "--check-data", action="store_true",
+        help="with --config: the samples must also be of the config's evaluation images (names, "
+        "sizes, labels and content, read again from data.root), as the workflow requires",
+    )  # fmt: skip
     add_section_flags(parser, "evaluate")
     parser.add_argument("--device", default="auto", help="torch device; auto = cuda if present")
     parser.set_defaults(handler=run_evaluate)
@@ -70,6 +82,21 @@ def _config(args):
     return load_config(args.config, overrides) if args.config else config_from_dict(overrides)
 
 
+def _expected(cfg, args) -> dict:
+    """What the samples must record: with --config the config's settings, sampler entry and
+    (--check-data) evaluation images (``evalset.expected_identity``); without, only --nfe."""
+    if args.config:
+        from i2sb.sample.evalset import expected_for_samples
+
+        return expected_for_samples(
+            cfg, args.task, args.samples, args.sampler, args.nfe, data=args.check_data
+        )
+    for flag, given in (("--sampler", args.sampler), ("--check-data", args.check_data)):
+        if given:
+            raise ValueError(f"{flag} needs --config (the config it checks against)")
+    return {} if args.nfe is None else {"nfe": args.nfe}
+
+
 def run_evaluate(args) -> int:
     from i2sb.data.build import describe_eval_data
     from i2sb.metrics.evaluate import evaluate_samples
@@ -80,7 +107,7 @@ def run_evaluate(args) -> int:
     result = evaluate_samples(
         args.samples, args.task, args.out, cfg.evaluate, dataset=dataset,
         downloads=cfg.downloads, device=args.device, fid_reference=args.fid_reference,
-        mask_options=cfg.mask_options(),
+        mask_options=cfg.mask_options(), expected=_expected(cfg, args),
     )  # fmt: skip
     for name, entry in result["metrics"].items():
         shown = (

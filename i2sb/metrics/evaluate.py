@@ -186,15 +186,13 @@ def evaluate_for_config(
     label of ``cfg.samplers``, and ``nfe`` when given): ``evalset.expected_identity``.
     """
     from i2sb.data.build import describe_eval_data
-    from i2sb.sample.evalset import expected_identity
+    from i2sb.sample.evalset import expected_for_samples
 
     settings = cfg.evaluate
     if fid_val_stats:
         settings = dataclasses.replace(settings, fid_val_stats=fid_val_stats)
     dataset = describe_eval_data(cfg, task)
-    with open_samples(samples_path) as samples:
-        parts = samples.meta.get("parts")
-    expected = expected_identity(cfg, task, parts, sampler, nfe)
+    expected = expected_for_samples(cfg, task, samples_path, sampler, nfe)
     return evaluate_samples(
         samples_path, task, out, settings, dataset=dataset, downloads=cfg.downloads,
         mask_options=cfg.mask_options(), expected=expected,

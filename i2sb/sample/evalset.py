@@ -108,14 +108,36 @@ def check_sampler(sampler: SamplerConfig, task: str, run: str | Path) -> None:
         raise ValueError(f"{problem} (run {run})")
 
 
+def expected_for_samples(
+    config: Any,
+    task: str,
+    samples_path: str | Path,
+    sampler: str | None = None,
+    nfe: int | None = None,
+    data: bool = True,
+) -> dict[str, Any]:
+    """``expected_identity`` for the gathered file ``samples_path`` (its part count from meta)."""
+    from i2sb.sample.samplefile import open_samples
+
+    with open_samples(samples_path) as samples:
+        parts = samples.meta.get("parts")
+    return expected_identity(config, task, parts, sampler, nfe, data)
+
+
 def expected_identity(
-    config: Any, task: str, parts: int | None, sampler: str | None = None, nfe: int | None = None
+    config: Any,
+    task: str,
+    parts: int | None,
+    sampler: str | None = None,
+    nfe: int | None = None,
+    data: bool = True,
 ) -> dict[str, Any]:
     """What a gathered samples file made under ``config`` for ``task`` must record (meta keys):
     the sample settings that change images (seed, clip_denoise), the sampler entry labelled
     ``sampler`` and ``nfe`` when given, and the evaluation set's index fingerprint and, for a
     file gathered from ``parts`` parts, the content of each part's images (read from disk: the
-    bytes the sampler read, hashed again). ``evaluate`` refuses a file that differs in any.
+    bytes the sampler read, hashed again; both left out when ``data`` is False). ``evaluate``
+    refuses a file that differs in any.
     """
     from i2sb.data.build import eval_set_for_config
     from i2sb.data.fingerprint import combined_fingerprint, content_fingerprint, data_fingerprint
@@ -130,6 +152,8 @@ def expected_identity(
         expected["sampler"] = find_sampler(config.samplers, sampler).describe()
     if nfe is not None:
         expected["nfe"] = int(nfe)
+    if not data:
+        return expected
     dataset, indices = eval_set_for_config(config, task)
     expected["data_fingerprint"] = data_fingerprint(dataset, indices)
     if isinstance(parts, int) and parts >= 1:
