@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from test_tracking_data import make_run, write_samples
 
+from i2sb.cli import main
 from i2sb.config import Config, TrackingConfig
 from i2sb.tables import make_tables, make_tables_to
 from i2sb.tracking import track_all
@@ -28,7 +29,9 @@ def _runs(root, nfes):
              "samples": str(a["samples"])} for a in made]  # fmt: skip
 
 
-def test_a_report_after_a_config_change_shows_only_the_current_configurations_runs(tmp_path):
+def test_a_report_after_a_config_change_shows_only_the_current_configurations_runs(
+    tmp_path, capsys
+):
     uri, artifacts = f"sqlite:///{tmp_path}/mlflow.db", str(tmp_path / "art")
     before = _config(tmp_path / "before.json", uri, artifacts, iterations=300)
     track_all(_runs(tmp_path, (5, 20)), before, tmp_path / "tracked_before.json")
@@ -48,6 +51,18 @@ def test_a_report_after_a_config_change_shows_only_the_current_configurations_ru
     # All runs of the experiment hold two configurations: refused, naming what differs.
     with pytest.raises(ValueError, match="differ in iterations: '600' .* vs '300'"):
         make_tables(uri, "bench", tmp_path / "all")
+    argv = [
+        "tables",
+        "--tracking-uri",
+        uri,
+        "--experiment",
+        "bench",
+        "--out",
+        str(tmp_path / "cli"),
+    ]
+    assert main(argv) == 1 and "differ in iterations" in capsys.readouterr().err
+    assert main([*argv, "--tracked", str(tmp_path / "tracked_after.json")]) == 0
+    assert "1 runs" in capsys.readouterr().out
 
 
 def test_track_refuses_evaluations_of_one_task_made_from_different_data(tmp_path, capsys):

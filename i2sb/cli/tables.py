@@ -35,6 +35,13 @@ def register(subparsers) -> None:
         metavar="TASK",
         help="a task that gets rows (repeat; default: every task with runs)",
     )
+    parser.add_argument(
+        "--tracked",
+        metavar="TRACKED_JSON",
+        default=None,
+        help="only the runs a track step recorded (its tracked.json): one configuration's runs "
+        "(default: every evaluation run of the experiment; runs of different identity are refused)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -71,13 +78,16 @@ def check_experiment(uri: str, name: str) -> None:
 
 
 def run(args) -> int:
-    from i2sb.tables import make_tables
+    from i2sb.tables import make_tables, tracked_run_ids
     from i2sb.tracking.transport import check_reachable, http_limits
 
     check_reachable(args.tracking_uri)  # a dead server: one line in seconds, not minutes of retries
     with http_limits():
         check_experiment(args.tracking_uri, args.experiment)
     tasks = tuple(args.tasks) if args.tasks else None
-    result = make_tables(args.tracking_uri, args.experiment, args.out, args.artifact_root, tasks)
+    run_ids = tracked_run_ids(args.tracked) if args.tracked else None
+    result = make_tables(
+        args.tracking_uri, args.experiment, args.out, args.artifact_root, tasks, run_ids
+    )
     print(f"{result['num_runs']} runs -> {len(result['files'])} files in {args.out}")
     return 0
