@@ -158,11 +158,12 @@ def test_masked_ot_ode_sampling_keeps_known_pixels_after_every_step(bridge):
 def test_seeded_sampling_is_reproducible(bridge):
     x1 = torch.rand(2, 3, 4, 4)
 
-    def run():
-        torch.manual_seed(3)
+    def run(seed=3):
+        torch.manual_seed(seed)
         return sample("ddpm", bridge, nfe_steps(N, 5), lambda xt, s: xt * 0.5, x1)[0]
 
     torch.testing.assert_close(run(), run(), atol=0, rtol=0)
+    assert not torch.equal(run(), run(seed=4))  # the seed matters, or the check proves nothing
 
 
 @pytest.mark.parametrize(

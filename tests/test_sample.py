@@ -215,7 +215,9 @@ def test_paired_data_is_sampled_from_its_own_degraded_images(tmp_path, dataset):
 def test_the_sampler_runs_the_ema_weights(run_dir):
     checkpoint = torch.load(run_dir / "latest.pt", weights_only=True)
     params = list(Sampler.load(run_dir, precision="fp32").net.parameters())  # bf16 casts weights
-    assert all(torch.equal(p, s) for p, s in zip(params, checkpoint["ema"]["shadow_params"]))
+    assert all(
+        torch.equal(p, s) for p, s in zip(params, checkpoint["ema"]["shadow_params"], strict=True)
+    )
     assert not torch.equal(params[-1], checkpoint["net"]["diffusion_model.out.2.bias"])
 
 
