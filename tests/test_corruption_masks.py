@@ -48,8 +48,8 @@ def test_generated_mask_i_depends_only_on_seed_and_i():
 def test_training_draws_random_masks_reproducibly_from_a_generator():
     operator = build_corruption("inpaint-freeform2030", 64, mask_source="generated")
     x0 = torch.zeros(4, 3, 64, 64)
-    draw = [operator(x0, generator=torch.Generator().manual_seed(7))[1] for _ in range(2)]
-    assert torch.equal(draw[0], draw[1])
+    draw = [operator(x0, generator=torch.Generator().manual_seed(s))[1] for s in (7, 7, 8)]
+    assert torch.equal(draw[0], draw[1]) and not torch.equal(draw[0], draw[2])
     assert len({tuple(m.flatten().tolist()) for m in draw[0]}) == 4
 
 

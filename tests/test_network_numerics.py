@@ -148,14 +148,23 @@ def test_sdpa_and_plain_attention_agree_in_gradients(batch):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
-def test_activation_checkpointing_gives_the_same_gradients(batch):
+def test_activation_checkpointing_gives_the_same_gradients(batch, monkeypatch):
+    from i2sb.network import layers
+
     x, t = batch
     plain = randomized(create_unet(**PRESETS["tiny"]))
     ckpt = create_unet(**{**PRESETS["tiny"], "use_checkpoint": True})
     ckpt.load_state_dict(plain.state_dict())
+    checkpointed = []  # blocks run through torch's checkpoint, per network
+    real = layers.checkpoint
+    monkeypatch.setattr(
+        layers, "checkpoint", lambda *a, **k: checkpointed.append(1) or real(*a, **k)
+    )
     for net in (plain, ckpt):
+        before = len(checkpointed)
         net(x, t).square().mean().backward()
-    for (name, a), b in zip(plain.named_parameters(), ckpt.parameters()):
+        assert (len(checkpointed) > before) == (net is ckpt)  # else the test compares plain twice
+    for (name, a), b in zip(plain.named_parameters(), ckpt.parameters(), strict=True):
         torch.testing.assert_close(a.grad, b.grad, atol=1e-6, rtol=1e-5, msg=name)
 
 
