@@ -19,12 +19,14 @@ def sr_run(tmp_path_factory):
     return make_run(tmp_path_factory.mktemp("run") / "sr4x-pool")
 
 
-def test_restore_writes_one_model_sized_png_per_input(sr_run, tmp_path):
+def test_crop_mode_writes_one_model_sized_png_per_input(sr_run, tmp_path):
     inputs = [
         write_photo(tmp_path / "wide.jpg", 80, 48),
         write_photo(tmp_path / "tall.png", 40, 70, 1),
     ]
-    written = restore_images(str(sr_run), inputs, tmp_path / "out", nfe=2, batch_size=1)
+    written = restore_images(
+        str(sr_run), inputs, tmp_path / "out", nfe=2, batch_size=1, resize_mode="crop"
+    )
     assert [p.name for p in written] == ["wide_restored.png", "tall_restored.png"]
     for path in written:
         with Image.open(path) as image:
@@ -104,7 +106,7 @@ def test_inputs_are_checked_before_any_sampling(sr_run, tmp_path):
 def test_resizing_is_said_and_keep_size_runs_at_the_inputs_own_size(sr_run, tmp_path, caplog):
     caplog.set_level("INFO", logger="i2sb")
     photos = [write_photo(tmp_path / "wide.png", 80, 48), write_photo(tmp_path / "odd.png", 45, 33)]
-    restore_images(str(sr_run), photos[:1], tmp_path / "crop", nfe=2)
+    restore_images(str(sr_run), photos[:1], tmp_path / "crop", nfe=2, resize_mode="crop")
     assert f"{photos[0]}: 80x48 resized to the model's {SIZE}x{SIZE}" in caplog.text
     caplog.clear()
     written = restore_images(str(sr_run), photos, tmp_path / "keep", nfe=2, resize_mode="keep")

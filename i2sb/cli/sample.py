@@ -173,12 +173,18 @@ def _register_restore(subparsers) -> None:
         help="restore your own degraded images with a trained run",
         description="Each IMAGE is an already degraded picture (x1), read upright (its EXIF "
         "orientation applied); the run maps it to x0. Sizes: "
-        "crop (default) resizes the short side to the model's size and center-crops; pad fits the "
-        "long side, pads by edge replication and crops the padding away afterwards; each resized "
-        "input is named on stderr. --keep-size runs at the input's own size (padded to a multiple "
-        "of 32, one image at a time; slower and more memory for large images). Inpainting "
-        "runs need --mask (white = hole), except inpaint-center (its central square). Writes "
-        "OUT/<stem>_restored.png. Example: i2sb restore --ckpt RUN --nfe 20 photo.png --out out",
+        "tile (default) restores an image at its own size: overlapping tiles of the model's size, "
+        "blended with a smooth window so no seam shows, --tile-batch tiles per network batch "
+        "(memory is bounded by that, not by the image); each tile draws its noise from the image's "
+        "generator at its position, so the result does not depend on --tile-batch. The older "
+        "modes remain: crop resizes the short side to the model's size and center-crops (a "
+        "model-sized PNG, as evaluation frames images); pad fits the long side, pads by edge "
+        "replication and crops the padding away afterwards; each resized input is named on "
+        "stderr; --keep-size runs the whole image at once (padded to a multiple of 32, one image "
+        "at a time; memory grows with the image). Inpainting runs need --mask (white = hole, the "
+        "image's size in tile and keep modes), except inpaint-center on model-sized inputs (its "
+        "central square). Writes OUT/<stem>_restored.png. "
+        "Example: i2sb restore --ckpt RUN --nfe 20 photo.png --out out",
     )
     _common(parser, skip=("save_degraded",))
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="degraded image files")
@@ -186,9 +192,22 @@ def _register_restore(subparsers) -> None:
     parser.add_argument("--mask", action="append", default=[], help="mask image (repeat per input)")
     parser.add_argument(
         "--resize-mode",
-        default="crop",
-        choices=("crop", "pad", "keep"),
+        default="tile",
+        choices=("tile", "crop", "pad", "keep"),
         help="how an input meets the model's size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tile-batch",
+        type=int,
+        default=4,
+        help="tiles per network batch in tile mode; bounds memory, never changes the result "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--tile-overlap",
+        type=int,
+        default=None,
+        help="pixels shared by neighbouring tiles (default: a quarter of the model's size)",
     )
     parser.add_argument(
         "--keep-size",
@@ -267,7 +286,7 @@ def run_restore(args) -> int:
         trajectory=args.trajectory, batch_size=settings.batch_size,
         clip_denoise=settings.clip_denoise, seed=settings.seed, log_count=settings.log_count,
         device=resolve_device(args.device), precision=settings.precision,
-        method=sampler_from_args(args),
+        method=sampler_from_args(args), tile_batch=args.tile_batch, tile_overlap=args.tile_overlap,
     )  # fmt: skip
     for path in written:
         print(path)

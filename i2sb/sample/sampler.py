@@ -21,6 +21,7 @@ import torch
 from i2sb import samplers
 from i2sb.bridge import (
     Bridge,
+    Noise,
     bridge_for_task,
     fill_hole_with_noise,
     log_steps_for,
@@ -162,6 +163,7 @@ class Sampler:
         clip_denoise: bool = False,
         log_count: int = 10,
         sampler: SamplerConfig = DDPM,
+        noise: Noise | None = None,
     ) -> BatchResult:
         """Map degraded x1 (B, 3, H, W) in [-1, 1] to x0 with ``nfe`` network evaluations.
 
@@ -172,7 +174,9 @@ class Sampler:
         depend on the batch it is in (on the CPU byte for byte; CUDA kernels may differ slightly
         between batch sizes). The global RNG is neither used nor advanced. ``sampler``: which
         sampler of i2sb/samplers/ walks the grid, with its options; cddb reads the measurement y
-        off x1 and uses the task's forward operator.
+        off x1 and uses the task's forward operator. ``noise``: a noise source in place of the
+        per-image generators (the tiles of one image, i2sb/sample/tiles.py); ``indices`` then
+        go unused.
         """
         size = self.options.image_size
         # Another size works when the UNet's downsamplings divide it (restore --keep-size).
@@ -198,7 +202,8 @@ class Sampler:
         indices = range(x1.shape[0]) if indices is None else indices
         if len(indices) != x1.shape[0]:
             raise ValueError(f"got {len(indices)} image indices for a batch of {x1.shape[0]}")
-        noise = samplers.image_noise(seed, indices, self.device)
+        if noise is None:
+            noise = samplers.image_noise(seed, indices, self.device)
         x1 = x1.to(self.device, torch.float32)
         mask = None if mask is None else mask.to(self.device, torch.float32)
         options = dataclasses.asdict(sampler.options())
