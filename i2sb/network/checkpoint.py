@@ -11,7 +11,9 @@ import hashlib
 import json
 import logging
 import re
+import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from i2sb.downloads import fetch
 from i2sb.network.presets import build_i2sb_net, preset_kwargs
 from i2sb.network.safe_pickle import load_options_pickle
 from i2sb.network.unet import UNet, create_unet
+from i2sb.network.weights_copy import copy_in_groups
 from i2sb.network.wrapper import I2SBNet
 
 LOG = logging.getLogger(__name__)
@@ -296,28 +299,47 @@ def _hash_checkpoint(file: Path) -> dict[str, Any]:
     }
 
 
-def load_i2sb_checkpoint(path: str | Path) -> tuple[I2SBNet, dict[str, Any]]:
+def load_i2sb_checkpoint(
+    path: str | Path,
+    layout: Callable[[nn.Module], nn.Module] | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[I2SBNet, dict[str, Any]]:
     """(network with the EMA weights, options) from a run folder or its latest.pt.
 
     The folder is in the published layout (latest.pt + options.pkl) or ours (latest.pt +
-    options.json, preferred when both exist). The network is in eval mode, on the CPU.
+    options.json, preferred when both exist). The network is in eval mode.
 
     Light: latest.pt is memory-mapped and only the EMA tensors (and buffers) become the
-    network's; the training weights and the optimizer state are never read, so loading a
-    published 8.8 GB checkpoint costs about the size of its EMA weights.
+    network's; the training weights and the optimizer state are never read. Without ``layout``
+    the network's tensors are the mapped ones, on the CPU (for a quick look: nothing is read
+    until used). With ``layout`` (applied to the network before any weight exists, e.g.
+    channels_last and the sampling dtype: i2sb.sample.sampler) every tensor is allocated once
+    on ``device`` in its final dtype and layout and filled group by group from the file
+    (weights_copy.py), and the mapping is gone when this returns: the weights are held once.
     """
     path = Path(path)
     folder, ckpt_path = (path.parent, path) if path.is_file() else (path, path / "latest.pt")
     options, ours = read_run_options(folder)
-    checkpoint = _torch_load(ckpt_path, mmap=True)
-    missing = [key for key in ("net", "ema") if key not in checkpoint]
-    if missing:
-        raise KeyError(f"{ckpt_path} lacks {missing}; expected keys {list(CHECKPOINT_KEYS)}")
+
+    def read_state() -> dict[str, torch.Tensor]:
+        checkpoint = _torch_load(ckpt_path, mmap=True)
+        missing = [key for key in ("net", "ema") if key not in checkpoint]
+        if missing:
+            raise KeyError(f"{ckpt_path} lacks {missing}; expected keys {list(CHECKPOINT_KEYS)}")
+        return ema_state_dict(net, checkpoint, ckpt_path)
+
     # Built on the meta device and given the checkpoint's tensors: no 2 GB random init for
     # adm256 that would be overwritten at once.
     with torch.device("meta"):
         net = _network_for(options, ours, folder)
-    _load_strict(net, ema_state_dict(net, checkpoint, ckpt_path), ckpt_path, assign=True)
+    if layout is None:
+        _load_strict(net, read_state(), ckpt_path, assign=True)
+        return net.eval(), options
+    with warnings.catch_warnings():  # into meta tensors a copy is a no-op, as meant here
+        warnings.filterwarnings("ignore", message=".*copying from a non-meta parameter")
+        _load_strict(net, read_state(), ckpt_path)  # checks names and shapes, reads nothing
+    net = layout(net).to_empty(device=device)
+    copy_in_groups(net, read_state)
     return net.eval(), options
 
 

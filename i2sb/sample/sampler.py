@@ -109,13 +109,24 @@ class Sampler:
         precision: str = "auto",
         compile: bool = False,
     ) -> Sampler:
-        """From a run folder (latest.pt + options.json, or the published latest.pt + options.pkl)."""
+        """From a run folder (latest.pt + options.json, or the published latest.pt + options.pkl).
+
+        The EMA weights are held once, in the dtype and layout sampling uses: each is copied
+        from the memory-mapped file straight into its channels_last, cast tensor on ``device``,
+        and the file's mapping is released (load_i2sb_checkpoint's ``layout``). Neither the
+        training weights nor the optimizer state are read.
+        """
         from i2sb.network import load_i2sb_checkpoint
 
-        net, raw = load_i2sb_checkpoint(ckpt)
+        resolved = resolve_precision(precision, torch.device(device), training=False)
+
+        def layout(net: torch.nn.Module) -> torch.nn.Module:
+            return cast_autocast_weights(to_channels_last(net), resolved)
+
+        net, raw = load_i2sb_checkpoint(ckpt, layout, device)
         options = sampling_options(raw, source=str(ckpt))
         checkpoint = str(Path(ckpt).resolve())
-        return cls(net, options, device, precision, checkpoint=checkpoint, compile=compile)
+        return cls(net, options, device, resolved, checkpoint=checkpoint, compile=compile)
 
     def _network(self, counter: list[int]) -> Callable[..., torch.Tensor]:
         def run(x: torch.Tensor, step: int, cond: torch.Tensor | None = None):

@@ -1,0 +1,127 @@
+"""Peak memory of whole jobs: a sampling job on a published adm256 folder, before and after.
+
+Writes a fake published run folder the way bench_checkpoint_load.py does (formula weights, no
+download): latest.pt with net, EMA, AdamW state and StepLR state, ~8.85 GB for adm256 like each
+of the paper's nine folders, and options.pkl. A 256 px photo (scikit-image's astronaut) is the
+validation folder. Then the same whole job, ``i2sb sample`` at NFE 1 on it (checkpoint
+fingerprint, data, sampling, part file), runs in a fresh process under
+``/usr/bin/time -v`` twice:
+
+- ``before``: the previous loading (the network keeps the memory-mapped EMA tensors; the sampler
+  then makes its channels_last / cast copies while the mapping, kept alive by the tensors that
+  were not copied, still holds the pages it read: the weights twice);
+- ``after``: ``Sampler.load`` now: each weight copied once into its final layout and dtype,
+  group by group, and the mapping released.
+
+Reports "Maximum resident set size" of each job (the whole process) and checks both wrote the
+same restorations. ``--preset small`` is a quick dry run. Needs ~9 GB of free RAM while the
+checkpoint is written, and ~9 GB of disk (``--tmp``), deleted at the end.
+
+    .venv/bin/python benchmarks/bench_memory.py [--preset adm256] [--precision auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_checkpoint_load import WRITE
+
+# The whole `i2sb sample` job with Sampler.load as it was before the weights were held once.
+PREVIOUS = """
+import sys
+from pathlib import Path
+from i2sb.cli import main
+from i2sb.network import load_i2sb_checkpoint
+from i2sb.sample.options import sampling_options
+from i2sb.sample.sampler import Sampler
+
+def previous_load(cls, ckpt, device="cpu", precision="auto", compile=False):
+    net, raw = load_i2sb_checkpoint(ckpt)  # the network's tensors are the mapped ones
+    options = sampling_options(raw, source=str(ckpt))
+    return cls(net, options, device, precision, checkpoint=str(Path(ckpt).resolve()),
+               compile=compile)
+
+Sampler.load = classmethod(previous_load)
+sys.exit(main(sys.argv[1:]))
+"""
+NOW = "import sys; from i2sb.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def peak_rss_gb(code: str, args: list[str]) -> tuple[float, float]:
+    """(peak RSS in GB, seconds) of ``python -c code args`` under /usr/bin/time -v."""
+    if not Path("/usr/bin/time").is_file():
+        sys.exit("/usr/bin/time is missing: apt-get install time")
+    start = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code, *args],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode:
+        sys.exit(f"job {args} failed:\n{done.stderr[-3000:]}")
+    kbytes = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
+    return kbytes / 2**20, time.perf_counter() - start
+
+
+def write_photos(root: Path, size: int) -> Path:
+    """root/val/photos/astronaut.png at size x size."""
+    from PIL import Image
+    from skimage import data
+
+    folder = root / "val" / "photos"
+    folder.mkdir(parents=True)
+    for name in ("astronaut",):
+        image = Image.fromarray(getattr(data, name)()).resize((size, size), Image.BICUBIC)
+        image.save(folder / f"{name}.png")
+    return root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="adm256", help="network preset (default: adm256)")
+    parser.add_argument("--precision", default="auto", help="sample.precision (default: auto)")
+    parser.add_argument("--tmp", default="/tmp", help="where the folder is written and deleted")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="i2sb-bench-memory-", dir=args.tmp))
+    env_note = f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    try:
+        folder = root / "published"
+        folder.mkdir()
+        done = subprocess.run([sys.executable, "-c", WRITE, args.preset, str(folder)],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        params = int(done.stdout.split()[-1])
+        size = (folder / "latest.pt").stat().st_size
+        print(f"{args.preset}: {params / 1e6:.0f} M parameters ({params * 4 / 1e9:.2f} GB in "
+              f"fp32); latest.pt {size / 1e9:.2f} GB (net + EMA + AdamW state); {env_note}")  # fmt: skip
+        data = write_photos(root / "photos", 256)
+        results = {}
+        for label, code in (("before", PREVIOUS), ("after", NOW)):
+            out = root / f"{label}.npz"
+            job = ["sample", "--ckpt", str(folder), "--data-dir", str(data), "--nfe", "1",
+                   "--partition", "0_1", "--batch-size", "1", "--device", "cpu",
+                   "--precision", args.precision, "--out", str(out)]  # fmt: skip
+            results[label] = peak_rss_gb(code, job)
+            print(f"{label:>6}: whole sampling job (1 image, NFE 1) peak RSS "
+                  f"{results[label][0]:.2f} GB, {results[label][1]:.0f} s")  # fmt: skip
+        same = _recon(root / "before.npz") == _recon(root / "after.npz")
+        print(f"after / before peak RSS: {results['after'][0] / results['before'][0]:.2f}; "
+              f"restorations {'identical' if same else 'DIFFER'}")  # fmt: skip
+        if not same:
+            sys.exit("the two loaders gave different restorations")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _recon(path: Path) -> bytes:
+    from i2sb.sample.parts import read_part
+
+    return read_part(path).recon.tobytes()
+
+
+if __name__ == "__main__":
+    main()
