@@ -17,7 +17,16 @@ Reports "Maximum resident set size" of each job (the whole process) and checks b
 same restorations. ``--preset small`` is a quick dry run. Needs ~9 GB of free RAM while the
 checkpoint is written, and ~9 GB of disk (``--tmp``), deleted at the end.
 
+``--job train``: a whole ``i2sb train`` job, one iteration at batch 1 from scratch (no ADM
+download), ending as every run does with a checkpoint (latest.pt) and a validation pass
+(1 image, NFE 1), at ``--train-size`` px. With ``--baseline REV`` the same job also runs on the
+code of git revision REV (``git archive``, on PYTHONPATH), e.g. the commit before a change.
+Needs ~15 GB of free RAM on adm256. The weights' share of the peak follows from the preset's
+size W (fp32): the net, its gradients, AdamW's two moments and the EMA make 5 W at the
+optimizer step, what the official trainer holds too.
+
     .venv/bin/python benchmarks/bench_memory.py [--preset adm256] [--precision auto]
+    .venv/bin/python benchmarks/bench_memory.py --job train [--train-size 256] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -55,13 +64,13 @@ sys.exit(main(sys.argv[1:]))
 NOW = "import sys; from i2sb.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
-def peak_rss_gb(code: str, args: list[str]) -> tuple[float, float]:
+def peak_rss_gb(code: str, args: list[str], env: dict | None = None) -> tuple[float, float]:
     """(peak RSS in GB, seconds) of ``python -c code args`` under /usr/bin/time -v."""
     if not Path("/usr/bin/time").is_file():
         sys.exit("/usr/bin/time is missing: apt-get install time")
     start = time.perf_counter()
     done = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code, *args],
-                          capture_output=True, text=True)  # fmt: skip
+                          capture_output=True, text=True, env=env)  # fmt: skip
     if done.returncode:
         sys.exit(f"job {args} failed:\n{done.stderr[-3000:]}")
     kbytes = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
@@ -83,38 +92,89 @@ def write_photos(root: Path, size: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--job", choices=("sample", "train"), default="sample")
     parser.add_argument("--preset", default="adm256", help="network preset (default: adm256)")
     parser.add_argument("--precision", default="auto", help="sample.precision (default: auto)")
+    parser.add_argument("--train-size", type=int, default=256, help="training image size")
+    parser.add_argument("--baseline", default=None, help="git revision to run the train job on too")
     parser.add_argument("--tmp", default="/tmp", help="where the folder is written and deleted")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="i2sb-bench-memory-", dir=args.tmp))
-    env_note = f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
     try:
-        folder = root / "published"
-        folder.mkdir()
-        done = subprocess.run([sys.executable, "-c", WRITE, args.preset, str(folder)],
-                              capture_output=True, text=True, check=True)  # fmt: skip
-        params = int(done.stdout.split()[-1])
-        size = (folder / "latest.pt").stat().st_size
-        print(f"{args.preset}: {params / 1e6:.0f} M parameters ({params * 4 / 1e9:.2f} GB in "
-              f"fp32); latest.pt {size / 1e9:.2f} GB (net + EMA + AdamW state); {env_note}")  # fmt: skip
-        data = write_photos(root / "photos", 256)
-        results = {}
-        for label, code in (("before", PREVIOUS), ("after", NOW)):
-            out = root / f"{label}.npz"
-            job = ["sample", "--ckpt", str(folder), "--data-dir", str(data), "--nfe", "1",
-                   "--partition", "0_1", "--batch-size", "1", "--device", "cpu",
-                   "--precision", args.precision, "--out", str(out)]  # fmt: skip
-            results[label] = peak_rss_gb(code, job)
-            print(f"{label:>6}: whole sampling job (1 image, NFE 1) peak RSS "
-                  f"{results[label][0]:.2f} GB, {results[label][1]:.0f} s")  # fmt: skip
-        same = _recon(root / "before.npz") == _recon(root / "after.npz")
-        print(f"after / before peak RSS: {results['after'][0] / results['before'][0]:.2f}; "
-              f"restorations {'identical' if same else 'DIFFER'}")  # fmt: skip
-        if not same:
-            sys.exit("the two loaders gave different restorations")
+        if args.job == "train":
+            bench_train(root, args)
+        else:
+            bench_sample(root, args)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+TRAIN_SETTINGS = (
+    "data.kind=imagefolder", "train.iterations=1", "train.batch_size=1", "train.microbatch=1",
+    "train.checkpoint_every=1", "train.validate_every=1", "train.validate_nfe=1",
+    "train.validate_images=1", "train.log_every=1", "tracking.live=false",
+)  # fmt: skip
+
+
+def bench_train(root: Path, args) -> None:
+    """Peak RSS of one training iteration (+ checkpoint + validation), now and at --baseline."""
+    data = write_photos(root / "photos", args.train_size)
+    shutil.copytree(data / "val", data / "train")
+    settings = [*TRAIN_SETTINGS, f"data.root={data}", f"data.image_size={args.train_size}",
+                f"network.preset={args.preset}"]  # fmt: skip
+    trees = {"now": Path(__file__).resolve().parents[1]}
+    if args.baseline:
+        trees[f"at {args.baseline}"] = _code_at(args.baseline, root / "baseline")
+    results = {}
+    for label, tree in trees.items():
+        command = ["train", "--config", str(trees["now"] / "config" / "config.yaml"),
+                   "--task", "sr4x-pool", "--out", str(root / f"run-{len(results)}"),
+                   "--no-progress", *(f"--set={item}" for item in settings)]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        results[label] = peak_rss_gb(NOW, command, env)
+        print(f"{label:>12}: whole train job ({args.preset}, {args.train_size} px, batch 1, one "
+              f"iteration + checkpoint + validation) peak RSS {results[label][0]:.2f} GB, "
+              f"{results[label][1]:.0f} s")  # fmt: skip
+    if args.baseline:
+        now, before = results["now"][0], results[f"at {args.baseline}"][0]
+        print(f"now / baseline peak RSS: {now / before:.2f} ({before - now:+.2f} GB saved)")
+
+
+def _code_at(revision: str, folder: Path) -> Path:
+    """The i2sb package as of git ``revision``, extracted into ``folder``."""
+    folder.mkdir(parents=True)
+    repo = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "-C", str(repo), "archive", revision, "i2sb"],
+                             capture_output=True, check=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def bench_sample(root: Path, args) -> None:
+    env_note = f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+    folder = root / "published"
+    folder.mkdir()
+    done = subprocess.run([sys.executable, "-c", WRITE, args.preset, str(folder)],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    params = int(done.stdout.split()[-1])
+    size = (folder / "latest.pt").stat().st_size
+    print(f"{args.preset}: {params / 1e6:.0f} M parameters ({params * 4 / 1e9:.2f} GB in "
+          f"fp32); latest.pt {size / 1e9:.2f} GB (net + EMA + AdamW state); {env_note}")  # fmt: skip
+    data = write_photos(root / "photos", 256)
+    results = {}
+    for label, code in (("before", PREVIOUS), ("after", NOW)):
+        out = root / f"{label}.npz"
+        job = ["sample", "--ckpt", str(folder), "--data-dir", str(data), "--nfe", "1",
+               "--partition", "0_1", "--batch-size", "1", "--device", "cpu",
+               "--precision", args.precision, "--out", str(out)]  # fmt: skip
+        results[label] = peak_rss_gb(code, job)
+        print(f"{label:>6}: whole sampling job (1 image, NFE 1) peak RSS "
+              f"{results[label][0]:.2f} GB, {results[label][1]:.0f} s")  # fmt: skip
+    same = _recon(root / "before.npz") == _recon(root / "after.npz")
+    print(f"after / before peak RSS: {results['after'][0] / results['before'][0]:.2f}; "
+          f"restorations {'identical' if same else 'DIFFER'}")  # fmt: skip
+    if not same:
+        sys.exit("the two loaders gave different restorations")
 
 
 def _recon(path: Path) -> bytes:

@@ -312,6 +312,9 @@ def _iteration(
     state.optimizer.step()
     state.ema.update()
     state.sched.step()
+    # The next step starts from none anyway; freed now, the gradients (one more copy of the
+    # weights) are not held while a checkpoint is written or the validation runs.
+    state.optimizer.zero_grad(set_to_none=True)
     return mean_loss
 
 
