@@ -184,7 +184,7 @@ def test_space_indices_full_grid_and_half_even_rounding():
     assert space_indices(N, N) == list(range(N))
     # stride 2.5: positions 0, 2.5, 5, 7.5, 10 round half to even -> 2 and 8
     assert space_indices(11, 5) == [0, 2, 5, 8, 10]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"count must be in \[1, num_steps=10\], got 11"):
         space_indices(10, 11)
 
 

@@ -194,7 +194,7 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path
     resumed = train(tiny_config(iterations=6), "inpaint-center", tmp_path / "b", **kwargs)
     assert resumed.summary["resumed_from"] == 3
     torch.testing.assert_close(flat_params(resumed.net), flat_params(straight.net), atol=0, rtol=0)
-    for a, b in zip(resumed.ema.shadow_params, straight.ema.shadow_params):
+    for a, b in zip(resumed.ema.shadow_params, straight.ema.shadow_params, strict=True):
         torch.testing.assert_close(a, b, atol=0, rtol=0)
     steps = [
         line
