@@ -126,14 +126,14 @@ def test_published_layout_round_trip_applies_ema_weights(tmp_path, monkeypatch):
     loaded, options = load_i2sb_checkpoint(tmp_path)
     assert options["interval"] == 100 and options["ckpt_path"] == "results/jpeg-10"
     assert loaded.cond_x1 and not loaded.training
-    for got, ema_value, raw in zip(loaded.parameters(), shadow, net.parameters()):
+    for got, ema_value, raw in zip(loaded.parameters(), shadow, net.parameters(), strict=True):
         assert torch.equal(got, ema_value)
         assert not torch.equal(got, raw)
     torch.testing.assert_close(loaded.noise_levels, noise_levels(100))
     # the loaded network computes what a network holding the EMA weights computes
     reference = build_i2sb_net("tiny", 100, cond_x1=True)
     with torch.no_grad():
-        for param, value in zip(reference.parameters(), shadow):
+        for param, value in zip(reference.parameters(), shadow, strict=True):
             param.copy_(value)
         x, steps = torch.randn(2, 3, 32, 32), torch.tensor([3, 97])
         torch.testing.assert_close(loaded(x, steps, cond=x), reference(x, steps, cond=x))
@@ -148,7 +148,7 @@ def test_our_layout_is_read_from_options_json_and_latest_pt_path(tmp_path):
     (tmp_path / "options.pkl").write_bytes(b"not a pickle")
     loaded, read = load_i2sb_checkpoint(tmp_path / "latest.pt")
     assert read == options
-    assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), shadow))
+    assert all(torch.equal(a, b) for a, b in zip(loaded.parameters(), shadow, strict=True))
 
 
 def test_missing_options_are_named(tmp_path):

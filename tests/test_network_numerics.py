@@ -144,7 +144,7 @@ def test_sdpa_and_plain_attention_agree_in_gradients(batch):
         unet.zero_grad()
         unet(x, t).square().mean().backward()
         grads[impl] = [p.grad.clone() for p in unet.parameters()]
-    for a, b in zip(grads["sdpa"], grads["plain"]):
+    for a, b in zip(grads["sdpa"], grads["plain"], strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 

@@ -37,7 +37,7 @@ def test_sampling_weights_equal_a_copy_then_cast(tmp_path, precision):
     net, raw = load_i2sb_checkpoint(run)  # the previous way: mapped tensors, then copied and cast
     previous = Sampler(net, sampling_options(raw, source=str(run)), precision=precision)
     for (name, ours), theirs in zip(
-        loaded.net.state_dict().items(), previous.net.state_dict().values()
+        loaded.net.state_dict().items(), previous.net.state_dict().values(), strict=True
     ):
         assert ours.dtype == theirs.dtype and ours.stride() == theirs.stride(), name
         assert torch.equal(ours, theirs), name
