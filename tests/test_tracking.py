@@ -219,8 +219,9 @@ def test_cli_reports_a_missing_file_without_traceback(store, tmp_path, capsys):
             store["uri"],
         ]
     )
-    assert code == 1
-    assert "nope.json does not exist" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 1 and "nope.json does not exist" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_sample_grid_rows_are_clean_degraded_restored(tmp_path):
