@@ -317,12 +317,17 @@ def _snakemake_override(tmp: Path) -> Result:
             src = repo / name
             (shutil.copytree if src.is_dir() else shutil.copy)(src, work / name)
         from snakemake.cli import main
-        main(["-n", "--cores", "1", "--quiet", "--config", "tasks=[jpeg-5]", "nfe=[10,100]"])
+        main(["-n", "--cores", "1", "--config", "tasks=[jpeg-5]", "nfe=[10,100]"])
         """
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)  # fmt: skip
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _planned_nfe_10_and_100(result: Result, tmp: Path) -> bool:
+    """The override replaced config.yaml's NFEs (5, 20): jobs at nfe10/nfe100, none at nfe20."""
+    return "nfe10/" in result.out and "nfe100/" in result.out and "nfe20/" not in result.out
 
 
 def _broken_checkpoint(content: bytes) -> Callable[[Path], Result]:
@@ -684,7 +689,8 @@ CASES = [
          ("bridge.t0",)),
     Case("validate_nfe >= interval", "error",
          lambda t: _config_value(t, {"train": {"validate_nfe": 5000}}), ("train.validate_nfe",)),
-    Case("documented snakemake --config nfe='[10,100]'", "handled", _snakemake_override),
+    Case("documented snakemake --config nfe='[10,100]'", "handled", _snakemake_override,
+         check=_planned_nfe_10_and_100),
     Case("misspelt config key", "error", lambda t: _config_value(t, {"train": {"iteratons": 3}}),
          ("iteratons",)),
     Case("unknown task", "error", lambda t: _config_value(t, {"tasks": ["denoise"]}), ("denoise",)),
