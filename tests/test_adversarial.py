@@ -69,7 +69,7 @@ class Case:
     run: Callable[[Path], Result]
     words: tuple[str, ...] = ()  # error: all must be in the message
     check: Callable[[Result, Path], bool] | None = None  # handled: the output is right
-    one_line: bool = False  # error: the message is one line on stderr
+    one_line: bool = True  # error: the message is one line on stderr (every error case so far)
 
 
 def outcome(case: Case, tmp: Path) -> tuple[str, str]:
@@ -662,9 +662,9 @@ CASES = [
     Case("a photo replaced in place, same byte size", "handled", _same_size_swap,
          check=_recomputed),
     Case("gather parts sampled with different seeds", "error", _gather_mixed_seeds,
-         ("seed=1", "seed=0", "part_1_2.npz"), one_line=True),
+         ("seed=1", "seed=0", "part_1_2.npz")),
     Case("evaluate samples of seed 0 under a config of seed 7", "error", _evaluate_other_seed,
-         ("samples.npz", "seed is 0", "7 now"), one_line=True),
+         ("samples.npz", "seed is 0", "7 now")),
     # item 2: cross-task resume
     Case("train jpeg-10 into an sr4x run", "error", _cross_task, ("task", "sr4x-pool")),
     Case("resume with another beta_max", "error", _other_beta, ("beta_max",)),
@@ -722,6 +722,11 @@ CASES = [
          lambda t: cli("train", "--config", REPO / "config" / "config.yaml", "--task",
                      "sr4x-pool", "--out", t / "run", "--set", "train.lrr=1"),
          ("lrr",)),
+    Case("--set a value that is not YAML", "error",
+         lambda t: cli("train", "--task", "sr4x-pool", "--out", t / "run", "--set", "nfe=[10,"),
+         ("--set nfe", "[10,", "line 1")),
+    Case("nfe: '[10,' (a list as text, not YAML)", "error",
+         lambda t: _config_value(t, {"nfe": "[10,"}), ("nfe", "[10,")),
     Case("a retired evaluate.<metric> boolean", "error",
          lambda t: cli("evaluate", "s.npz", "--task", "jpeg-10", "--out", t / "m.json",
                        "--config", REPO / "config" / "config.yaml", "--set", "evaluate.fid=false"),
@@ -783,35 +788,35 @@ CASES = [
     Case("cddb listed on inpaint-center (ddpm's images)", "error",
          lambda t: _config_value(t, {"tasks": ["inpaint-center"], "samplers": [
              {"name": "ddpm"}, {"name": "cddb", "tasks": ["inpaint-center"]}]}),
-         ("samplers[1]", "inpaint-center", "ddpm's images exactly"), one_line=True),
+         ("samplers[1]", "inpaint-center", "ddpm's images exactly")),
     Case("restore --sampler cddb on inpaint-center", "error",
          lambda t: cli("restore", "--ckpt", make_run(t / "run", task="inpaint-center"), "--nfe", "2",
                        photo(t / "x.png"), "--out", t / "o", "--sampler", "cddb"),
-         ("inpaint-center", "ddpm's images exactly"), one_line=True),
+         ("inpaint-center", "ddpm's images exactly")),
     # issue 22 §3: every number finite, a published folder checked in full
     Case("train.lr: .nan in YAML", "error", _yaml_config("train:\n  lr: .nan\n"),
-         ("train.lr", "finite"), one_line=True),
+         ("train.lr", "finite")),
     Case("rendezvous_timeout_s: .inf (a dead node hangs)", "error",
          _yaml_config("train:\n  resources:\n    rendezvous_timeout_s: .inf\n"),
-         ("train.resources.rendezvous_timeout_s", "finite"), one_line=True),
+         ("train.resources.rendezvous_timeout_s", "finite")),
     Case("sample --eta nan", "error",
          lambda t: cli("sample", "--ckpt", make_run(t / "run"), "--data-dir", t, "--nfe", "2",
                        "--out", t / "x.npz", "--sampler", "implicit", "--eta", "nan"),
-         ("--eta", "got nan"), one_line=True),
+         ("--eta", "got nan")),
     Case("published options.pkl: ot_ode 'False' (a string)", "error",
          lambda t: _check_published(_published(t, ot_ode="False")),
-         ("options.pkl", "ot_ode", "'False'"), one_line=True),
+         ("options.pkl", "ot_ode", "'False'")),
     Case("published options.pkl: beta_max NaN", "error",
          lambda t: _check_published(_published(t, beta_max=float("nan"))),
-         ("options.pkl", "beta_max", "finite"), one_line=True),
+         ("options.pkl", "beta_max", "finite")),
     Case("hostile options.pkl beside a good options.json", "error", _pickle_beside_json,
-         ("options.pkl", "refusing subprocess.Popen"), one_line=True),
+         ("options.pkl", "refusing subprocess.Popen")),
     Case("latest.pt: a flipped byte inside a member", "error", _flipped_crc,
-         ("latest.pt", "member", "CRC"), one_line=True),
+         ("latest.pt", "member", "CRC")),
     Case("options.pkl asking for bytearray(10**10)", "error", _huge_bytearray_pickle,
-         ("options.pkl", "refusing"), one_line=True),
+         ("options.pkl", "refusing")),
     Case("latest.pt asking for bytearray(10**8)", "error", _bytearray_checkpoint,
-         ("latest.pt", "bytearray", "refusing"), one_line=True),
+         ("latest.pt", "bytearray", "refusing")),
 ]  # fmt: skip
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 import yaml
 
+from i2sb.config.load import yaml_problem
+
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     """["train.lr=1e-3", "tasks=[jpeg-5]"] -> {"train": {"lr": 0.001}, "tasks": ["jpeg-5"]}."""
@@ -14,7 +16,12 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ValueError(f"--set expects KEY=VALUE (e.g. train.lr=1e-3), got {item!r}")
-        value = yaml.safe_load(raw) if raw else ""
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as err:
+            raise ValueError(
+                f"--set {key}: {raw!r} is not a YAML value: {yaml_problem(err)}"
+            ) from None
         if isinstance(value, str) and _looks_numeric(raw):
             value = float(raw)
         node = nested

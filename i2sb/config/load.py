@@ -195,7 +195,7 @@ def coerce_values(values: Any, cls: type = Config) -> Any:
         elif typing.get_origin(kind) is tuple:
             item = typing.get_args(kind)[0]
             if isinstance(value, str) and value.strip().startswith("["):
-                value = yaml.safe_load(value)  # a list given as text: 'nfe=[10,100]'
+                value = _yaml_list(value)  # a list given as text: 'nfe=[10,100]'
             if isinstance(value, str | int | float) and not isinstance(value, bool):
                 value = [value]  # one item given without brackets: 'tasks=jpeg-5'
             if not isinstance(value, list | tuple):
@@ -207,6 +207,14 @@ def coerce_values(values: Any, cls: type = Config) -> Any:
         else:
             coerced[name] = _coerce_scalar(kind, value)
     return coerced
+
+
+def _yaml_list(text: str) -> Any:
+    """``text`` read as YAML, or left as text when it is not YAML (the schema then names the key)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def config_from_dict(values: dict[str, Any] | None, source: str = "<dict>") -> Config:
@@ -274,12 +282,24 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {yaml_problem(err)}") from None
     if not isinstance(values, dict):
         raise ConfigError(
             f"config file {path}: expected a mapping at the top, got {type(values).__name__}"
         )
     return config_from_dict(deep_merge(values, overrides or {}), source=str(path))
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's error in one line (its own text spans several, with a caret under the spot)."""
+    problem = getattr(err, "problem", None) or " ".join(str(err).split())
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    context = getattr(err, "context", None)
+    context_mark = getattr(err, "context_mark", None)
+    if context and context_mark:
+        where += f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
+    return problem + where
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
