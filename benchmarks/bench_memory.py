@@ -64,13 +64,19 @@ sys.exit(main(sys.argv[1:]))
 NOW = "import sys; from i2sb.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
-def peak_rss_gb(code: str, args: list[str], env: dict | None = None) -> tuple[float, float]:
-    """(peak RSS in GB, seconds) of ``python -c code args`` under /usr/bin/time -v."""
+def peak_rss_gb(
+    code: str, args: list[str], env: dict | None = None, cwd: Path | None = None
+) -> tuple[float, float]:
+    """(peak RSS in GB, seconds) of ``python -c code args`` under /usr/bin/time -v.
+
+    ``python -c`` puts its working directory first on sys.path: run code from another tree
+    (PYTHONPATH) with ``cwd`` outside the repository, or the repository's i2sb is imported.
+    """
     if not Path("/usr/bin/time").is_file():
         sys.exit("/usr/bin/time is missing: apt-get install time")
     start = time.perf_counter()
     done = subprocess.run(["/usr/bin/time", "-v", sys.executable, "-c", code, *args],
-                          capture_output=True, text=True, env=env)  # fmt: skip
+                          capture_output=True, text=True, env=env, cwd=cwd)  # fmt: skip
     if done.returncode:
         sys.exit(f"job {args} failed:\n{done.stderr[-3000:]}")
     kbytes = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
@@ -131,7 +137,7 @@ def bench_train(root: Path, args) -> None:
                    "--task", "sr4x-pool", "--out", str(root / f"run-{len(results)}"),
                    "--no-progress", *(f"--set={item}" for item in settings)]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": str(tree)}
-        results[label] = peak_rss_gb(NOW, command, env)
+        results[label] = peak_rss_gb(NOW, command, env, cwd=root)
         print(f"{label:>12}: whole train job ({args.preset}, {args.train_size} px, batch 1, one "
               f"iteration + checkpoint + validation) peak RSS {results[label][0]:.2f} GB, "
               f"{results[label][1]:.0f} s")  # fmt: skip
