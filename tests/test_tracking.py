@@ -132,9 +132,12 @@ def test_a_changed_result_replaces_the_run_and_says_why(store, tmp_path):
     assert run.data.tags["i2sb.replaces"] == first["run_id"]
     note = run.data.tags["mlflow.note.content"]
     assert note.startswith("Evaluation of bench/sr4x-pool/i2sb/ddpm/nfe5")  # the link stays
-    assert (
-        f"Replaces run {first['run_id']}" in note and "metric psnr at step 0 20.0 -> 25.0" in note
-    )
+    assert f"Replaces run {first['run_id']}" in note
+    assert "metric psnr at step 0 20.0 -> 25.0" in note
+    third = _track(store, make_run(tmp_path / "bench", psnr=25.0), "changed")  # same: in place
+    assert third["run_id"] == second["run_id"]
+    (run,) = _runs(store, first["experiment_id"])
+    assert run.data.tags["mlflow.note.content"] == note  # still says what it replaced
 
 
 def test_a_rerun_that_measured_the_same_keeps_the_run_id(store, tmp_path, monkeypatch):

@@ -33,6 +33,7 @@ KIND_TAG = "i2sb.kind"
 REPLACES_TAG = "i2sb.replaces"
 NOTE_TAG = "mlflow.note.content"  # the run's description in the UI
 MAX_NOTED_CHANGES = 10
+REPLACES_WORDS = "Replaces run "
 SYSTEM_PREFIX = "system/"
 
 
@@ -211,6 +212,7 @@ def upsert_run(client, experiment_id: str, record: RunRecord) -> Upserted:
         run_id = run.info.run_id
         params = {k: v for k, v in record.params.items() if k not in run.data.params}
         kept = set(record.tags) | {REPLACES_TAG}
+        _keep_replacement_note(record, run.data.tags)
         stale = [t for t in run.data.tags if not t.startswith("mlflow.") and t not in kept]
     else:
         if run is not None:
@@ -239,14 +241,24 @@ def upsert_run(client, experiment_id: str, record: RunRecord) -> Upserted:
     return Upserted(run_id, replaced, adopted=False)
 
 
+def _keep_replacement_note(record: RunRecord, tags: dict[str, str]) -> None:
+    """An in-place update keeps the sentence saying which run this one replaced, and why."""
+    note = tags.get(NOTE_TAG, "")
+    if REPLACES_TAG in tags and REPLACES_WORDS in note:
+        ours = record.tags.get(NOTE_TAG, "")
+        kept = note[note.index(REPLACES_WORDS) :]
+        record.tags[NOTE_TAG] = f"{ours}\n\n{kept}" if ours else kept
+
+
 def _replacement_note(record: RunRecord, replaced: str, changed: list[str]) -> str:
     shown = "; ".join(changed[:MAX_NOTED_CHANGES])
     more = len(changed) - MAX_NOTED_CHANGES
     shown += f"; and {more} more" if more > 0 else ""
     note = record.tags.get(NOTE_TAG, "")
     return (
-        f"{note}\n\n" if note else ""
-    ) + f"Replaces run {replaced} (deleted, in MLflow's trash): what it measured changed: {shown}."
+        (f"{note}\n\n" if note else "")
+        + f"{REPLACES_WORDS}{replaced} (deleted, in MLflow's trash): what it measured changed: {shown}."
+    )
 
 
 def _survivor_if_deleted(client, experiment_id: str, key: str, run_id: str) -> str | None:
