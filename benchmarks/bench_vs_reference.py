@@ -10,10 +10,12 @@ interleaved round by round, so a busy machine slows both alike; medians are repo
 - sample step: one forward under no_grad, the reference in float32 (its fp16 needs CUDA; with
   --reference-precision fp16 on CUDA it runs its own convert_to_fp16 torso) against our default
   (channels_last, autocast at sample.precision "auto" with the weights cast once, as the
-  Sampler does, one shared time embedding). On the CPU our
-  sampler runs the network one image at a time (batch-independent results, i2sb/sample/sampler.py);
-  that path is timed too ("sample/img");
+  Sampler does, one shared time embedding), as one batch; "sample/blk" runs it as our sampler does,
+  on fixed blocks of COMPUTE_BLOCK images (batch-independent results, i2sb/sample/sampler.py), and
+  on the CPU "sample/img" one image per call (the sampler's former path);
 - max |ours - reference| of the sampling outputs, for our default and for our float32 path.
+
+``--precision auto,fp32`` times our path at both precisions in the same interleaved rounds.
 
 Configurations: small (the small preset, 64 px), adm256@64 (the adm256 network fed 64 px
 images), adm256@256 with --with-256 (slow on a CPU). --ddp wraps our training step in
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import os
 import socket
@@ -48,6 +51,7 @@ from i2sb.network.fastpath import (
     resolve_precision,
     to_channels_last,
 )
+from i2sb.sample.sampler import COMPUTE_BLOCK
 from i2sb.train.optimizer import adamw
 
 with warnings.catch_warnings():
@@ -121,13 +125,14 @@ def forward_step(model, x, t, precision: str, device) -> Callable[[], torch.Tens
     return step
 
 
-def per_image_step(model, x, t, precision: str, device) -> Callable[[], torch.Tensor]:
-    """What our sampler runs on the CPU: one image per convolution call, one shared embedding."""
+def block_step(model, x, t, precision: str, device, block: int) -> Callable[[], torch.Tensor]:
+    """Our network on fixed blocks of ``block`` images, one shared embedding: with COMPUTE_BLOCK
+    what our sampler runs (i2sb/sample/sampler.py); with 1, one image per call (its former path)."""
 
     @torch.no_grad()
     def step() -> torch.Tensor:
         with autocast(precision, device):
-            return model(x, t[:1], one_image_at_a_time=True).float()
+            return model(x, t[:1], compute_block=block).float()
 
     return step
 
@@ -196,30 +201,38 @@ def output_differences(pair: Pair, sample_precision: str, reference_precision: s
 
 
 def bench_config(config: str, args: argparse.Namespace, device: torch.device) -> dict:
+    """Each of ``args.precision`` (comma-separated) as "ours@<precision>", all interleaved."""
     batch = args.batch or CONFIGS[config][2]
     reference_fp16 = args.reference_precision == "fp16"
     pair = build_pair(config, batch, device, reference_fp16)
-    train_precision = resolve_precision(args.precision, device, training=True)
-    sample_precision = resolve_precision(args.precision, device, training=False)
+    names = [p for p in args.precision.split(",") if p]
+    train_precisions = {p: resolve_precision(p, device, training=True) for p in names}
+    sample_precisions = {p: resolve_precision(p, device, training=False) for p in names}
     result = {"config": config, "batch": batch, "size": pair.x.shape[-1],
-              "train_precision": train_precision, "sample_precision": sample_precision}  # fmt: skip
-    result["difference"] = output_differences(
-        pair, sample_precision, args.reference_precision, device
-    )
+              "train_precision": train_precisions, "sample_precision": sample_precisions}  # fmt: skip
     x, t = pair.x, pair.t
-    sampling = {
-        "reference": forward_step(pair.reference, x, t, "fp32", device),
-        "ours": forward_step(pair.ours, x, t[:1], sample_precision, device),
-    }
-    if device.type == "cpu" and batch > 1:
-        sampling["ours/img"] = per_image_step(pair.ours, x, t, sample_precision, device)
+    sampling = {"reference": forward_step(pair.reference, x, t, "fp32", device)}
+    result["difference"] = {}
+    for name, precision in sample_precisions.items():
+        ours = copy.deepcopy(pair.ours)  # each precision casts its own copy of the weights
+        result["difference"][name] = output_differences(
+            Pair(pair.reference, ours, x, t, pair.target),
+            precision,
+            args.reference_precision,
+            device,
+        )
+        sampling[f"ours@{name}"] = forward_step(ours, x, t[:1], precision, device)
+        if batch > 1:
+            sampling[f"ours@{name}/blk"] = block_step(ours, x, t, precision, device, COMPUTE_BLOCK)
+        if device.type == "cpu" and batch > 1:
+            sampling[f"ours@{name}/img"] = block_step(ours, x, t, precision, device, 1)
     result["sample"] = median_times(sampling, args.repeats, device)
     del pair, sampling
-    result["train"] = train_times(config, batch, train_precision, args, device)
+    result["train"] = train_times(config, batch, train_precisions, args, device)
     return result
 
 
-def train_times(config: str, batch: int, precision: str, args, device) -> dict[str, dict]:
+def train_times(config: str, batch: int, precisions: dict, args, device) -> dict[str, dict]:
     """Median train-step seconds, reference (float32) and ours, interleaved round by round.
 
     An AdamW training state of adm256 is ~9 GB per model, so with --one-at-a-time (default for
@@ -235,19 +248,25 @@ def train_times(config: str, batch: int, precision: str, args, device) -> dict[s
         steps = {
             "reference": train_step(
                 pair.reference, pair.x, pair.t, pair.target, "fp32", device, ours=False
-            ),
-            "ours": train_step(ours, pair.x, pair.t, pair.target, precision, device, ours=True),
+            )
         }
-        return {name: steps[name] for name in names}, stack
+        for index, name in enumerate(n for n in names if n != "reference"):
+            # one model and optimizer state per precision (--ddp wraps the first one only)
+            model = ours if index == 0 else copy.deepcopy(pair.ours)
+            precision = precisions[name.removeprefix("ours@")]
+            steps[name] = train_step(model, pair.x, pair.t, pair.target, precision, device, True)
+        return steps, stack
 
+    ours_names = [f"ours@{name}" for name in precisions]
     if not one_at_a_time:
-        steps, stack = candidates(["reference", "ours"])
+        steps, stack = candidates(["reference", *ours_names])
         with stack:
             times = median_times(steps, args.repeats, device)
             if args.profile:
-                print_profile(steps["ours"], config)
+                for name in ours_names:
+                    print_profile(steps[name], f"{config}, {name}")
         return times
-    rounds: dict[str, list[dict]] = {"reference": [], "ours": []}
+    rounds: dict[str, list[dict]] = {name: [] for name in ["reference", *ours_names]}
     for _ in range(args.repeats):
         for name in rounds:
             steps, stack = candidates([name])
@@ -256,9 +275,10 @@ def train_times(config: str, batch: int, precision: str, args, device) -> dict[s
                 rounds[name].append(median_times(steps, 1, device)[name])
             del steps
     if args.profile:
-        steps, stack = candidates(["ours"])
-        with stack:
-            print_profile(steps["ours"], config)
+        for name in ours_names:
+            steps, stack = candidates([name])
+            with stack:
+                print_profile(steps[name], f"{config}, {name}")
     return {
         name: {**sorted(values, key=lambda v: v["median_s"])[len(values) // 2], "runs": len(values)}
         for name, values in rounds.items()
@@ -276,27 +296,30 @@ def print_profile(step: Callable[[], None], config: str, rows: int = 15) -> None
 
 
 def report(results: list[dict]) -> None:
+    """One row per (step, our variant): /blk = blocks of COMPUTE_BLOCK (the sampler's path),
+    /img = one image per call (its former CPU path)."""
     print(f"{'step':<12}{'config':<12}{'batch':>6}{'reference':>12}{'ours':>12}{'ratio':>8}"
           f"{'max|diff|':>11}{'rel L2':>9}  precision")  # fmt: skip
     for res in results:
-        diff = res["difference"]
-        for step, precision in (
-            ("train", res["train_precision"]),
-            ("sample", res["sample_precision"]),
-        ):
+        for step in ("train", "sample"):
             times = res[step]
             for name in [n for n in times if n != "reference"]:
+                asked, _, variant = name.removeprefix("ours@").partition("/")
+                precision = res[f"{step}_precision"][asked]
                 ref_s, our_s = times["reference"]["median_s"], times[name]["median_s"]
-                label = step if name == "ours" else f"{step}/img"
+                label = f"{step}/{variant}" if variant else step
+                diff = res["difference"][asked]
                 diff_cols = (f"{diff['max_abs_default']:>11.2e}{diff['rel_l2_default']:>9.2%}"
                              if step == "sample" else f"{'':>11}{'':>9}")  # fmt: skip
                 print(f"{label:<12}{res['config']:<12}{res['batch']:>6}{ref_s * 1e3:>10.1f}ms"
-                      f"{our_s * 1e3:>10.1f}ms{ref_s / our_s:>7.2f}x{diff_cols}  {precision}")  # fmt: skip
+                      f"{our_s * 1e3:>10.1f}ms{ref_s / our_s:>7.2f}x{diff_cols}  "
+                      f"{precision} ({asked})")  # fmt: skip
         for step in ("train", "sample"):
             mem = {k: v["peak_mb"] for k, v in res[step].items() if "peak_mb" in v}
             if mem:
                 print(f"{'':<12}{res['config']:<12} peak CUDA memory, {step} step: "
                       + ", ".join(f"{k} {v:.0f} MB" for k, v in mem.items()))  # fmt: skip
+        diff = next(iter(res["difference"].values()))
         print(f"{'':<12}{res['config']:<12} float32 path: max|ours - reference| = "
               f"{diff['max_abs_fp32']:.2e} (tests allow 1e-5 on the small preset); reference "
               f"{diff['reference']} output std {diff['reference_output_std']:.3f}")  # fmt: skip
@@ -315,7 +338,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--reference-precision", choices=("fp32", "fp16"), default="fp32",
                         help="the reference's sampling precision (fp16: CUDA only)")  # fmt: skip
     parser.add_argument("--precision", default="auto",
-                        help="our train and sample precision (default auto, as train.precision "
+                        help="our train and sample precision, comma-separated to time several "
+                        "interleaved, e.g. auto,fp32 (default auto, as train.precision "
                         "and sample.precision; fp32 | bf16 | fp16 on CUDA)")  # fmt: skip
     parser.add_argument("--ddp", action="store_true", help="our train step under DDP (1 process)")
     parser.add_argument("--profile", action="store_true", help="profile our train step")

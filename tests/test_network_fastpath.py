@@ -150,8 +150,8 @@ def test_a_compiled_module_leaves_the_state_dict_alone(monkeypatch):
     assert not isinstance(run, torch.nn.Module)  # cannot be registered inside another module
 
 
-def test_one_image_at_a_time_is_the_single_image_calls_with_one_embedding(monkeypatch):
-    """CPU sampling runs the convolutions per image but projects a shared time once per block."""
+def test_blocks_of_one_are_the_single_image_calls_with_one_embedding(monkeypatch):
+    """compute_block=1 runs the torso per image but projects a shared time once per ResBlock."""
     unet = cast_autocast_weights(to_channels_last(perturbed_tiny_unet()), "bf16")
     x = torch.randn(3, 3, 32, 32)
     with torch.no_grad(), autocast("bf16", "cpu"):
@@ -166,11 +166,34 @@ def test_one_image_at_a_time_is_the_single_image_calls_with_one_embedding(monkey
                     "forward",
                     lambda e, real=real: projections.append(1) or real(e),
                 )
-        shared = unet(x, torch.tensor([250.0]), one_image_at_a_time=True)
+        shared = unet(x, torch.tensor([250.0]), compute_block=1)
         blocks = len(projections)
-        times = unet(x, torch.tensor([0.0, 9.0, 18.0]), one_image_at_a_time=True)
+        times = unet(x, torch.tensor([0.0, 9.0, 18.0]), compute_block=1)
     assert torch.equal(shared, singles) and torch.equal(times, per_time)
     assert blocks == sum(hasattr(m, "emb_layers") for m in unet.modules())  # once, not per image
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_in_fixed_blocks_an_image_depends_on_nothing_but_itself(precision):
+    """compute_block=K: image z's output is the same bytes at every position of any batch size,
+    whatever its block-mates (random images or the zero padding), with one shared time or with
+    per-image times of the same value."""
+    unet = cast_autocast_weights(to_channels_last(perturbed_tiny_unet()), precision)
+    generator = torch.Generator().manual_seed(1)
+    z = torch.randn(1, 3, 32, 32, generator=generator)
+    outputs = []
+    with torch.no_grad(), autocast(precision, "cpu"):
+        for count, position in [(1, 0), (2, 1), (3, 0), (3, 2), (4, 3), (5, 4), (6, 1), (8, 5)]:
+            x = torch.randn(count, 3, 32, 32, generator=generator)
+            x[position] = z[0]
+            for t in (torch.tensor([250.0]), torch.full((count,), 250.0)):
+                outputs.append(unet(x, t, compute_block=4)[position])
+    assert all(torch.equal(out, outputs[0]) for out in outputs[1:])
+
+
+def test_a_negative_compute_block_is_refused():
+    with pytest.raises(ValueError, match="compute_block must be >= 0"):
+        perturbed_tiny_unet()(torch.randn(1, 3, 32, 32), torch.tensor([1.0]), compute_block=-1)
 
 
 def test_cpu_training_convolves_small_maps_in_float32_and_everything_else_as_autocast_says():

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -85,6 +85,27 @@ def cast_autocast_weights(net: nn.Module, precision: str) -> nn.Module:
         if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Linear):
             module.to(dtype)
     return net
+
+
+@contextlib.contextmanager
+def deterministic_kernels(device: str | torch.device) -> Iterator[None]:
+    """On CUDA: cuDNN's deterministic algorithms, no autotuning, for the duration (restored after).
+
+    With ``benchmark`` on, cuDNN times candidate kernels and may pick another one per run or
+    per shape, and some of its algorithms sum in a varying order; with a fixed compute block
+    (UNet.forward's ``compute_block``) and these flags a sampling call has one kernel per layer.
+    A no-op on other devices (oneDNN's CPU kernels do not autotune).
+    """
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    cudnn = torch.backends.cudnn
+    saved = cudnn.benchmark, cudnn.deterministic
+    cudnn.benchmark, cudnn.deterministic = False, True
+    try:
+        yield
+    finally:
+        cudnn.benchmark, cudnn.deterministic = saved
 
 
 def to_channels_last(net: nn.Module) -> nn.Module:

@@ -152,31 +152,57 @@ class UNet(nn.Module):
         t: torch.Tensor,
         y: torch.Tensor | None = None,
         *,
-        one_image_at_a_time: bool = False,
+        compute_block: int = 0,
     ):
         """x: (B, C, H, W); t: (B,) float times, or (1,) for one time shared by the batch (its
         embedding is then computed once and broadcast); y: (B,) labels iff class-conditional.
 
-        ``one_image_at_a_time`` runs the convolutions on one image per call, so an image's
-        output does not depend on the rest of the batch (CPU kernels are chosen by batch size);
-        a shared time is still embedded and projected once for all of them.
+        ``compute_block`` K > 0 runs the network on blocks of exactly K images, the last one
+        padded with zero images that are dropped from the output. CPU (oneDNN) and GPU kernels
+        are chosen by the batch size (on this CPU a batch of one takes another convolution path
+        than a batch of two or more), so a plain call gives an image last bits that depend on
+        how many images share it; with a constant K every call has the same shape, and an
+        image's output depends on nothing but itself (not its position in the block nor its
+        block-mates: tests/test_network_fastpath.py). A shared time is embedded and projected
+        once for all blocks, with the bits per-image times of the same value give.
         """
         if (y is None) != (self.num_classes is None):
             raise ValueError("pass class labels y if and only if the UNet is class-conditional")
         if t.dim() != 1 or t.shape[0] not in (1, x.shape[0]):
             raise ValueError(f"t must have shape ({x.shape[0]},) or (1,), got {tuple(t.shape)}")
+        if compute_block < 0:
+            raise ValueError(f"compute_block must be >= 0, got {compute_block}")
+        if compute_block and x.shape[0]:
+            return self._in_blocks(x, t, y, compute_block)
+        return self._torso(x, self._embed(t, y))
+
+    def _embed(self, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         emb = self.time_embed(timestep_embedding(t, self.model_channels))
-        if y is not None:
-            emb = emb + self.label_emb(y)
-        if not one_image_at_a_time or x.shape[0] == 1:
-            return self._torso(x, emb)
-        shared = BlockEmbeddings(emb) if emb.shape[0] == 1 else None
-        return torch.cat(
-            [
-                self._torso(x[i : i + 1], emb[i : i + 1] if shared is None else shared)
-                for i in range(x.shape[0])
-            ]
-        )
+        return emb if y is None else emb + self.label_emb(y)
+
+    def _in_blocks(
+        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None, size: int
+    ) -> torch.Tensor:
+        """``forward`` over fixed-size blocks of ``size`` images (see ``compute_block``)."""
+        count = x.shape[0]
+        # The embedding MLP runs on blocks of ``size`` rows too (a matrix product's rows round
+        # differently with the number of rows): a shared time is embedded as a block of
+        # ``size`` equal rows once and reused, so it gives what per-image times give.
+        shared = None
+        if t.shape[0] == 1 and y is None:
+            shared = BlockEmbeddings(self._embed(t.expand(size), None))
+        elif t.shape[0] == 1:
+            t = t.expand(count)
+        outputs = []
+        for start in range(0, count, size):
+            rows = slice(start, start + size)
+            if shared is None:
+                emb = self._embed(
+                    _padded(t[rows], size), None if y is None else _padded(y[rows], size)
+                )
+            block = self._torso(_padded(x[rows], size), emb if shared is None else shared)
+            outputs.append(block[: x[rows].shape[0]])
+        return torch.cat(outputs)
 
     def _torso(self, x: torch.Tensor, emb: torch.Tensor | BlockEmbeddings) -> torch.Tensor:
         skips, h = [], x.to(self.torso_dtype)
@@ -189,6 +215,14 @@ class UNet(nn.Module):
         if not torch.is_autocast_enabled(h.device.type):
             h = h.to(x.dtype)  # a float16 torso (set_torso_dtype) hands float32 to the head
         return self.out[2](norm_silu(self.out[0], h))
+
+
+def _padded(rows: torch.Tensor, size: int) -> torch.Tensor:
+    """``rows`` with zero rows appended up to ``size`` (a compute block's padding)."""
+    missing = size - rows.shape[0]
+    if missing == 0:
+        return rows
+    return torch.cat([rows, rows.new_zeros((missing, *rows.shape[1:]))])
 
 
 def _parse_channel_mult(channel_mult: str | Sequence[float], image_size: int) -> tuple:

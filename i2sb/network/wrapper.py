@@ -35,10 +35,10 @@ class I2SBNet(nn.Module):
         steps: torch.Tensor | int,
         cond: torch.Tensor | None = None,
         *,
-        one_image_at_a_time: bool = False,
+        compute_block: int = 0,
     ) -> torch.Tensor:
         """x: (B, 3, H, W); steps: (B,) integer steps in [0, N) or one int; cond: x1 iff cond_x1;
-        ``one_image_at_a_time``: see ``UNet.forward``."""
+        ``compute_block``: see ``UNet.forward``."""
         if self.noise_levels.device != x.device:
             self.noise_levels = self.noise_levels.to(x.device)
         if not torch.is_tensor(steps):  # one step for the batch: no host-to-device copy
@@ -59,4 +59,4 @@ class I2SBNet(nn.Module):
         elif cond is not None:
             raise ValueError("cond given to a network built without cond_x1")
         # Under autocast the head returns bf16/fp16; the bridge's arithmetic stays in x's dtype.
-        return self.diffusion_model(x, t, one_image_at_a_time=one_image_at_a_time).to(dtype)
+        return self.diffusion_model(x, t, compute_block=compute_block).to(dtype)

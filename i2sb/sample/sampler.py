@@ -30,6 +30,7 @@ from i2sb.bridge import (
 from i2sb.network.fastpath import (
     autocast,
     cast_autocast_weights,
+    deterministic_kernels,
     fast_network,
     resolve_precision,
     to_channels_last,
@@ -53,8 +54,8 @@ def per_image(fn: Callable[..., Any], *batches: torch.Tensor | None) -> Any:
     one takes another path than a batch of three, and a matrix product's rows round differently
     with the number of rows), so a batched call gives an image results that depend, in the last
     bits, on the other images in the batch. One image per call makes every sample independent of
-    the batch size and partitioning; its cost against a batched call is printed by
-    ``benchmarks/bench_sample.py --sampler-cost``.
+    the batch size and partitioning (used for the corruption operators; the network runs on fixed
+    blocks instead, COMPUTE_BLOCK).
     Outputs are tensors or tuples of tensors/None, joined along dim 0.
     """
     size = next(b.shape[0] for b in batches if b is not None)
@@ -75,6 +76,14 @@ class BatchResult:
     seconds: float
     network_evaluations: int
 
+
+# Images per network call: the sampler runs the network on blocks of exactly this many images,
+# the last padded with zero images (UNet.forward's compute_block), so no kernel choice changes
+# with sample.batch_size or the partitions. Batched speed, unlike one image per call (on this
+# 2-core machine the small preset's batch of 8 runs 1.4x faster in blocks of 4 than one image
+# per call: benchmarks/bench_vs_reference.py, "sample/blk" against "sample/img"); a batch
+# smaller than this pays for the padding. Changing it changes the last bits of every sample.
+COMPUTE_BLOCK = 4
 
 SIZE_MULTIPLE = 32  # 2**5: the deepest downsampling of the presets (adm256 halves 5 times)
 
@@ -131,11 +140,10 @@ class Sampler:
     def _network(self, counter: list[int]) -> Callable[..., torch.Tensor]:
         def run(x: torch.Tensor, step: int, cond: torch.Tensor | None = None):
             counter[0] += 1
-            with autocast(self.precision, self.device):
-                # On the CPU one image per convolution call (batch-independent results, see
-                # per_image); the step's time embedding is still shared by the batch.
-                cpu = self.device.type == "cpu"
-                return self._forward(x, step, cond=cond, one_image_at_a_time=cpu)
+            # Fixed blocks of COMPUTE_BLOCK images (and cuDNN's deterministic kernels): an
+            # image's result does not depend on the batch it is in; one shared time embedding.
+            with autocast(self.precision, self.device), deterministic_kernels(self.device):
+                return self._forward(x, step, cond=cond, compute_block=COMPUTE_BLOCK)
 
         return run
 
@@ -182,8 +190,8 @@ class Sampler:
         noise first, and the network's condition (cond_x1) is that filled x1, as in training.
         Image b draws all its noise from its own generator, seeded by (``seed``, ``indices[b]``)
         (default indices 0..B-1): give each image its global index and its restoration does not
-        depend on the batch it is in (on the CPU byte for byte; CUDA kernels may differ slightly
-        between batch sizes). The global RNG is neither used nor advanced. ``sampler``: which
+        depend on the batch it is in (on the CPU byte for byte, through the fixed COMPUTE_BLOCK;
+        on CUDA expected, untested: docs/CONTRACTS.md). The global RNG is neither used nor advanced. ``sampler``: which
         sampler of i2sb/samplers/ walks the grid, with its options; cddb reads the measurement y
         off x1 and uses the task's forward operator. ``noise``: a noise source in place of the
         per-image generators (the tiles of one image, i2sb/sample/tiles.py); ``indices`` then
