@@ -72,7 +72,7 @@ class VignetteNet(torch.nn.Module):
     """A network whose label darkens near its input's edges, as zero padding does in a UNet: the
     kind of tile-edge disagreement that shows as a seam when tiles are simply joined."""
 
-    def forward(self, x, steps, cond=None, *, one_image_at_a_time=False):
+    def forward(self, x, steps, cond=None, *, compute_block=0):
         rows, cols = (torch.arange(n) for n in x.shape[-2:])
         edge = torch.minimum(
             torch.minimum(rows, rows.flip(0))[:, None], torch.minimum(cols, cols.flip(0))[None]
