@@ -26,6 +26,16 @@ def test_unknown_names_list_the_valid_ones(name):
         build_corruption(name, 64)
 
 
+def test_a_task_row_without_a_builder_is_named_not_a_bare_key_error(monkeypatch):
+    """A new task of a family that has corruptions still needs its own builder; until it has
+    one, the lookup says so with the valid names (it does not inherit its family's)."""
+    from i2sb.tasks import TASKS, TaskSpec
+
+    monkeypatch.setitem(TASKS, "sr4x-lanczos", TaskSpec("sr4x-lanczos", "superres"))
+    with pytest.raises(KeyError, match="unknown corruption 'sr4x-lanczos'; valid names"):
+        build_corruption("sr4x-lanczos", 64)
+
+
 @pytest.mark.parametrize(
     ("task", "size", "message"),
     [

@@ -19,6 +19,7 @@ from i2sb.tables.build import (
     SAMPLER_BEFORE_SAMPLERS,
     below_degraded,
     nfe_table,
+    not_comparable,
     on_paper_data,
     paper_table,
     runs_frame,
@@ -340,3 +341,16 @@ def test_the_summary_run_is_one_and_holds_the_tables(tracked, tmp_path):
     assert kinds == {"eval"}
     names = {a.path for a in client.list_artifacts(first["run_id"], "tables")}
     assert {"tables/table_superres.md", "tables/report.md", "tables/plots"} <= names
+
+
+def test_generated_masks_are_noted_on_the_free_form_tasks_only():
+    """The task table's hole_ratio says which tasks use free-form masks (not a name prefix)."""
+    rows = [
+        run(task, "ddpm", 5, 20.0, data=IMAGENET, **{"params.mask_source": "generated"})
+        for task in ("inpaint-freeform1020", "inpaint-center")
+    ]
+    why = {
+        r["task"]: not_comparable(pd.Series(r)) for r in runs_frame(search(rows)).to_dict("records")
+    }
+    assert "generated free-form masks, not the paper's" in why["inpaint-freeform1020"]
+    assert not any("free-form" in line for line in why["inpaint-center"])

@@ -58,7 +58,9 @@ def build_corruption(
         family = task_spec(name).family
     except KeyError:
         family = None
-    if family not in ("jpeg", "superres", "blur", "inpaint"):
+    # A task has a corruption when its family builds one for any quality (jpeg) or it has a
+    # builder; "paired" (user pairs, no operator) and any task row without a builder are refused.
+    if family != "jpeg" and name not in BUILDERS:
         valid = ", ".join([*CORRUPTION_NAMES, "jpeg-<q> (q in 1..100)"])
         raise KeyError(f"unknown corruption {name!r}; valid names: {valid}")
     unexpected = sorted(set(options) - set(FREEFORM_OPTIONS))

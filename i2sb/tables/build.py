@@ -21,6 +21,7 @@ from i2sb.paper import (
     paper_fid_reference,
     paper_results,
 )
+from i2sb.tasks import task_spec
 
 # The metric table's names, headers and twins (i2sb/metric_table.py), as the tables use them.
 METRICS = tuple(spec.name for spec in METRIC_SPECS)
@@ -124,7 +125,7 @@ def not_comparable(run: pd.Series) -> list[str]:
     for spec in (s for s in METRIC_SPECS if s.reference_fact):
         if not math.isnan(run[spec.name]) and run[spec.reference_fact] != reference:
             why.append(f"{spec.header} against {run[spec.reference_fact]}, not {reference}")
-    if task.startswith("inpaint-freeform") and run["mask_source"] != "published":
+    if task_spec(task).hole_ratio is not None and run["mask_source"] != "published":
         why.append("generated free-form masks, not the paper's")
     return why
 
