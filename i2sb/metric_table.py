@@ -39,8 +39,8 @@ _CONSISTENCY = (
     "measurement consistency: PSNR in dB of A(restored) against y = A(clean), A the task's "
     "degradation (the known pixels for inpainting, the JPEG round trip for jpeg-*); how well a "
     "restoration explains what was measured, not a quality metric by itself: a restoration can be "
-    "consistent and still blurry, and the degraded input of SR or inpainting is consistent by "
-    "construction"
+    "consistent and still blurry, and the degraded input itself is consistent by construction "
+    "for sr4x-pool, inpainting and JPEG"
 )
 # fmt: off
 METRICS: tuple[MetricSpec, ...] = (

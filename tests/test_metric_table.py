@@ -229,3 +229,21 @@ def consistency_mask(options, clean):
     x = torch.from_numpy(clean.astype(np.float64)) / 127.5 - 1
     mask = operator(x, torch.arange(len(clean)))[1].numpy()
     return np.broadcast_to(mask, clean.shape).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("task", "consistent"),
+    [("sr4x-pool", True), ("inpaint-center", True), ("jpeg-10", True), ("sr4x-bicubic", False),
+     ("blur-gauss", False)],
+)  # fmt: skip
+def test_the_degraded_input_is_consistent_by_construction_where_the_docs_say_so(task, consistent):
+    """README: A(degraded) = y up to uint8 rounding for sr4x-pool, inpainting and JPEG only."""
+    import torch
+
+    from i2sb.corruption import build_corruption
+
+    clean = clean_images(count=2)
+    x1, _ = build_corruption(task, 32, "cpu")(torch.from_numpy(clean / 127.5 - 1), torch.arange(2))
+    degraded = ((x1.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+    scores = consistency_per_image(degraded, context(clean, task))
+    assert (scores > 55).all() if consistent else (scores < 52).all()  # rounding vs model error

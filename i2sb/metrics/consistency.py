@@ -7,8 +7,8 @@ differentiable, so the cddb sampler cannot use it, but consistency only needs A'
 consistent restoration re-compresses to the JPEG the user holds). Images go to [-1, 1], so the
 peak-to-peak range is 2, and the PSNR is capped like the image PSNR (``PSNR_CAP_DB``).
 
-It is not a quality metric by itself: the degraded input of SR or inpainting is consistent by
-construction, and a blurry restoration can be consistent. It says whether a sampler honours the
+It is not a quality metric by itself: the degraded input of sr4x-pool, inpainting or JPEG is
+consistent by construction (up to uint8 rounding), and a blurry restoration can be consistent. It says whether a sampler honours the
 measurement, which is what the data-consistent sampler (cddb) is for.
 
 Each image is measured alone in float64 on the CPU, so the value does not depend on the batch.
