@@ -24,6 +24,7 @@ wildcard_constraints:
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/records.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/downloads.smk"
 include: "workflow/rules/train.smk"

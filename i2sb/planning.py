@@ -8,7 +8,12 @@ neither torch nor mlflow.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import os
+import re
 from pathlib import Path
+from typing import Any
 
 from i2sb.config import Config, ConfigError
 
@@ -25,7 +30,8 @@ def missing_inputs(cfg: Config) -> list[str]:
         if not root.is_dir():
             problems.append(f"data.root: {root} is not a folder (expected train/ and val/ inside)")
         else:
-            for split in ("train", "val"):
+            # published checkpoints are not trained: only the validation split is read
+            for split in ("val",) if cfg.published else ("train", "val"):
                 csv_ok = cfg.data.kind == "paired" and (root / f"{split}.csv").is_file()
                 if not (root / split).is_dir() and not csv_ok:
                     listing = (
@@ -76,3 +82,207 @@ def check_inputs(cfg: Config, source: str) -> None:
             f"missing inputs in {source} (fix the config key or place the file):\n  "
             + "\n  ".join(problems)
         )
+
+
+# ---- What each job reads: its slice of the config, as an input file that changes with it ----
+#
+# Snakemake cannot represent dataclass params and compares params only against its .snakemake/
+# metadata, so each job gets an input file holding the config values it reads. The file's name
+# carries the hash of its content (RUN/config/<slice>-<sha16>.json): a changed value is a new
+# path, which the first `snakemake` call after the change sees as a missing input (no metadata
+# needed); the rule that writes it removes the slice's older versions, so A -> B -> A reruns too.
+
+_SAMPLE_DATA = ("data.kind", "data.root", "data.image_size", "data.eval_subset",
+                "data.max_eval_images", "data.num_workers", "data.mask_source", "data.mask_seed")  # fmt: skip
+# results_dir and benchmark are in no slice: they say where the run lives (every path holds them),
+# so a results folder copied or moved reruns nothing; a job that needs them gets them as
+# read_slice's ``where``, from the workflow's paths.
+# train.resources: where and how long a job may run; only the geometry changes the weights.
+_TRAIN_HOW = ("cpus_per_task", "mem_mb", "runtime_min", "rendezvous_timeout_s")
+
+SLICE_KEYS: dict[str, tuple[str, ...]] = {
+    "demo_photos": ("data.demo", "data.image_size"),
+    "convert_lmdb": ("data.kind", "data.root"),
+    "download_checkpoint": ("checkpoints", "downloads.cache_dir", "data.image_size"),
+    "checkpoint_record": ("checkpoints", "downloads.cache_dir"),
+    "fid_val_stats": ("data.root", "data.image_size", "evaluate.batch_size",
+                      "evaluate.require_external_metrics"),
+    "evaluate": ("data.kind", "data.root", "data.image_size", "data.eval_subset",
+                 "data.max_eval_images", "evaluate", "downloads.fid_reference", "downloads.cache_dir"),
+    "report": ("benchmark", "tasks", "tracking"),
+    # train reads the whole resolved config (its options.json records it); this slice is what
+    # changes the trained weights: tracking.* (live logging) and sample.precision (the
+    # validation previews) are left out, so a new tracking server retrains nothing.
+    "train": ("data.kind", "data.root", "data.image_size", "data.demo", "data.num_workers",
+              "data.mask_source", "data.mask_seed", "network", "bridge", "downloads.adm_checkpoint",
+              "downloads.freeform_masks", "downloads.cache_dir",
+              *(f"train.{k}" for k in ("iterations", "batch_size", "microbatch", "lr", "lr_step",
+                                       "lr_gamma", "weight_decay", "ema_decay", "grad_clip",
+                                       "precision", "seed", "checkpoint_every", "validate_every",
+                                       "validate_nfe", "validate_images", "log_every",
+                                       "resources.gpus", "resources.nodes"))),
+    # one slice per sampler label: samplers holds only that entry (see sampler_slice)
+    "sample": (*_SAMPLE_DATA, "downloads.subset_fn", "downloads.subset_label",
+               "downloads.freeform_masks", "downloads.cache_dir", "sample", "network.compile"),
+}  # fmt: skip
+
+
+def download_slice_keys(names: list[str]) -> tuple[str, ...]:
+    """A download rule reads its own pre-placed paths and the cache folder."""
+    return ("downloads.cache_dir", *(f"downloads.{n}" for n in names))
+
+
+def slice_values(values: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The nested sub-dict of ``values`` (a resolved config dict) holding exactly ``keys``."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        *parents, leaf = key.split(".")
+        src, dst = values, out
+        for name in parents:
+            src, dst = src[name], dst.setdefault(name, {})
+        dst[leaf] = src[leaf]
+    return out
+
+
+def sampler_slice(values: dict[str, Any], index: int) -> dict[str, Any]:
+    """The sample job's slice for samplers[index]: its keys plus that samplers entry only."""
+    return slice_values(values, SLICE_KEYS["sample"]) | {"samplers": [values["samplers"][index]]}
+
+
+def slice_digest(values: dict[str, Any]) -> str:
+    """16 hex digits of the SHA-256 of the slice's canonical JSON: the slice file's name."""
+    blob = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def slice_file(run_dir: str | Path, name: str, values: dict[str, Any]) -> str:
+    return f"{run_dir}/config/{name}-{slice_digest(values)}.json"
+
+
+def write_slice(values: dict[str, Any], out: str | Path) -> None:
+    """Write a slice file and remove the other versions of the same slice (its stale hashes)."""
+    from i2sb.atomic import write_json
+
+    out = Path(out)
+    name, digest = out.stem.rsplit("-", 1)
+    if digest != slice_digest(values):
+        raise ValueError(f"{out}: the name's hash is not the hash of the slice's values")
+    write_json(out, {"slice": name, "values": values})
+    stale = re.compile(rf"{re.escape(name)}-[0-9a-f]{{16}}\.json")
+    for other in out.parent.iterdir():
+        if other != out and stale.fullmatch(other.name):
+            other.unlink(missing_ok=True)
+
+
+def read_slice(path: str | Path, where: dict[str, str] | None = None) -> Config:
+    """A job's Config from its slice file; a key outside the slice fails when used, naming it.
+
+    The slice must hold every value the job reads (else a change there would not rerun it), so
+    a key the job reads but the slice lacks is an error, never a silent default. ``where``
+    adds top-level keys that place the run (results_dir, benchmark), never what it computes.
+    """
+    from i2sb.config import config_from_dict, field_paths
+
+    values = json.loads(Path(path).read_text())["values"] | dict(where or {})
+    cfg = config_from_dict(values, source=str(path), across_sections=False)
+    present = set(_dotted_keys(values))
+    for key in field_paths():
+        if not any(key == k or key.startswith(k + ".") for k in present):
+            _mark_absent(cfg, key, path)
+    return cfg
+
+
+def _dotted_keys(values: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for name, value in values.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict) and value and key != "samplers":
+            keys += _dotted_keys(value, key + ".")
+        else:
+            keys.append(key)
+    return keys
+
+
+def _mark_absent(cfg: Any, key: str, path: str | Path) -> None:
+    *parents, leaf = key.split(".")
+    owner = cfg
+    for name in parents:
+        owner = getattr(owner, name)
+    object.__setattr__(owner, leaf, _NotInSlice(key, str(path)))
+
+
+class _NotInSlice:
+    """Stands for a config value the job's slice does not hold: any use of it raises."""
+
+    def __init__(self, key: str, path: str) -> None:
+        object.__setattr__(self, "_why", f"config key {key} is not in this job's slice {path} "
+                           "(add it to SLICE_KEYS in i2sb/planning.py)")  # fmt: skip
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise ConfigError(object.__getattribute__(self, "_why"))
+
+    def __getattr__(self, name: str) -> Any:
+        self._fail()
+
+    def __repr__(self) -> str:
+        return "<not in slice>"
+
+    __bool__ = __eq__ = __hash__ = __str__ = __int__ = __float__ = __index__ = _fail
+    __iter__ = __len__ = __fspath__ = __format__ = __lt__ = __gt__ = __getitem__ = _fail
+
+
+# ---- Inputs replaced in place: identities by stat, compared with the records jobs wrote ----
+
+
+def file_identity(path: str | Path) -> dict[str, int] | None:
+    """{"bytes", "mtime_ns"} of a file (None when missing): a file replaced in place differs.
+
+    No inode: a results folder copied with its times (cp -a, rsync -a) is the same run.
+    """
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None
+    return {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def tree_identity(folder: str | Path) -> str | None:
+    """SHA-256 of every file's (relative name, size, mtime_ns) under ``folder`` (None when missing).
+
+    Cheap enough to run at every planning (stat only, no file is opened); a photo replaced under
+    the same name changes its mtime, so the LMDB built from the folder is converted again.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath, name)
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # a dangling link: the conversion says what it skips
+            entry = [str(path.relative_to(root)), stat.st_size, stat.st_mtime_ns]
+            digest.update(json.dumps(entry).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _recorded(record: str | Path, key: str) -> Any:
+    try:
+        return json.loads(Path(record).read_text()).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def checkpoint_changed(record: str | Path, folder: str | Path) -> bool:
+    """Whether ``folder``'s latest.pt is no longer the file ``record`` fingerprinted."""
+    now = file_identity(Path(folder) / "latest.pt")
+    return Path(record).is_file() and now is not None and _recorded(record, "identity") != now
+
+
+def sources_changed(record: str | Path, folder: str | Path) -> bool:
+    """Whether the image folder ``record`` describes changed since (names, sizes, mtimes)."""
+    now = tree_identity(folder)
+    return Path(record).is_file() and now is not None and _recorded(record, "tree") != now

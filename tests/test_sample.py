@@ -297,16 +297,21 @@ def test_cddb_against_ddpm_on_a_tiny_checkpoint(tmp_path, task):
         assert ((cddb - x0) ** 2).mean() < ((ddpm - x0) ** 2).mean()
 
 
-def test_the_checkpoint_hash_is_kept_beside_it_until_the_file_changes(tmp_path, monkeypatch):
+def test_the_checkpoint_hash_is_cached_outside_its_folder_until_the_file_changes(
+    tmp_path, monkeypatch
+):
     import i2sb.network.checkpoint as checkpoint
 
+    monkeypatch.setenv("I2SB_CACHE", str(tmp_path / "cache"))
     run = make_run(tmp_path / "run", seed=0)
+    listing = sorted(p.name for p in run.iterdir())
     hashed = []
     real = checkpoint._hash_checkpoint
     monkeypatch.setattr(checkpoint, "_hash_checkpoint", lambda f: hashed.append(f) or real(f))
     first = checkpoint.checkpoint_fingerprint(run)
     assert checkpoint.checkpoint_fingerprint(run) == first and len(hashed) == 1  # read once
-    assert (run / "latest.pt.fingerprint.json").is_file()
+    assert sorted(p.name for p in run.iterdir()) == listing  # nothing written beside latest.pt
+    assert len(list((tmp_path / "cache" / "fingerprints").iterdir())) == 1
     make_run(tmp_path / "run", seed=5)  # retrained in place
     assert checkpoint.checkpoint_fingerprint(run)["sha256"] != first["sha256"]
     assert len(hashed) == 2

@@ -217,15 +217,22 @@ def _yaml_list(text: str) -> Any:
         return text
 
 
-def config_from_dict(values: dict[str, Any] | None, source: str = "<dict>") -> Config:
-    """Coerce, validate a (partial) config mapping and fill in every default."""
+def config_from_dict(
+    values: dict[str, Any] | None, source: str = "<dict>", *, across_sections: bool = True
+) -> Config:
+    """Coerce, validate a (partial) config mapping and fill in every default.
+
+    ``across_sections=False`` skips the checks that relate sections (samplers vs tasks, nfe vs
+    bridge.interval, ...): a job's slice of a checked config (i2sb.planning) holds only some.
+    """
     values = coerce_values(values or {})
     errors = schema_errors(values)
     if errors:
         sep = " " if len(errors) == 1 else "\n  "  # one error: one line
         raise ConfigError(f"invalid configuration in {source}:{sep}" + "\n  ".join(errors))
     cfg = _build(Config, values, "")
-    _check_consistency(cfg, source)
+    if across_sections:
+        _check_consistency(cfg, source)
     return cfg
 
 

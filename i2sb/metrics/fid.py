@@ -125,12 +125,26 @@ def frechet_distance(
         return float(cleanfid_frechet(mu, sigma, ref_mu, ref_sigma))
 
 
+UNAVAILABLE_KEY = "unavailable_reason"
+
+
+def write_unavailable_stats(path: str | Path, reason: str) -> None:
+    """A statistics file that says why there are none (offline, no Inception weights): loading it
+    raises ReferenceUnavailable with ``reason``, so FID is reported unavailable, never invented."""
+    from i2sb.atomic import atomic_path
+
+    with atomic_path(Path(path)) as tmp:
+        np.savez(tmp, **{UNAVAILABLE_KEY: np.str_(reason)})
+
+
 def load_reference_stats(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """mu, sigma from an npz (ADM's VIRTUAL_imagenet256_labeled.npz or our cache); images not loaded."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"FID reference statistics {path}: no such file")
     with np.load(path, allow_pickle=False) as stats:
+        if UNAVAILABLE_KEY in stats.files:  # written by write_unavailable_stats
+            raise ReferenceUnavailable(str(stats[UNAVAILABLE_KEY]))
         missing = [key for key in ("mu", "sigma") if key not in stats.files]
         if missing:
             raise KeyError(

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from i2sb.atomic import atomic_path, write_json
-from i2sb.downloads import fetch
+from i2sb.downloads import cache_dir, fetch
 from i2sb.network.presets import build_i2sb_net, preset_kwargs
 from i2sb.network.safe_pickle import load_options_pickle
 from i2sb.network.unet import UNet, create_unet
@@ -255,7 +255,7 @@ def checkpoint_file(path: str | Path) -> Path:
     return path if path.is_file() else path / "latest.pt"
 
 
-def checkpoint_fingerprint(path: str | Path) -> dict[str, Any]:
+def checkpoint_fingerprint(path: str | Path, cache: str | Path | None = None) -> dict[str, Any]:
     """{"sha256", "bytes", "iteration"} of a run's latest.pt: what a sample was made from.
 
     The hash covers the whole file (EMA weights included), so a retrained run gives another
@@ -263,26 +263,54 @@ def checkpoint_fingerprint(path: str | Path) -> dict[str, Any]:
     (memory-mapped) and is None for checkpoints that do not record it (published ones).
 
     Hashing a published 8.8 GB file takes tens of seconds, and every sampling job of the run
-    asks: the result is kept beside the file (``latest.pt.fingerprint.json``), valid while the
-    file's size, inode, mtime and ctime are unchanged (a retrain replaces or rewrites the file).
+    asks: the result is kept in ``cache`` (default: <$I2SB_CACHE or ~/.cache/i2sb>/fingerprints),
+    never beside the file, whose folder may be a shared read-only copy. An entry is keyed by the
+    file's identity (resolved path, size, inode, mtime, ctime): a retrain or a swap replaces or
+    rewrites the file, which is then hashed again.
     """
     file = checkpoint_file(path)
-    stat = file.stat()
-    key = [stat.st_size, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns]
-    sidecar = file.with_name(file.name + ".fingerprint.json")
+    entry = fingerprint_cache_entry(file, cache)
+    key = _identity_key(file)
     try:
-        cached = json.loads(sidecar.read_text())
-        if cached.get("stat") == key:
+        cached = json.loads(entry.read_text())
+        if cached.get("identity") == key:
             return cached["fingerprint"]
     except (OSError, ValueError, AttributeError, KeyError):
         pass  # no cache yet, or an unreadable one: hash the file
     fingerprint = _hash_checkpoint(file)
     try:
-        write_json(sidecar, {"stat": key, "fingerprint": fingerprint})
-    except OSError as err:  # a read-only run folder: correct, only slower
+        write_json(entry, {"identity": key, "fingerprint": fingerprint})
+    except OSError as err:  # an unwritable cache: correct, only slower
         LOG.warning("could not keep the fingerprint of %s in %s (%s): hashed again next time",
-                    file, sidecar, err)  # fmt: skip
+                    file, entry, err)  # fmt: skip
     return fingerprint
+
+
+def _identity_key(file: Path) -> list[Any]:
+    stat = file.stat()
+    return [str(file.resolve()), stat.st_size, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns]
+
+
+def fingerprint_cache_entry(file: str | Path, cache: str | Path | None = None) -> Path:
+    """Where the fingerprint of ``file`` is cached: one small JSON per resolved path."""
+    folder = Path(cache) if cache is not None else cache_dir() / "fingerprints"
+    name = hashlib.sha256(str(Path(file).resolve()).encode()).hexdigest()[:32]
+    return folder / f"{name}.json"
+
+
+def checkpoint_record(task: str, folder: str | Path, out: str | Path) -> dict[str, Any]:
+    """The workflow's entry: write ``out`` naming ``folder``'s latest.pt, its identity on disk
+    (the stat planning compares, i2sb.planning.file_identity) and its content fingerprint."""
+    from i2sb.planning import file_identity
+
+    file = checkpoint_file(folder)
+    identity = file_identity(file)  # before hashing: a swap during the hash reruns, never hides
+    if identity is None:
+        raise FileNotFoundError(f"checkpoint of task {task}: {file} does not exist")
+    record = {"task": task, "folder": str(folder), "file": str(file), "identity": identity,
+              "fingerprint": checkpoint_fingerprint(file)}  # fmt: skip
+    write_json(out, record)
+    return record
 
 
 def _hash_checkpoint(file: Path) -> dict[str, Any]:

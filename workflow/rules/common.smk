@@ -1,7 +1,7 @@
 # Shared by all rules -- the validated config, paths of the results layout, and input functions.
 # Imports only i2sb modules free of torch/mlflow, so planning the full benchmark stays instant.
-import hashlib
-import json
+import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -10,7 +10,16 @@ from snakemake.utils import validate
 
 from i2sb.cluster import evaluate_job_resources, gather_job_resources, sample_job_resources
 from i2sb.config import SCHEMA_PATH, coerce_values, config_from_dict
-from i2sb.planning import check_inputs
+from i2sb.planning import (
+    SLICE_KEYS,
+    check_inputs,
+    checkpoint_changed,
+    download_slice_keys,
+    sampler_slice,
+    slice_file,
+    slice_values,
+    sources_changed,
+)
 from i2sb.samplers import skipped_tasks
 from i2sb.data.subsets import is_imagenet, resolve_eval_subset
 from i2sb.tasks import EVAL_10K, FID_REF_TRAIN, task_spec
@@ -37,17 +46,47 @@ ENV = "../../envs/i2sb.yaml"  # relative to workflow/rules/
 IN_DECLARED_ENV = bool(
     {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER} & set(workflow.deployment_settings.deployment_method)
 )
-PYTHON = "python" if IN_DECLARED_ENV else sys.executable
+PYTHON = "python" if IN_DECLARED_ENV else shlex.quote(sys.executable)
 
-# One resolved config file that jobs read, written by the resolved_config rule (planning writes no
-# file); that rule reruns only when the resolved config changes (Snakemake's params trigger).
+# The whole resolved config, written by the resolved_config rule (planning writes no file) from the
+# "all" slice; train and track read it. Every other job reads its own slice (below).
 CONFIG_JSON = f"{RUN}/config.json"
 
+# What each job reads, as an input file named by the hash of its content: RUN/config/<slice>-<sha16>.json
+# (i2sb/planning.py). A changed value is a new file, so the first call after a change reruns
+# exactly the jobs reading it, with or without Snakemake's .snakemake/ metadata.
+VALUES = CFG.to_dict()
+SLICES = {}  # slice name -> its values, read by the config_slice rule
 
-def section_hash(*names):
-    """Hash of the config sections a job depends on; a change there reruns the job."""
-    blob = json.dumps({n: CFG.to_dict()[n] for n in names}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+def config_slice(name, values=None, keys=None):
+    """The slice file of ``name`` (values given, or taken from VALUES by ``keys`` / SLICE_KEYS[name]).
+
+    Snakemake reruns a job whose input is newer than its output, but not one whose input is
+    missing: a slice file not there yet (a changed value, or a value switched back) is forced,
+    so the jobs reading it rerun, as when they are built the first time.
+    """
+    if values is None:
+        values = slice_values(VALUES, keys or SLICE_KEYS[name])
+    SLICES[name] = values
+    path = slice_file(RUN, name, values)
+    if workflow.dag is not None:  # called while Snakemake builds the DAG (an input function)
+        rerun_if_changed_on_disk(path, lambda: not os.path.exists(path))
+    return path
+
+
+def slice_input(name, values=None, keys=None):
+    """config_slice as an input function (a rule's input list is read before the DAG exists)."""
+    config_slice(name, values, keys)  # registers SLICES[name] for the config_slice rule
+    return lambda wildcards: config_slice(name, values, keys)
+
+
+SAMPLER_INDEX = {entry.label: i for i, entry in enumerate(CFG.samplers)}
+
+
+def sample_slice(wildcards):
+    name = f"sample-{wildcards.sampler}"
+    return config_slice(name, sampler_slice(VALUES, SAMPLER_INDEX[wildcards.sampler]))
 
 
 def lmdb_index(split):
@@ -69,6 +108,16 @@ def checkpoint_ready(task):
     if CFG.published:
         return rules.download_checkpoint.output.record.format(task=task)
     return rules.train.output.summary.format(task=task)
+
+
+def checkpoint_record(task):
+    """RUN/checkpoints/<task>.json: the content fingerprint of the latest.pt sampling reads."""
+    return f"{RUN}/checkpoints/{task}.json"
+
+
+def sources_record(split):
+    """RUN/data/<split>_sources.json: what the LMDB of ``split`` was converted from (names, sizes, mtimes)."""
+    return f"{RUN}/data/{split}_sources.json"
 
 
 def eval_data_dir():
@@ -111,13 +160,15 @@ def image_folder_root():
 
 
 def convert_source(wildcards):
+    record, folder = sources_record(wildcards.split), f"{image_folder_root()}/{wildcards.split}"
+    rerun_if_changed_on_disk(record, lambda: sources_changed(record, folder))
     if CFG.data.kind == "demo":
         return rules.demo_photos.output.photos
     return []
 
 
 def train_inputs(wildcards):
-    inputs = {"data": data_inputs()}
+    inputs = {"data": data_inputs(), "slice": config_slice("train")}
     if CFG.network.adm_init:
         inputs["adm"] = rules.download_adm_checkpoint.output[0]
     return inputs
@@ -137,7 +188,8 @@ def uses_subset_lists(task):
 def sample_inputs(wildcards):
     # Published checkpoints need no training data: only the validation split is converted.
     data = [lmdb_index("val")] if CFG.published and not PAIRED else data_inputs()
-    inputs = {"checkpoint": checkpoint_ready(wildcards.task), "data": data}
+    inputs = {"checkpoint": checkpoint_record(wildcards.task), "data": data}
+    inputs["config"] = sample_slice(wildcards)
     if uses_subset_lists(wildcards.task):
         inputs["subset"] = rules.download_subset_lists.output[0]
     if CFG.data.mask_source == "published" and task_spec(wildcards.task).hole_ratio is not None:
@@ -158,9 +210,39 @@ def needs_val_stats(task):
 
 def evaluate_inputs(wildcards):
     inputs = {"samples": rules.gather.output.samples.format(**wildcards)}
+    inputs["config"] = config_slice("evaluate")
     if "fid" in CFG.evaluate.metrics and task_spec(wildcards.task).fid_reference == FID_REF_TRAIN:
         if CFG.evaluate.require_external_metrics or CFG.downloads.fid_reference:
             inputs["fid_reference"] = rules.download_fid_reference.output[0]
     if needs_val_stats(wildcards.task):
         inputs["val_stats"] = rules.fid_val_stats.output.stats
+    return inputs
+
+
+
+def rerun_if_changed_on_disk(records, changed):
+    """Rerun the jobs writing ``records`` (and, as their content changes, every job after) when
+    what it describes was replaced in place since: a latest.pt swapped for other weights, a
+    source photo replaced under the same name. ``changed`` compares by stat (nothing is read)
+    with the record's own copy, so no .snakemake/ metadata is needed; the input set stays the
+    same, so no rerun follows the one that is due.
+
+    Called from the rule's input function, while Snakemake builds the DAG and before it decides
+    what to run: the record joins the forced files, as `--forcerun RECORD` would. Only the
+    planning process does this; a cluster job re-reads this file to run one job. (Snakemake
+    9's DAG.forcefiles: tests/test_workflow_reruns.py fails if a Snakemake release changes it.)
+    """
+    if workflow.is_main_process and changed():
+        workflow.dag.forcefiles.update([records] if isinstance(records, str) else records)
+
+
+def checkpoint_record_inputs(wildcards):
+    record, folder = checkpoint_record(wildcards.task), train_dir(wildcards.task)
+    ready = checkpoint_ready(wildcards.task)
+    # a published folder is checked again too (download_checkpoint), a trained one is not retrained
+    again = [record, ready] if CFG.published else [record]
+    rerun_if_changed_on_disk(again, lambda: checkpoint_changed(record, folder))
+    inputs = {"ready": ready}
+    if CFG.published:  # where the published folder is
+        inputs["config"] = config_slice("checkpoint_record")
     return inputs

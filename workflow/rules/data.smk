@@ -3,10 +3,10 @@
 
 
 rule resolved_config:
+    input:
+        slice_input("all", VALUES),
     output:
         config=CONFIG_JSON,
-    params:
-        resolved=CFG.to_dict(),
     log:
         f"{RUN}/logs/resolved_config.log",
     localrule: True
@@ -17,11 +17,10 @@ rule resolved_config:
 
 
 rule demo_photos:
+    input:
+        slice_input("demo_photos"),
     output:
         photos=directory(f"{RUN}/photos"),
-    params:
-        demo=CFG.data.demo,
-        size=CFG.data.image_size,
     log:
         f"{RUN}/logs/demo_photos.log",
     conda:
@@ -32,11 +31,15 @@ rule demo_photos:
 
 rule convert_lmdb:
     input:
-        convert_source,
+        source=convert_source,
+        config=slice_input("convert_lmdb"),
     output:
         # The index is written last: its presence marks a complete conversion. The LMDB itself is
         # not declared, so an interrupted conversion is resumed instead of deleted.
         index=f"{RUN}/data/{{split}}_faster_imagefolder.index.json",
+        # The source folder's names, sizes and mtimes: planning compares them with the folder's
+        # and converts again when a photo was replaced in place (common.smk: rerun_if_changed_on_disk).
+        sources=f"{RUN}/data/{{split}}_sources.json",
     params:
         src=lambda wc: f"{image_folder_root()}/{wc.split}",
     threads: 2

@@ -11,13 +11,14 @@ localrules:
 
 
 rule download_adm_checkpoint:
+    input:
+        slice_input("download_adm_checkpoint", keys=download_slice_keys(["adm_checkpoint"])),
     output:
         f"{RUN}/downloads/adm_checkpoint.json",
     log:
         f"{RUN}/logs/download_adm_checkpoint.log",
     params:
         names=["adm_checkpoint"],
-        downloads=CFG.downloads,
     conda:
         ENV
     script:
@@ -25,13 +26,14 @@ rule download_adm_checkpoint:
 
 
 rule download_fid_reference:
+    input:
+        slice_input("download_fid_reference", keys=download_slice_keys(["fid_reference"])),
     output:
         f"{RUN}/downloads/fid_reference.json",
     log:
         f"{RUN}/logs/download_fid_reference.log",
     params:
         names=["fid_reference"],
-        downloads=CFG.downloads,
     conda:
         ENV
     script:
@@ -39,13 +41,14 @@ rule download_fid_reference:
 
 
 rule download_freeform_masks:
+    input:
+        slice_input("download_freeform_masks", keys=download_slice_keys(["freeform_masks"])),
     output:
         f"{RUN}/downloads/freeform_masks.json",
     log:
         f"{RUN}/logs/download_freeform_masks.log",
     params:
         names=["freeform_masks"],
-        downloads=CFG.downloads,
     conda:
         ENV
     script:
@@ -53,13 +56,14 @@ rule download_freeform_masks:
 
 
 rule download_subset_lists:
+    input:
+        slice_input("download_subset_lists", keys=download_slice_keys(["subset_fn", "subset_label"])),
     output:
         f"{RUN}/downloads/subset_lists.json",
     log:
         f"{RUN}/logs/download_subset_lists.log",
     params:
         names=["subset_fn", "subset_label"],
-        downloads=CFG.downloads,
     conda:
         ENV
     script:
@@ -69,13 +73,12 @@ rule download_subset_lists:
 # A published run folder (checkpoints.source: published): pre-placed at checkpoints.dir/<task>, or
 # fetched there with gdown; checked (latest.pt net/ema, options.pkl, task, image size) either way.
 rule download_checkpoint:
+    input:
+        slice_input("download_checkpoint"),
     output:
         record=f"{RUN}/downloads/checkpoint_{{task}}.json",
     log:
         f"{RUN}/logs/download_checkpoint/{{task}}.log",
-    params:
-        folder=lambda wc: train_dir(wc.task),
-        image_size=CFG.data.image_size,
     conda:
         ENV
     script:

@@ -4,12 +4,12 @@
 
 
 rule fid_val_stats:
+    input:
+        # the validation images, by their names, sizes and mtimes (a replaced photo reruns it)
+        sources=sources_record("val"),
+        config=slice_input("fid_val_stats"),
     output:
         stats=f"{RUN}/fid/val_stats_{CFG.data.image_size}.npz",
-    params:
-        folder=f"{CFG.data.root}/val",
-        image_size=CFG.data.image_size,
-        batch_size=CFG.evaluate.batch_size,
     resources:
         **evaluate_job_resources(CFG.sample.gpus, CFG.sample.cpus),
     log:
@@ -26,8 +26,7 @@ rule evaluate:
     output:
         metrics=f"{RUN}/eval/{{task}}/{{sampler}}/nfe{{nfe}}/metrics.json",
     params:
-        config=CFG,
-        depends_on=section_hash("evaluate"),
+        where={"results_dir": CFG.results_dir, "benchmark": CFG.benchmark},
     resources:
         **evaluate_job_resources(CFG.sample.gpus, CFG.sample.cpus),
     log:

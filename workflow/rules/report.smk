@@ -3,13 +3,10 @@
 
 rule report:
     input:
-        rules.track.output.marker,
+        marker=rules.track.output.marker,
+        config=slice_input("report"),
     output:
         summary=REPORT_DONE,
-    params:
-        tracking=CFG.tracking,
-        experiment=CFG.tracking.experiment or CFG.benchmark,
-        tasks=CFG.tasks,
     log:
         f"{RUN}/logs/report.log",
     conda:

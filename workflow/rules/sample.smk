@@ -9,10 +9,7 @@ rule sample:
     output:
         part=f"{RUN}/samples/{{task}}/{{sampler}}/nfe{{nfe}}/part_{{part}}_{{nparts}}.npz",
     params:
-        config=CFG,
-        run_dir=lambda wc: train_dir(wc.task),
         data_dir=eval_data_dir(),
-        depends_on=section_hash("data", "sample"),
     retries: 2
     resources:
         **sample_job_resources(CFG.sample.gpus, CFG.sample.cpus),

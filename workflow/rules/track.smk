@@ -9,7 +9,7 @@ localrules:
 rule track:
     input:
         metrics=evaluated(),
-        checkpoints=[checkpoint_ready(task) for task in TASKS],
+        checkpoints=[checkpoint_record(task) for task in TASKS],
         config=CONFIG_JSON,
     output:
         marker=f"{RUN}/tracking/tracked.json",

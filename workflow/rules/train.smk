@@ -9,7 +9,8 @@ TRAIN_RES = CFG.train.resources
 rule train:
     input:
         unpack(train_inputs),
-        # ancient: a change elsewhere in the config does not retrain; depends_on says what does.
+        # ancient: a change elsewhere in the config does not retrain; the train slice
+        # (train_inputs) says what does.
         config=ancient(CONFIG_JSON),
     output:
         # latest.pt is not declared: a failed job must keep it so the rerun resumes from it.
@@ -18,7 +19,6 @@ rule train:
         launcher=train_launcher(PYTHON, TRAIN_RES.gpus, TRAIN_RES.nodes),
         keep_log=f"{PYTHON} -m i2sb.joblog keep",
         out_dir=lambda wc: train_dir(wc.task),
-        depends_on=section_hash("data", "network", "bridge", "train", "downloads"),
     resources:
         **train_job_resources(
             TRAIN_RES.gpus, TRAIN_RES.nodes, TRAIN_RES.cpus_per_task, TRAIN_RES.mem_mb, TRAIN_RES.runtime_min
@@ -33,6 +33,7 @@ rule train:
         ENV
     # i2sb.joblog keep: the log keeps every attempt (Snakemake deletes it before each), dated
     shell:
+        # Every interpolated path quoted (:q): a results folder may hold spaces, quotes or $(...).
         "{params.keep_log} {log:q} train && "
-        "{params.launcher} --config {input.config} --task {wildcards.task} --out {params.out_dir}"
-        " --no-progress --debug >> {log} 2>&1"
+        "{params.launcher} --config {input.config:q} --task {wildcards.task:q} --out {params.out_dir:q}"
+        " --no-progress --debug >> {log:q} 2>&1"

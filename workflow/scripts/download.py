@@ -6,5 +6,7 @@ from i2sb.joblog import rule_log
 
 with rule_log(snakemake):
     from i2sb.downloads import fetch_to_record
+    from i2sb.planning import read_slice
 
-    fetch_to_record(snakemake.params.names, snakemake.params.downloads, snakemake.output[0])
+    downloads = read_slice(snakemake.input[0]).downloads
+    fetch_to_record(snakemake.params.names, downloads, snakemake.output[0])

@@ -7,10 +7,13 @@ from pathlib import Path
 from i2sb.joblog import rule_log
 
 with rule_log(snakemake):
+    from i2sb.planning import read_slice
     from i2sb.tables import make_tables_to
 
+    cfg = read_slice(snakemake.input.config)
     summary = Path(snakemake.output.summary)
+    experiment = cfg.tracking.experiment or cfg.benchmark
     make_tables_to(
-        snakemake.params.tracking, snakemake.params.experiment, summary.parent, summary,
-        tuple(snakemake.params.tasks), tracked=snakemake.input[0],
+        cfg.tracking, experiment, summary.parent, summary, tuple(cfg.tasks),
+        tracked=snakemake.input.marker,
     )  # fmt: skip

@@ -5,6 +5,7 @@
 from i2sb.joblog import rule_log
 
 with rule_log(snakemake):
-    from i2sb.config import config_from_dict, save_config
+    from i2sb.config import save_config
+    from i2sb.planning import read_slice
 
-    save_config(config_from_dict(snakemake.params.resolved), snakemake.output.config)
+    save_config(read_slice(snakemake.input[0]), snakemake.output.config)
