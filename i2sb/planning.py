@@ -107,8 +107,13 @@ SLICE_KEYS: dict[str, tuple[str, ...]] = {
     "checkpoint_record": ("checkpoints", "downloads.cache_dir"),
     "fid_val_stats": ("data.root", "data.image_size", "evaluate.batch_size",
                       "evaluate.require_external_metrics"),
+    # one slice per sampler label, as for sample: evaluation checks the samples' identity
+    # (evalset.expected_identity: the sampler entry, seed, clip_denoise, the evaluation images)
     "evaluate": ("data.kind", "data.root", "data.image_size", "data.eval_subset",
-                 "data.max_eval_images", "evaluate", "downloads.fid_reference", "downloads.cache_dir"),
+                 "data.max_eval_images", "data.mask_source", "data.mask_seed", "evaluate",
+                 "downloads.fid_reference", "downloads.cache_dir", "downloads.subset_fn",
+                 "downloads.subset_label", "downloads.freeform_masks", "sample.seed",
+                 "sample.clip_denoise"),
     "report": ("benchmark", "tasks", "tracking"),
     # train reads the whole resolved config (its options.json records it); this slice is what
     # changes the trained weights: tracking.* (live logging) and sample.precision (the
@@ -144,9 +149,10 @@ def slice_values(values: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any
     return out
 
 
-def sampler_slice(values: dict[str, Any], index: int) -> dict[str, Any]:
-    """The sample job's slice for samplers[index]: its keys plus that samplers entry only."""
-    return slice_values(values, SLICE_KEYS["sample"]) | {"samplers": [values["samplers"][index]]}
+def sampler_slice(values: dict[str, Any], index: int, rule: str = "sample") -> dict[str, Any]:
+    """The slice of a ``rule`` job (sample, evaluate) for samplers[index]: the rule's keys plus
+    that samplers entry only, so a change to another sampler reruns none of its jobs."""
+    return slice_values(values, SLICE_KEYS[rule]) | {"samplers": [values["samplers"][index]]}
 
 
 def slice_digest(values: dict[str, Any]) -> str:

@@ -133,7 +133,7 @@ def test_switching_a_value_back_reruns_again(case):
     work, env = case
     config = ["--configfile", "config/tiny.yaml", "case.yaml"]
     target = f"{RUN}/config.json"
-    proc = snakemake(work, "--cores", "1", *config, "--config", "tracking={experiment: b}", target,
+    proc = snakemake(work, target, "--cores", "1", *config, "--config", "tracking={experiment: b}",
                      env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(list((work / RUN / "config").glob("all-*.json"))) == 1  # the stale version is gone

@@ -84,9 +84,10 @@ def slice_input(name, values=None, keys=None):
 SAMPLER_INDEX = {entry.label: i for i, entry in enumerate(CFG.samplers)}
 
 
-def sample_slice(wildcards):
-    name = f"sample-{wildcards.sampler}"
-    return config_slice(name, sampler_slice(VALUES, SAMPLER_INDEX[wildcards.sampler]))
+def sampler_rule_slice(rule, wildcards):
+    """The slice of a sample or evaluate job: per sampler label (RUN/config/<rule>-<label>-<sha16>.json)."""
+    values = sampler_slice(VALUES, SAMPLER_INDEX[wildcards.sampler], rule)
+    return config_slice(f"{rule}-{wildcards.sampler}", values)
 
 
 def lmdb_index(split):
@@ -189,7 +190,7 @@ def sample_inputs(wildcards):
     # Published checkpoints need no training data: only the validation split is converted.
     data = [lmdb_index("val")] if CFG.published and not PAIRED else data_inputs()
     inputs = {"checkpoint": checkpoint_record(wildcards.task), "data": data}
-    inputs["config"] = sample_slice(wildcards)
+    inputs["config"] = sampler_rule_slice("sample", wildcards)
     if uses_subset_lists(wildcards.task):
         inputs["subset"] = rules.download_subset_lists.output[0]
     if CFG.data.mask_source == "published" and task_spec(wildcards.task).hole_ratio is not None:
@@ -210,7 +211,7 @@ def needs_val_stats(task):
 
 def evaluate_inputs(wildcards):
     inputs = {"samples": rules.gather.output.samples.format(**wildcards)}
-    inputs["config"] = config_slice("evaluate")
+    inputs["config"] = sampler_rule_slice("evaluate", wildcards)
     if "fid" in CFG.evaluate.metrics and task_spec(wildcards.task).fid_reference == FID_REF_TRAIN:
         if CFG.evaluate.require_external_metrics or CFG.downloads.fid_reference:
             inputs["fid_reference"] = rules.download_fid_reference.output[0]
