@@ -298,21 +298,6 @@ def fingerprint_cache_entry(file: str | Path, cache: str | Path | None = None) -
     return folder / f"{name}.json"
 
 
-def checkpoint_record(task: str, folder: str | Path, out: str | Path) -> dict[str, Any]:
-    """The workflow's entry: write ``out`` naming ``folder``'s latest.pt, its identity on disk
-    (the stat planning compares, i2sb.planning.file_identity) and its content fingerprint."""
-    from i2sb.planning import file_identity
-
-    file = checkpoint_file(folder)
-    identity = file_identity(file)  # before hashing: a swap during the hash reruns, never hides
-    if identity is None:
-        raise FileNotFoundError(f"checkpoint of task {task}: {file} does not exist")
-    record = {"task": task, "folder": str(folder), "file": str(file), "identity": identity,
-              "fingerprint": checkpoint_fingerprint(file)}  # fmt: skip
-    write_json(out, record)
-    return record
-
-
 def _hash_checkpoint(file: Path) -> dict[str, Any]:
     saved = _torch_load(file, mmap=True)
     iteration = saved.get("iteration") if isinstance(saved, dict) else None

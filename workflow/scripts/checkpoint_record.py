@@ -5,6 +5,6 @@
 from i2sb.joblog import rule_log
 
 with rule_log(snakemake):
-    from i2sb.network.checkpoint import checkpoint_record
+    from i2sb.sample.provenance import checkpoint_record
 
     checkpoint_record(snakemake.wildcards.task, snakemake.params.folder, snakemake.output.record)
