@@ -20,8 +20,8 @@ interleaved round by round, so a busy machine slows both alike; medians are repo
 Configurations: small (the small preset, 64 px), adm256@64 (the adm256 network fed 64 px
 images), adm256@256 with --with-256 (slow on a CPU). --ddp wraps our training step in
 DistributedDataParallel (one process: nccl on CUDA, gloo on the CPU). --profile prints the torch
-profiler's top operators of our train step, to explain a ratio. --tiny is the CI size (tiny
-preset, 32 px, 1 round). The ratio is reference time / our time (> 1: ours is faster).
+profiler's top operators of our train step and of our sampling step in blocks, to explain a
+ratio. --tiny is the CI size (tiny preset, 32 px, 1 round). The ratio is reference time / our time (> 1: ours is faster).
 
     .venv/bin/python benchmarks/bench_vs_reference.py                     # small, adm256@64
     .venv/bin/python benchmarks/bench_vs_reference.py --with-256 --repeats 3
@@ -227,6 +227,9 @@ def bench_config(config: str, args: argparse.Namespace, device: torch.device) ->
         if device.type == "cpu" and batch > 1:
             sampling[f"ours@{name}/img"] = block_step(ours, x, t, precision, device, 1)
     result["sample"] = median_times(sampling, args.repeats, device)
+    if args.profile:
+        for name in [n for n in sampling if n.endswith("/blk")]:
+            print_profile(sampling[name], f"{config}, {name}", what="sampling step")
     del pair, sampling
     result["train"] = train_times(config, batch, train_precisions, args, device)
     return result
@@ -285,13 +288,15 @@ def train_times(config: str, batch: int, precisions: dict, args, device) -> dict
     }
 
 
-def print_profile(step: Callable[[], None], config: str, rows: int = 15) -> None:
+def print_profile(
+    step: Callable[[], object], config: str, rows: int = 15, what: str = "train step"
+) -> None:
     from torch.profiler import profile
 
     step()
     with profile() as prof:
         step()
-    print(f"--- profile of our train step, {config} (self CPU time) ---")
+    print(f"--- profile of our {what}, {config} (self CPU time) ---")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
 
 
@@ -342,7 +347,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         "interleaved, e.g. auto,fp32 (default auto, as train.precision "
                         "and sample.precision; fp32 | bf16 | fp16 on CUDA)")  # fmt: skip
     parser.add_argument("--ddp", action="store_true", help="our train step under DDP (1 process)")
-    parser.add_argument("--profile", action="store_true", help="profile our train step")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile our train step and our sampler's (blocks) step")  # fmt: skip
     parser.add_argument("--one-at-a-time", action="store_true",
                         help="train steps: one model in memory at a time (default: adm256 on CPU)")  # fmt: skip
     parser.add_argument("--json", default="", help="also write the results to this file")
