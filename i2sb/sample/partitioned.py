@@ -78,18 +78,32 @@ def _degrade(sampler: Sampler, job: SampleJob):
     return degrade, corruption.mask_source
 
 
-def _assemble(arrays: dict[str, list[np.ndarray]], positions: np.ndarray, size: int,
-              save_degraded: bool) -> Part:  # fmt: skip
-    """Concatenate the per-batch arrays (empty partitions give empty arrays of the right shape)."""
-    empty = {"labels": np.zeros(0, np.int64)}
+class _PartArrays:
+    """The part's images, allocated once at the part's size and filled batch by batch: a part
+    of n images peaks at n images, not twice that (concatenating per-batch arrays at the end
+    copied every image; 6250 images of 256 px with degraded are 3.7 GB)."""
 
-    def joined(key: str) -> np.ndarray:
-        if arrays[key]:
-            return np.concatenate(arrays[key])
-        return empty.get(key, np.zeros((0, 3, size, size), np.uint8))
+    def __init__(self, count: int, size: int, save_degraded: bool):
+        self.count, self.size, self.filled = count, size, 0
+        self.keys = ("recon", "clean", "degraded") if save_degraded else ("recon", "clean")
+        self.images: dict[str, np.ndarray] = {}
+        self.labels = np.zeros(count, np.int64)
 
-    degraded = joined("degraded") if save_degraded else None
-    return Part(joined("recon"), joined("clean"), positions, joined("labels"), {}, degraded)
+    def add(self, batch: dict[str, torch.Tensor], labels: np.ndarray) -> None:
+        rows = slice(self.filled, self.filled + len(labels))
+        for key in self.keys:
+            pixels = to_uint8(batch[key])
+            if key not in self.images:
+                self.images[key] = np.empty((self.count, *pixels.shape[1:]), np.uint8)
+            self.images[key][rows] = pixels
+        self.labels[rows] = labels
+        self.filled += len(labels)
+
+    def part(self, positions: np.ndarray) -> Part:
+        empty = np.zeros((0, 3, self.size, self.size), np.uint8)  # an empty partition
+        images = {key: self.images.get(key, empty) for key in self.keys}
+        return Part(images["recon"], images["clean"], positions, self.labels, {},
+                    images.get("degraded"))  # fmt: skip
 
 
 def _run(
@@ -104,7 +118,7 @@ def _run(
     settings = job.settings
     paired = sampler.options.task == "paired"
     degrade, mask_source = (None, None) if paired else _degrade(sampler, job)
-    arrays: dict[str, list[np.ndarray]] = {"recon": [], "clean": [], "degraded": [], "labels": []}
+    arrays = _PartArrays(len(positions), sampler.options.image_size, settings.save_degraded)
     seconds, evaluations = 0.0, 0
     size = settings.batch_size
     batches = [positions[s : s + size] for s in range(0, len(positions), size)]
@@ -121,13 +135,11 @@ def _run(
         )  # fmt: skip
         seconds += result.seconds
         evaluations += result.network_evaluations
-        for key, images in (("recon", result.recon), ("clean", x0), ("degraded", x1)):
-            arrays[key].append(to_uint8(images))
-        arrays["labels"].append(labels)
+        arrays.add({"recon": result.recon, "clean": x0, "degraded": x1}, labels)
         if number == 0 and job.trajectory and positions[0] == 0:
             rows = slice(0, TRAJECTORY_IMAGES)
             save_trajectory_png(out.with_name("trajectory.png"), x1[rows], result.frames[rows])
-    part = _assemble(arrays, positions, sampler.options.image_size, settings.save_degraded)
+    part = arrays.part(positions)
     part.meta = {
         "task": sampler.options.task,
         "mask_source": mask_source,
