@@ -10,7 +10,7 @@ fingerprint, data, sampling, part file), runs in a fresh process under
 - ``before``: the previous loading (the network keeps the memory-mapped EMA tensors; the sampler
   then makes its channels_last / cast copies while the mapping, kept alive by the tensors that
   were not copied, still holds the pages it read: the weights twice);
-- ``after``: ``Sampler.load`` now: each weight copied once into its final layout and dtype,
+- ``after``: ``Restorer.load`` now: each weight copied once into its final layout and dtype,
   group by group, and the mapping released.
 
 Reports "Maximum resident set size" of each job (the whole process) and checks both wrote the
@@ -43,14 +43,14 @@ from pathlib import Path
 
 from bench_checkpoint_load import WRITE
 
-# The whole `i2sb sample` job with Sampler.load as it was before the weights were held once.
+# The whole `i2sb sample` job with Restorer.load as it was before the weights were held once.
 PREVIOUS = """
 import sys
 from pathlib import Path
 from i2sb.cli import main
 from i2sb.network import load_i2sb_checkpoint
 from i2sb.sample.options import sampling_options
-from i2sb.sample.sampler import Sampler
+from i2sb.sample.restorer import Restorer
 
 def previous_load(cls, ckpt, device="cpu", precision="auto", compile=False):
     net, raw = load_i2sb_checkpoint(ckpt)  # the network's tensors are the mapped ones
@@ -58,7 +58,7 @@ def previous_load(cls, ckpt, device="cpu", precision="auto", compile=False):
     return cls(net, options, device, precision, checkpoint=str(Path(ckpt).resolve()),
                compile=compile)
 
-Sampler.load = classmethod(previous_load)
+Restorer.load = classmethod(previous_load)
 sys.exit(main(sys.argv[1:]))
 """
 NOW = "import sys; from i2sb.cli import main; sys.exit(main(sys.argv[1:]))"

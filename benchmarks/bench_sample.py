@@ -1,7 +1,7 @@
 """Sampling speed: images/s and seconds per network evaluation, fp32 against autocast bf16 (and fp16).
 
 Uses the ``small`` preset (64 px; --preset/--size for others, e.g. adm256 at 256 px) with its
-initial weights perturbed, batch 8, through the same ``Sampler.restore`` that ``i2sb sample``
+initial weights perturbed, batch 8, through the same ``Restorer.restore`` that ``i2sb sample``
 runs. Each precision gets one warm-up batch, then the
 precisions are timed interleaved (median per batch, so machine load hits all alike), and their
 restorations are compared with fp32's (max abs difference in [-1, 1] units). On a CUDA
@@ -31,7 +31,7 @@ from i2sb.bridge import bridge_for_task, nfe_steps
 from i2sb.corruption import build_corruption
 from i2sb.network import build_i2sb_net
 from i2sb.sample.options import SamplingOptions
-from i2sb.sample.sampler import Sampler, per_image
+from i2sb.sample.restorer import Restorer, per_image
 
 INTERVAL = 1000
 
@@ -51,7 +51,7 @@ def samplers(net, device: str, precisions: list[str], args):
         "sr4x-pool", args.preset, size, INTERVAL, 0.3, False, False, 1e-4, 1.0
     )
     x1 = torch.rand(args.batch, 3, size, size, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    built = {p: Sampler(copy.deepcopy(net), options, device, p) for p in precisions}
+    built = {p: Restorer(copy.deepcopy(net), options, device, p) for p in precisions}
     for sampler in built.values():
         sampler.restore(x1, None, args.nfe, seed=0)  # warm-up (kernels, autocast caches)
     return built, x1
@@ -116,7 +116,7 @@ def sampler_cost(net, device: str, args) -> None:
         runs[label] = run
     with torch.no_grad():
         runs["network, one evaluation"] = lambda: net(x1, t)
-        # what Sampler runs on the CPU: one image per call, so samples do not depend on the batch
+        # what Restorer runs on the CPU: one image per call, so samples do not depend on the batch
         runs["network, image by image"] = lambda: per_image(lambda x, s: net(x, s), x1, t)
         for fn in runs.values():
             fn()  # warm-up
@@ -127,7 +127,7 @@ def sampler_cost(net, device: str, args) -> None:
     network = statistics.median(times.pop("network, one evaluation"))
     by_image = statistics.median(times.pop("network, image by image"))
     print(f"{device}: network ({args.preset} preset, {size} px, batch {args.batch}, one evaluation): "
-          f"{network * 1e3:.2f} ms; image by image (Sampler's CPU path): {by_image * 1e3:.2f} ms "
+          f"{network * 1e3:.2f} ms; image by image (Restorer's CPU path): {by_image * 1e3:.2f} ms "
           f"(x{by_image / network:.2f})")  # fmt: skip
     print(f"{'sampler':18} {'ms/step':>8} {'x network':>10}")
     for label, samples in times.items():

@@ -10,8 +10,8 @@ interleaved round by round, so a busy machine slows both alike; medians are repo
 - sample step: one forward under no_grad, the reference in float32 (its fp16 needs CUDA; with
   --reference-precision fp16 on CUDA it runs its own convert_to_fp16 torso) against our default
   (channels_last, autocast at sample.precision "auto" with the weights cast once, as the
-  Sampler does, one shared time embedding), as one batch; "sample/blk" runs it as our sampler does,
-  on fixed blocks of COMPUTE_BLOCK images (batch-independent results, i2sb/sample/sampler.py), and
+  Restorer does, one shared time embedding), as one batch; "sample/blk" runs it as our Restorer does,
+  on fixed blocks of COMPUTE_BLOCK images (batch-independent results, i2sb/sample/restorer.py), and
   on the CPU "sample/img" one image per call (the sampler's former path);
 - max |ours - reference| of the sampling outputs, for our default and for our float32 path.
 
@@ -51,7 +51,7 @@ from i2sb.network.fastpath import (
     resolve_precision,
     to_channels_last,
 )
-from i2sb.sample.sampler import COMPUTE_BLOCK
+from i2sb.sample.restorer import COMPUTE_BLOCK
 from i2sb.train.optimizer import adamw
 
 with warnings.catch_warnings():
@@ -127,7 +127,7 @@ def forward_step(model, x, t, precision: str, device) -> Callable[[], torch.Tens
 
 def block_step(model, x, t, precision: str, device, block: int) -> Callable[[], torch.Tensor]:
     """Our network on fixed blocks of ``block`` images, one shared embedding: with COMPUTE_BLOCK
-    what our sampler runs (i2sb/sample/sampler.py); with 1, one image per call (its former path)."""
+    what our Restorer runs (i2sb/sample/restorer.py); with 1, one image per call (its former path)."""
 
     @torch.no_grad()
     def step() -> torch.Tensor:
@@ -189,7 +189,7 @@ def output_differences(pair: Pair, sample_precision: str, reference_precision: s
     """
     ref = forward_step(pair.reference, pair.x, pair.t, "fp32", device)()
     ours_fp32 = forward_step(pair.ours, pair.x, pair.t, "fp32", device)()
-    cast_autocast_weights(pair.ours, sample_precision)  # what our Sampler does, from here on
+    cast_autocast_weights(pair.ours, sample_precision)  # what our Restorer does, from here on
     ours_default = forward_step(pair.ours, pair.x, pair.t[:1], sample_precision, device)()
     return {
         "reference": reference_precision,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-GPU check of the fast path (<= 8 minutes on one GPU), in three parts:
-#   1. fp16 and bf16 sampling against fp32 through Sampler.restore: images/s at NFE 100 and the
+#   1. fp16 and bf16 sampling against fp32 through Restorer.restore: images/s at NFE 100 and the
 #      max difference of the restorations, adm256 at 256 px (benchmarks/bench_sample.py);
 #   2. train and sample steps of our UNet against guided-diffusion's, same weights, interleaved:
 #      the reference's fp16 sampling (its convert_to_fp16) against our default, our training step

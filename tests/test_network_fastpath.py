@@ -220,5 +220,5 @@ def test_cpu_training_convolves_small_maps_in_float32_and_everything_else_as_aut
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert conv(torch.randn(1, 8, 8, 8)).dtype == torch.bfloat16  # 64 positions
         assert conv.eval()(small).dtype == torch.bfloat16  # sampling and validation
-        conv.train().to(torch.bfloat16)  # weights cast once, as the Sampler does: left to autocast
+        conv.train().to(torch.bfloat16)  # weights cast once, as the Restorer does: left to autocast
         assert conv(small).dtype == torch.bfloat16

@@ -14,7 +14,7 @@ from test_sample import SIZE, make_run
 
 from i2sb.sample import tiles
 from i2sb.sample.restore import DDPM, restore_images, restore_tiled
-from i2sb.sample.sampler import Sampler
+from i2sb.sample.restorer import Restorer
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def _border_step_ratio(sampler, width=100):
 
 
 def test_a_smooth_input_shows_no_step_at_tile_borders(sr_run, monkeypatch):
-    sampler = Sampler(VignetteNet(), Sampler.load(sr_run, precision="fp32").options)
+    sampler = Restorer(VignetteNet(), Restorer.load(sr_run, precision="fp32").options)
     assert _border_step_ratio(sampler) < 2.0
     # The same tiles averaged with a flat window: the check sees the seams.
     flat = lambda starts, index, size: torch.ones(size, dtype=torch.float64)  # noqa: E731

@@ -15,7 +15,7 @@ from i2sb.network.fastpath import resolve_precision
 from i2sb.sample.gather import gather_parts
 from i2sb.sample.partitioned import SampleJob, sample_partition
 from i2sb.sample.parts import read_part
-from i2sb.sample.sampler import Sampler
+from i2sb.sample.restorer import Restorer
 
 INTERVAL = 100
 SIZE = 32
@@ -161,14 +161,14 @@ def test_inpainting_keeps_the_known_pixels_and_fills_the_hole(tmp_path, dataset)
 
 
 def test_bf16_sampling_runs_on_the_cpu_and_fp16_asks_for_cuda(run_dir, dataset, tmp_path):
-    sampler = Sampler.load(run_dir, "cpu", "bf16")
+    sampler = Restorer.load(run_dir, "cpu", "bf16")
     out, _ = sample_partition(
         sampler, dataset[:4], range(4), (0, 1), settings(), tmp_path / "bf16.npz"
     )
     part = read_part(out)
     assert part.meta["precision"] == "bf16" and part.recon.shape == (4, 3, SIZE, SIZE)
     with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
-        Sampler.load(run_dir, "cpu", "fp16")
+        Restorer.load(run_dir, "cpu", "fp16")
 
 
 def test_trajectory_png_is_written_beside_partition_zero(run_dir, dataset, tmp_path):
@@ -184,7 +184,7 @@ def test_trajectory_png_is_written_beside_partition_zero(run_dir, dataset, tmp_p
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_fp16_sampling_on_cuda(run_dir, dataset, tmp_path):
-    sampler = Sampler.load(run_dir, "cuda", "fp16")
+    sampler = Restorer.load(run_dir, "cuda", "fp16")
     out, _ = sample_partition(
         sampler, dataset[:4], range(4), (0, 1), settings(), tmp_path / "fp16.npz"
     )
@@ -214,7 +214,7 @@ def test_paired_data_is_sampled_from_its_own_degraded_images(tmp_path, dataset):
 
 def test_the_sampler_runs_the_ema_weights(run_dir):
     checkpoint = torch.load(run_dir / "latest.pt", weights_only=True)
-    params = list(Sampler.load(run_dir, precision="fp32").net.parameters())  # bf16 casts weights
+    params = list(Restorer.load(run_dir, precision="fp32").net.parameters())  # bf16 casts weights
     assert all(
         torch.equal(p, s) for p, s in zip(params, checkpoint["ema"]["shadow_params"], strict=True)
     )
@@ -280,7 +280,7 @@ def test_cddb_against_ddpm_on_a_tiny_checkpoint(tmp_path, task):
     from i2sb.corruption import build_corruption
     from i2sb.samplers import SamplerConfig
 
-    sampler, corruption = Sampler.load(make_run(tmp_path, task=task)), build_corruption(task, SIZE)
+    sampler, corruption = Restorer.load(make_run(tmp_path, task=task)), build_corruption(task, SIZE)
     x0 = smooth_images(4)
     x1, mask = corruption(x0)
     y = corruption.forward(x0, mask)

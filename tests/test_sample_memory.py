@@ -10,7 +10,7 @@ from test_sample import make_run
 from i2sb.network import load_i2sb_checkpoint
 from i2sb.network.weights_copy import copy_in_groups
 from i2sb.sample.options import sampling_options
-from i2sb.sample.sampler import Sampler
+from i2sb.sample.restorer import Restorer
 
 
 def mapped(path: Path) -> bool:
@@ -21,7 +21,7 @@ def mapped(path: Path) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
 def test_loading_for_sampling_leaves_no_mapping_of_the_checkpoint(tmp_path):
     run = make_run(tmp_path / "run")
-    sampler = Sampler.load(run, precision="bf16")
+    sampler = Restorer.load(run, precision="bf16")
     assert not mapped(run / "latest.pt")
     assert sampler.net.diffusion_model.input_blocks[0][0].weight.dtype == torch.bfloat16
     # Without a layout the network's tensors are the mapped ones (a quick look).
@@ -33,9 +33,9 @@ def test_loading_for_sampling_leaves_no_mapping_of_the_checkpoint(tmp_path):
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_sampling_weights_equal_a_copy_then_cast(tmp_path, precision):
     run = make_run(tmp_path / "run")
-    loaded = Sampler.load(run, precision=precision)
+    loaded = Restorer.load(run, precision=precision)
     net, raw = load_i2sb_checkpoint(run)  # the previous way: mapped tensors, then copied and cast
-    previous = Sampler(net, sampling_options(raw, source=str(run)), precision=precision)
+    previous = Restorer(net, sampling_options(raw, source=str(run)), precision=precision)
     for (name, ours), theirs in zip(
         loaded.net.state_dict().items(), previous.net.state_dict().values(), strict=True
     ):

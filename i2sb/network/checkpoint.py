@@ -326,7 +326,7 @@ def load_i2sb_checkpoint(
     network's; the training weights and the optimizer state are never read. Without ``layout``
     the network's tensors are the mapped ones, on the CPU (for a quick look: nothing is read
     until used). With ``layout`` (applied to the network before any weight exists, e.g.
-    channels_last and the sampling dtype: i2sb.sample.sampler) every tensor is allocated once
+    channels_last and the sampling dtype: i2sb.sample.restorer) every tensor is allocated once
     on ``device`` in its final dtype and layout and filled group by group from the file
     (weights_copy.py), and the mapping is gone when this returns: the weights are held once.
     """

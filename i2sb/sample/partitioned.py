@@ -27,7 +27,7 @@ from i2sb.network.checkpoint import checkpoint_fingerprint
 from i2sb.network.fastpath import resolve_precision
 from i2sb.sample.images import save_trajectory_png, to_uint8
 from i2sb.sample.parts import Part, why_incomplete, write_part
-from i2sb.sample.sampler import Sampler, per_image
+from i2sb.sample.restorer import Restorer, per_image
 from i2sb.samplers import SamplerConfig
 
 TRAJECTORY_IMAGES = 4  # rows of trajectory.png
@@ -60,18 +60,18 @@ def _load_batch(dataset: Any, dataset_indices: Sequence[int]):
     return x0, x1, labels
 
 
-def _degrade(sampler: Sampler, job: SampleJob):
+def _degrade(restorer: Restorer, job: SampleJob):
     """x0, positions -> (x1, mask) with the run's corruption; mask i follows evaluation position i."""
     from i2sb.corruption import build_corruption
 
-    options = sampler.options
+    options = restorer.options
     corruption = build_corruption(
-        options.task, options.image_size, sampler.device, **job.corruption_options
+        options.task, options.image_size, restorer.device, **job.corruption_options
     )
 
     def degrade(x0: torch.Tensor, positions: np.ndarray):
-        x0, indices = x0.to(sampler.device), torch.from_numpy(positions)
-        if sampler.device.type != "cpu":
+        x0, indices = x0.to(restorer.device), torch.from_numpy(positions)
+        if restorer.device.type != "cpu":
             return corruption(x0, indices)
         return per_image(corruption, x0, indices)  # batch-size independent (see per_image)
 
@@ -107,7 +107,7 @@ class _PartArrays:
 
 
 def _run(
-    sampler: Sampler,
+    restorer: Restorer,
     dataset: Any,
     eval_indices: Sequence[int],
     positions: np.ndarray,
@@ -116,9 +116,9 @@ def _run(
     desc: str,
 ) -> Part:
     settings = job.settings
-    paired = sampler.options.task == "paired"
-    degrade, mask_source = (None, None) if paired else _degrade(sampler, job)
-    arrays = _PartArrays(len(positions), sampler.options.image_size, settings.save_degraded)
+    paired = restorer.options.task == "paired"
+    degrade, mask_source = (None, None) if paired else _degrade(restorer, job)
+    arrays = _PartArrays(len(positions), restorer.options.image_size, settings.save_degraded)
     seconds, evaluations = 0.0, 0
     size = settings.batch_size
     batches = [positions[s : s + size] for s in range(0, len(positions), size)]
@@ -129,7 +129,7 @@ def _run(
             if degrade is None:
                 raise ValueError("a run of the paired task needs paired data (--data-kind paired)")
             x1, mask = degrade(x0, batch)
-        result = sampler.restore(
+        result = restorer.restore(
             x1, mask, job.nfe, settings.seed, indices=batch.tolist(),
             clip_denoise=settings.clip_denoise, log_count=settings.log_count, sampler=job.sampler,
         )  # fmt: skip
@@ -141,7 +141,7 @@ def _run(
             save_trajectory_png(out.with_name("trajectory.png"), x1[rows], result.frames[rows])
     part = arrays.part(positions)
     part.meta = {
-        "task": sampler.options.task,
+        "task": restorer.options.task,
         "mask_source": mask_source,
         "batch_size": settings.batch_size,
         "num_images": len(positions),
@@ -149,13 +149,13 @@ def _run(
         "network_evaluations": evaluations,
         "images_per_s": len(positions) / seconds if seconds > 0 else None,
         "seconds_per_nfe": seconds / evaluations if evaluations else None,
-        "options": sampler.options.to_dict(),
+        "options": restorer.options.to_dict(),
     }
     return part
 
 
 def sample_partition(
-    sampler: Sampler | str | Path,
+    restorer: Restorer | str | Path,
     dataset: Any,
     eval_indices: Sequence[int],
     part: tuple[int, int],
@@ -171,7 +171,7 @@ def sample_partition(
     seeded by (``seed``, p), so the images do not depend on the partitioning or the batch size
     (on the CPU byte for byte). A part already complete for the same checkpoint
     contents, evaluation images (their index and the bytes of the part's own) and settings is left alone (computed = False); any difference
-    recomputes it with a line on stderr saying what changed. ``sampler`` is a Sampler or a run folder.
+    recomputes it with a line on stderr saying what changed. ``restorer`` is a Restorer or a run folder.
     """
     settings = job.settings
     if settings.batch_size < 1:
@@ -179,7 +179,7 @@ def sample_partition(
     out = Path(out)
     index, count = part
     positions = np.asarray(partition(len(eval_indices), index, count), dtype=np.int64)
-    source = sampler.checkpoint if isinstance(sampler, Sampler) else sampler
+    source = restorer.checkpoint if isinstance(restorer, Restorer) else restorer
     identity = {
         "checkpoint": str(Path(source).resolve()),
         "checkpoint_fingerprint": checkpoint_fingerprint(source),
@@ -193,8 +193,8 @@ def sample_partition(
         "clip_denoise": settings.clip_denoise,
         "seed": settings.seed,
         "noise": NOISE_SCHEME,
-        "precision": sampler.precision
-        if isinstance(sampler, Sampler)
+        "precision": restorer.precision
+        if isinstance(restorer, Restorer)
         else resolve_precision(settings.precision, device, training=False),
         "corruption_options": dict(job.corruption_options),
     }
@@ -203,12 +203,12 @@ def sample_partition(
         return out, False
     if out.exists():
         print(f"recomputing {out}: {reason}", file=sys.stderr)
-    if not isinstance(sampler, Sampler):
-        sampler = Sampler.load(sampler, device, settings.precision, compile=compile)
+    if not isinstance(restorer, Restorer):
+        restorer = Restorer.load(restorer, device, settings.precision, compile=compile)
     # The bar (or, in a job's log, the progress lines) names what is being sampled.
-    label = f"{sampler.options.task} {job.sampler.label} nfe{job.nfe}"
+    label = f"{restorer.options.task} {job.sampler.label} nfe{job.nfe}"
     desc = f"sample {label} part {index}/{count} ({len(positions)} images)"
-    result = _run(sampler, dataset, eval_indices, positions, job, out, desc)
+    result = _run(restorer, dataset, eval_indices, positions, job, out, desc)
     result.meta.update(identity)
     write_part(out, result)
     return out, True

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from i2sb.sample.images import save_gif, save_png, to_uint8, trajectory_rows
-from i2sb.sample.sampler import DDPM, SIZE_MULTIPLE, Sampler
+from i2sb.sample.restorer import DDPM, SIZE_MULTIPLE, Restorer
 from i2sb.sample.tiles import Blend, crop_tiles, tile_grid, tile_noise, tile_starts
 from i2sb.samplers import SamplerConfig
 from i2sb.tasks import task_spec
@@ -167,7 +167,7 @@ def _tile_mask(
 
 
 def restore_tiled(
-    sampler: Sampler,
+    restorer: Restorer,
     x1: torch.Tensor,
     mask: torch.Tensor | None,
     image_index: int,
@@ -179,19 +179,19 @@ def restore_tiled(
     """One image x1 (3, H, W) in [-1, 1], H and W >= the model's size -> (L, 3, H, W) blended.
 
     L = 1 (the restoration) unless ``keep_frames`` (then the logged x_t as well, index 0 =
-    final). ``run``: Sampler.restore's nfe, seed, clip_denoise, log_count and sampler. Tiles are
+    final). ``run``: Restorer.restore's nfe, seed, clip_denoise, log_count and sampler. Tiles are
     restored ``tile_batch`` at a time; the result is byte-identical for any ``tile_batch``.
     """
-    size = sampler.options.image_size
+    size = restorer.options.image_size
     overlap = size // 4 if overlap is None else overlap
     height, width = x1.shape[-2:]
     tiles = tile_grid(height, width, size, overlap)
     blend = None
     for start in range(0, len(tiles), tile_batch):
         batch = tiles[start : start + tile_batch]
-        noise = tile_noise(run["seed"], image_index, batch, (height, width), size, sampler.device)
+        noise = tile_noise(run["seed"], image_index, batch, (height, width), size, restorer.device)
         masks = None if mask is None else crop_tiles(mask, batch, size)
-        result = sampler.restore(crop_tiles(x1, batch, size), masks, noise=noise, **run)
+        result = restorer.restore(crop_tiles(x1, batch, size), masks, noise=noise, **run)
         frames = result.frames if keep_frames else result.recon[:, None]
         if blend is None:
             blend = Blend((frames.shape[1], *x1.shape), size, overlap)
@@ -202,7 +202,7 @@ def restore_tiled(
 
 
 def _restore_files_tiled(
-    sampler: Sampler,
+    restorer: Restorer,
     images: Sequence[str | Path],
     names: Sequence[Path],
     masks: Sequence[str | Path],
@@ -214,7 +214,7 @@ def _restore_files_tiled(
     """``restore_images`` in tile mode: each input at its own size; writes ``names[i]`` + suffix."""
     from i2sb.data.transforms import to_signed_tensor
 
-    size, task = sampler.options.image_size, sampler.options.task
+    size, task = restorer.options.image_size, restorer.options.task
     written = []
     for index, path in enumerate(images):
         image = _open(path, "RGB")
@@ -233,7 +233,7 @@ def _restore_files_tiled(
             len(tile_grid(*x1.shape[-2:], size, overlap)), size, size, tile_batch,
         )  # fmt: skip
         frames = restore_tiled(
-            sampler, x1, mask, index, run, tile_batch, overlap, keep_frames=bool(trajectory)
+            restorer, x1, mask, index, run, tile_batch, overlap, keep_frames=bool(trajectory)
         )
         recon = to_uint8(frames[0])
         written.append(save_png(names[index].with_name(names[index].name + "_restored.png"),
@@ -246,7 +246,7 @@ def _restore_files_tiled(
 
 
 def restore_images(
-    sampler: Sampler | str | Path,
+    restorer: Restorer | str | Path,
     images: Sequence[str | Path],
     out_dir: str | Path,
     nfe: int,
@@ -285,25 +285,26 @@ def restore_images(
         raise ValueError(
             f"give input files with distinct names (outputs are named after them): {stems}"
         )
-    if not isinstance(sampler, Sampler):
-        sampler = Sampler.load(sampler, device, precision)
-    repeat = method.skip_reason(task_spec(sampler.options.task))  # cddb on inpaint-*: ddpm's images
+    if not isinstance(restorer, Restorer):
+        restorer = Restorer.load(restorer, device, precision)
+    # cddb on inpaint-*: ddpm's images
+    repeat = method.skip_reason(task_spec(restorer.options.task))
     if repeat:
         raise ValueError(repeat)
-    size, out_dir = sampler.options.image_size, Path(out_dir)
+    size, out_dir = restorer.options.image_size, Path(out_dir)
     run = {"nfe": nfe, "seed": seed, "clip_denoise": clip_denoise, "log_count": log_count,
            "sampler": method}  # fmt: skip
     if resize_mode == TILE_MODE:
         overlap = size // 4 if tile_overlap is None else tile_overlap
         tile_starts(2 * size, size, overlap)  # checks the overlap before any sampling
-        _check_masks(sampler.options.task, masks, len(images))
+        _check_masks(restorer.options.task, masks, len(images))
         names = [out_dir / stem for stem in stems]
         return _restore_files_tiled(
-            sampler, images, names, masks, trajectory, tile_batch, overlap, run
+            restorer, images, names, masks, trajectory, tile_batch, overlap, run
         )
     if resize_mode == "keep":
         batch_size = 1  # each image at its own size
-    all_masks = _masks(sampler.options.task, masks, len(images), size, resize_mode)
+    all_masks = _masks(restorer.options.task, masks, len(images), size, resize_mode)
     written = []
     for start in range(0, len(images), batch_size):
         opened = [(path, _open(path, "RGB")) for path in images[start : start + batch_size]]
@@ -317,7 +318,7 @@ def restore_images(
                 f"--mask is {tuple(mask.shape[-2:])} (H, W) after sizing, but {opened[0][0]} is "
                 f"{tuple(x1.shape[-2:])}: give a mask of the image's own size"
             )
-        result = sampler.restore(x1, mask, indices=range(start, start + len(fitted)), **run)
+        result = restorer.restore(x1, mask, indices=range(start, start + len(fitted)), **run)
         recon, rows = to_uint8(result.recon), trajectory_rows(x1, result.frames)
         for offset, (_, (left, top, right, bottom)) in enumerate(fitted):
             stem = stems[start + offset]

@@ -1,4 +1,6 @@
-"""The sampler of spec section 2 around a trained run: EMA weights, precision, seeding, timing.
+"""Restorer: a trained network, its bridge and precision, restoring images (spec section 2).
+
+It runs a sampler of i2sb/samplers/ around the run: EMA weights, precision, seeding, timing.
 
 The bridge math stays float32; only the network call runs under autocast (precision ``auto``:
 fp16 on CUDA, bf16 on a CPU with native bf16; see i2sb/network/fastpath.py), channels_last and,
@@ -88,8 +90,8 @@ COMPUTE_BLOCK = 4
 SIZE_MULTIPLE = 32  # 2**5: the deepest downsampling of the presets (adm256 halves 5 times)
 
 
-class Sampler:
-    """A trained I2SB network ready to restore batches: ``sampler.restore(x1, mask, nfe, seed)``."""
+class Restorer:
+    """A trained I2SB network ready to restore batches: ``restorer.restore(x1, mask, nfe, seed)``."""
 
     def __init__(
         self,
@@ -117,7 +119,7 @@ class Sampler:
         device: str | torch.device = "cpu",
         precision: str = "auto",
         compile: bool = False,
-    ) -> Sampler:
+    ) -> Restorer:
         """From a run folder (latest.pt + options.json, or the published latest.pt + options.pkl).
 
         The EMA weights are held once, in the dtype and layout sampling uses: each is copied
