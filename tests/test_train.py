@@ -330,3 +330,25 @@ def test_temporaries_left_by_a_killed_checkpoint_write_are_removed_on_start(tmp_
     train(tiny_config(iterations=1), "sr4x-pool", tmp_path, **kwargs)
     assert not stale.exists()
     assert f"removing {stale}" in capsys.readouterr().err
+
+
+def test_validation_restores_as_sampling_the_saved_checkpoint_does(tmp_path):
+    """Validation runs the Restorer of ``i2sb sample`` on the weights in memory: restoring its
+    batch from latest.pt (EMA weights, sample.precision, seed train.seed) gives the logged PSNR
+    (inpainting: the hole's noise and the mask included)."""
+    from i2sb.sample.restorer import Restorer
+    from i2sb.train.logbook import psnr
+    from i2sb.train.setup import build_parts
+
+    raw = tiny_config(iterations=2, validate_images=3).to_dict()
+    raw["tasks"] = ["inpaint-center"]
+    cfg = config_from_dict(raw)
+    train(cfg, "inpaint-center", tmp_path, train_set=Images(), val_set=Images(4, 1),
+          ctx=DistContext(), progress=False)  # fmt: skip
+    logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    (val_psnr,) = [row["val_psnr"] for row in logged if "val_psnr" in row]
+    parts = build_parts(cfg, "inpaint-center", torch.device("cpu"), Images(), Images(4, 1))
+    x0, x1, mask = parts.validation_batch()
+    restorer = Restorer.load(tmp_path, precision=cfg.sample.precision)
+    restored = restorer.restore(x1, mask, cfg.train.validate_nfe, cfg.train.seed).recon
+    assert psnr(restored, x0) == val_psnr

@@ -101,11 +101,19 @@ class Restorer:
         precision: str = "auto",
         checkpoint: str = "",
         compile: bool = False,
+        *,
+        training: bool = False,
     ) -> None:
+        """``training``: ``net`` is a network still being trained (validation): its weights,
+        layout and mode are left to the trainer, float32 (autocast casts them at each call, the
+        same outputs bit for bit as cast once: cast_autocast_weights), and the caller puts it in
+        eval mode around ``restore``. Otherwise ``net`` is made ready for sampling, in place."""
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device, training=False)
-        net = to_channels_last(net.to(self.device).eval())
-        self.net = cast_autocast_weights(net, self.precision)
+        if not training:
+            net = to_channels_last(net.to(self.device).eval())
+            net = cast_autocast_weights(net, self.precision)
+        self.net = net
         self._forward = fast_network(self.net, self.device, compile)
         self.options = options
         self.checkpoint = checkpoint

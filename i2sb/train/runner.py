@@ -11,9 +11,8 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from i2sb import samplers
 from i2sb.atomic import remove_stale_temporaries, write_json
-from i2sb.bridge import Bridge, bridge_for_task, fill_hole_with_noise, log_steps_for, nfe_steps
+from i2sb.bridge import Bridge, bridge_for_task
 from i2sb.config import Config
 from i2sb.distributed import (
     DistContext,
@@ -24,8 +23,10 @@ from i2sb.distributed import (
     rank_report,
 )
 from i2sb.joblog import LOG, format_seconds, progress_bar
-from i2sb.network.fastpath import AUTOCAST_DTYPES, autocast, fast_network, resolve_precision
+from i2sb.network.fastpath import AUTOCAST_DTYPES, fast_network, resolve_precision
 from i2sb.network.safe_pickle import write_options_pickle
+from i2sb.sample.options import sampling_options
+from i2sb.sample.restorer import Restorer
 from i2sb.train.batches import BatchPlan, microbatch_loader
 from i2sb.train.ema import EMA
 from i2sb.train.logbook import MetricsLog, TrainMonitor, psnr, save_grid
@@ -195,6 +196,9 @@ def _loop(
         pin_memory=ctx.device.type == "cuda",
     )
     log = MetricsLog(out_dir / "metrics.jsonl", state.iteration, monitor) if ctx.is_main else None
+    # Validation restores as sampling does, on the weights in memory (sample.precision, ddpm).
+    options = sampling_options(training_options(cfg, task, parts, ctx.world_size), "training")
+    restorer = Restorer(parts.net, options, ctx.device, cfg.sample.precision, training=True)
     batches = iter(loader)
     start_iteration, started = state.iteration, time.perf_counter()
     window_start, window_iters = started, 0
@@ -229,7 +233,7 @@ def _loop(
                 _save(state, out_dir / "latest.pt")
             barrier(ctx)
         if ctx.is_main and (state.iteration % tcfg.validate_every == 0 or done):
-            scores = _validate(cfg, state, out_dir)
+            scores = _validate(cfg, state, restorer, out_dir)
             LOG.info("train %s: validation at iteration %d, PSNR %.2f dB (degraded input %.2f dB)",
                      task, state.iteration, scores["val_psnr"], scores["val_psnr_degraded"])  # fmt: skip
             log.write(step=state.iteration, **scores, time=time.time())
@@ -323,35 +327,19 @@ def _grid_path(out_dir: Path, iteration: int) -> Path:
 
 
 @torch.no_grad()
-def _validate(cfg: Config, state: _State, out_dir: Path) -> dict:
+def _validate(cfg: Config, state: _State, restorer: Restorer, out_dir: Path) -> dict:
     """Restore a fixed validation batch with the EMA weights; PSNR and a PNG grid.
 
-    Validation image i draws its noise from a generator seeded by (train.seed, i), as sampling
-    does, so the training RNG is not touched.
+    Through the Restorer that ``i2sb sample`` uses, around the network in memory (one restore
+    sequence). Validation image i draws its noise from a generator seeded by (train.seed, i), as
+    sampling does, so the training RNG is not touched.
     """
-    parts, net = state.parts, state.parts.net
-    x0, x1, mask = parts.validation_batch()
-    steps = nfe_steps(cfg.bridge.interval, cfg.train.validate_nfe)  # < interval (config)
-    noise = samplers.image_noise(cfg.train.seed, range(x0.shape[0]), x0.device)
+    x0, x1, mask = state.parts.validation_batch()
+    net = state.parts.net
     net.eval()
-    # As sampling runs it: autocast (sample.precision) touches only the network's convs and
-    # matmuls; the bridge's elementwise arithmetic stays float32.
-    precision = resolve_precision(cfg.sample.precision, parts.device, training=False)
-    with state.ema.average_parameters(), autocast(precision, parts.device):
-        x1_noised = fill_hole_with_noise(x1, mask, noise)
-        predict = state.bridge.pred_x0_fn(net, cond=x1_noised if parts.cond_x1 else None)
-        xs, _ = samplers.sample(
-            "ddpm",
-            state.bridge,
-            steps,
-            predict,
-            x1_noised,
-            mask=mask,
-            ot_ode=parts.ot_ode,
-            log_steps=log_steps_for(steps, 1),
-            noise=noise,
-        )
+    with state.ema.average_parameters():
+        result = restorer.restore(x1, mask, cfg.train.validate_nfe, cfg.train.seed, log_count=1)
     net.train()
-    restored = xs[:, 0].to(x0.device)
+    restored = result.recon.to(x0.device)
     save_grid(_grid_path(out_dir, state.iteration), [x0, x1, restored])
     return {"val_psnr": psnr(restored, x0), "val_psnr_degraded": psnr(x1, x0)}
