@@ -1,4 +1,4 @@
-"""The training loop: microbatch accumulation under DDP, EMA, StepLR, atomic resumable checkpoints."""
+"""The training loop: microbatch accumulation under DDP, EMA, StepLR; checkpoints (checkpointing.py) resume it."""
 
 from __future__ import annotations
 
@@ -28,10 +28,15 @@ from i2sb.network.safe_pickle import write_options_pickle
 from i2sb.sample.options import sampling_options
 from i2sb.sample.restorer import Restorer
 from i2sb.train.batches import BatchPlan, microbatch_loader
+from i2sb.train.checkpointing import (
+    latest_checkpoint,
+    resume_training_state,
+    save_training_state,
+)
 from i2sb.train.ema import EMA
 from i2sb.train.logbook import MetricsLog, TrainMonitor, psnr, save_grid
 from i2sb.train.objective import boundary_pair, bridge_loss
-from i2sb.train.optimizer import adamw, load_optimizer_state
+from i2sb.train.optimizer import adamw
 from i2sb.train.setup import (
     TrainParts,
     build_parts,
@@ -89,9 +94,11 @@ def train(
     torch.manual_seed(cfg.train.seed)  # same initial weights on every rank
     parts = build_parts(cfg, task, ctx.device, train_set, val_set)
     state = _new_state(cfg, task, parts, ctx)
-    checkpoint = out_dir / "latest.pt"
+    checkpoint = latest_checkpoint(out_dir)
     if checkpoint.exists():
-        _restore(state, checkpoint, ctx)
+        state.iteration = resume_training_state(
+            checkpoint, parts.net, state.ema, state.optimizer, state.sched, ctx.device
+        )
     monitor = monitor if ctx.is_main else None
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -132,35 +139,6 @@ def _new_state(cfg: Config, task: str, parts: TrainParts, ctx: DistContext) -> _
     )
     bridge = bridge_for_task(cfg.bridge.interval, cfg.beta_max(task)).to(ctx.device)
     return _State(parts, bridge, ema, optimizer, sched)
-
-
-def _restore(state: _State, path: Path, ctx: DistContext) -> None:
-    try:
-        saved = torch.load(path, map_location=ctx.device, weights_only=True)
-    except Exception as err:  # torch raises several types; say which file and what to do
-        from i2sb.network.checkpoint import load_error_message
-
-        raise RuntimeError(load_error_message(path, err)) from None
-    state.parts.net.load_state_dict(saved["net"])
-    state.ema.load_state_dict(saved["ema"])
-    load_optimizer_state(state.optimizer, saved["optimizer"])
-    state.sched.load_state_dict(saved["sched"])
-    state.iteration = int(saved["iteration"])
-    torch.set_rng_state(saved["rng"]["torch"].cpu())
-
-
-def _save(state: _State, path: Path) -> None:
-    from i2sb.network import save_i2sb_checkpoint
-
-    extra = {"iteration": state.iteration, "rng": {"torch": torch.get_rng_state()}}
-    save_i2sb_checkpoint(
-        path,
-        state.parts.net,
-        state.ema.state_dict(),
-        state.optimizer.state_dict(),
-        state.sched.state_dict(),
-        extra,
-    )
 
 
 def _loop(
@@ -230,7 +208,8 @@ def _loop(
             window_start, window_iters = time.perf_counter(), 0
         if state.iteration % tcfg.checkpoint_every == 0 or done:
             if ctx.is_main:
-                _save(state, out_dir / "latest.pt")
+                save_training_state(latest_checkpoint(out_dir), parts.net, state.ema,
+                                    state.optimizer, state.sched, state.iteration)  # fmt: skip
             barrier(ctx)
         if ctx.is_main and (state.iteration % tcfg.validate_every == 0 or done):
             scores = _validate(cfg, state, restorer, out_dir)
