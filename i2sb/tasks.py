@@ -20,23 +20,6 @@ EVAL_10K = "10k"  # the 10k subset suggested by Palette (NVlabs/I2SB dataset/*_1
 FID_REF_TRAIN = "adm_train"  # ADM's VIRTUAL_imagenet256_labeled.npz (training-set batch)
 FID_REF_VAL = "val"  # statistics of the full validation set, computed once and cached
 
-# Choice lists read by the config schema (``choices: <name>``), the CLI and the code.
-MASK_SOURCES = ("auto", "published", "generated")  # free-form inpainting masks
-DATA_KINDS = ("demo", "imagefolder", "paired")
-EVAL_SUBSETS = ("auto", EVAL_FULL, EVAL_10K)
-# Autocast precisions; "auto" picks per device (i2sb/network/fastpath.py: resolve_precision).
-TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
-SAMPLE_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-CHECKPOINT_SOURCES = ("train", "published")  # train here, or the paper's nine folders
-CHOICES: dict[str, tuple[str, ...]] = {
-    "mask_sources": MASK_SOURCES,
-    "data_kinds": DATA_KINDS,
-    "eval_subsets": EVAL_SUBSETS,
-    "train_precisions": TRAIN_PRECISIONS,
-    "sample_precisions": SAMPLE_PRECISIONS,
-    "checkpoint_sources": CHECKPOINT_SOURCES,
-}
-
 
 @dataclass(frozen=True)
 class FamilySpec:

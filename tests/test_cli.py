@@ -71,7 +71,7 @@ def test_every_evaluate_key_is_a_flag_and_flags_override_the_config(tmp_path):
 
 def test_a_flag_built_from_a_config_key_offers_the_keys_choices(capsys):
     from i2sb.cli import build_parser
-    from i2sb.tasks import SAMPLE_PRECISIONS
+    from i2sb.config.choices import SAMPLE_PRECISIONS
 
     argv = ["sample", "--ckpt", "r", "--nfe", "2", "--data-dir", "d", "--out", "p.npz"]
     assert (

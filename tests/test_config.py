@@ -116,7 +116,7 @@ def test_an_image_folder_needs_both_splits_and_paired_data_may_be_csv(tmp_path):
 
 def test_a_choice_list_is_read_from_its_one_tuple(monkeypatch):
     import i2sb.config
-    from i2sb.tasks import CHOICES
+    from i2sb.config.choices import CHOICES
 
     with pytest.raises(ConfigError, match=r"data\.mask_source.*'auto', 'published', 'generated'"):
         config_from_dict({"data": {"mask_source": "drawn"}})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from i2sb.tasks import MASK_SOURCES
+from i2sb.config.choices import MASK_SOURCES
 
 
 def register(subparsers) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from i2sb.cli._overrides import add_section_flags, parse_overrides, section_flags
+from i2sb.config.choices import DATA_KINDS, EVAL_SUBSETS, MASK_SOURCES
 from i2sb.samplers import SAMPLERS, SamplerConfig, SamplerSpec
 from i2sb.samplers.entry import option_owners
-from i2sb.tasks import DATA_KINDS, EVAL_SUBSETS, MASK_SOURCES, family_patterns
+from i2sb.tasks import family_patterns
 
 
 def _example() -> str:

@@ -1,11 +1,28 @@
-"""The config's choice lists, each read from its light table: the schema's ``choices: NAME``.
+"""The config's choice lists: the schema's ``choices: NAME``, the CLI's ``choices=`` and the code's checks.
 
-A choice list is defined once, by the table that owns the values (tasks.py: tasks, families'
-settings; metric_table.py: metric names); ``load.py`` turns each ``choices: NAME`` into its enum.
+A list of values a config key may take is defined here once; lists owned by a table are read from it
+(metric_table.py: metric names; tasks.py: the evaluation sets). ``load.py`` turns each ``choices: NAME``
+into its enum. The network, the data and the corruptions read their lists from here, not from the task
+table, which holds task facts only.
 """
 
 from i2sb.metric_table import METRIC_NAMES
-from i2sb.tasks import CHOICES as TASK_CHOICES
+from i2sb.tasks import EVAL_10K, EVAL_FULL
 
-# Every ``choices: NAME`` of the schema (tasks.py's lists, the metric table's names).
-CHOICES = {**TASK_CHOICES, "metric_names": METRIC_NAMES}
+MASK_SOURCES = ("auto", "published", "generated")  # free-form inpainting masks
+DATA_KINDS = ("demo", "imagefolder", "paired")
+EVAL_SUBSETS = ("auto", EVAL_FULL, EVAL_10K)
+# Autocast precisions; "auto" picks per device (i2sb/network/fastpath.py: resolve_precision).
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
+SAMPLE_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+CHECKPOINT_SOURCES = ("train", "published")  # train here, or the paper's nine folders
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "mask_sources": MASK_SOURCES,
+    "data_kinds": DATA_KINDS,
+    "eval_subsets": EVAL_SUBSETS,
+    "train_precisions": TRAIN_PRECISIONS,
+    "sample_precisions": SAMPLE_PRECISIONS,
+    "checkpoint_sources": CHECKPOINT_SOURCES,
+    "metric_names": METRIC_NAMES,
+}

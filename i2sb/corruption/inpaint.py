@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from i2sb.config.choices import MASK_SOURCES
 from i2sb.corruption.base import Corruption
 from i2sb.corruption.masks import PUBLISHED_KEYS, GeneratedMasks, PublishedMasks
 from i2sb.downloads import fetch, locate
-from i2sb.tasks import MASK_SOURCES
 
 _TRAINING_INDEX_RANGE = 2**62  # random draws for generated masks: practically never repeat
 

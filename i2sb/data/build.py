@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from i2sb.config.choices import DATA_KINDS
 from i2sb.data.layout import lmdb_layout
 from i2sb.data.subsets import eval_indices, is_imagenet, resolve_eval_subset
-from i2sb.tasks import DATA_KINDS, task_spec
+from i2sb.tasks import task_spec
 
 
 def build_dataset(kind: str, root: str | Path, split: str, image_size: int, train: bool,

@@ -6,7 +6,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from i2sb.tasks import EVAL_10K, EVAL_FULL, EVAL_SUBSETS
+from i2sb.config.choices import EVAL_SUBSETS
+from i2sb.tasks import EVAL_10K, EVAL_FULL
 
 _WNID = re.compile(r"^n\d{8}$")
 

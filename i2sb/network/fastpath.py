@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from i2sb.tasks import SAMPLE_PRECISIONS, TRAIN_PRECISIONS
+from i2sb.config.choices import SAMPLE_PRECISIONS, TRAIN_PRECISIONS
 
 log = logging.getLogger(__name__)
 
