@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 from test_sample import SIZE, make_run
 
+from i2sb.config import SampleConfig
 from i2sb.sample.restore import fit, restore_images
 
 
@@ -25,7 +26,12 @@ def test_crop_mode_writes_one_model_sized_png_per_input(sr_run, tmp_path):
         write_photo(tmp_path / "tall.png", 40, 70, 1),
     ]
     written = restore_images(
-        str(sr_run), inputs, tmp_path / "out", nfe=2, batch_size=1, resize_mode="crop"
+        str(sr_run),
+        inputs,
+        tmp_path / "out",
+        nfe=2,
+        settings=SampleConfig(batch_size=1),
+        resize_mode="crop",
     )
     assert [p.name for p in written] == ["wide_restored.png", "tall_restored.png"]
     for path in written:
@@ -35,8 +41,12 @@ def test_crop_mode_writes_one_model_sized_png_per_input(sr_run, tmp_path):
 
 def test_restored_pngs_do_not_depend_on_the_batch_size(sr_run, tmp_path):
     inputs = [write_photo(tmp_path / f"p{i}.png", 40, 40, i) for i in range(3)]
-    one = restore_images(str(sr_run), inputs, tmp_path / "one", nfe=2, batch_size=1)
-    three = restore_images(str(sr_run), inputs, tmp_path / "three", nfe=2, batch_size=3)
+    one = restore_images(
+        str(sr_run), inputs, tmp_path / "one", nfe=2, settings=SampleConfig(batch_size=1)
+    )
+    three = restore_images(
+        str(sr_run), inputs, tmp_path / "three", nfe=2, settings=SampleConfig(batch_size=3)
+    )
     for a, b in zip(one, three, strict=True):
         assert a.read_bytes() == b.read_bytes()
 

@@ -12,6 +12,7 @@ from PIL import Image
 from test_restore import write_photo
 from test_sample import SIZE, make_run
 
+from i2sb.config import SampleConfig
 from i2sb.sample import tiles
 from i2sb.sample.restore import DDPM, restore_images, restore_tiled
 from i2sb.sample.restorer import Restorer
@@ -43,9 +44,16 @@ def test_window_weights_sum_to_one_and_never_reach_zero():
 
 def test_an_image_of_exactly_one_tile_equals_the_untiled_result(sr_run, tmp_path):
     photo = write_photo(tmp_path / "p.png", SIZE, SIZE)
-    (tiled,) = restore_images(str(sr_run), [photo], tmp_path / "tile", nfe=3, seed=5)
+    (tiled,) = restore_images(
+        str(sr_run), [photo], tmp_path / "tile", nfe=3, settings=SampleConfig(seed=5)
+    )
     (untiled,) = restore_images(
-        str(sr_run), [photo], tmp_path / "crop", nfe=3, seed=5, resize_mode="crop"
+        str(sr_run),
+        [photo],
+        tmp_path / "crop",
+        nfe=3,
+        settings=SampleConfig(seed=5),
+        resize_mode="crop",
     )
     assert tiled.read_bytes() == untiled.read_bytes()
 

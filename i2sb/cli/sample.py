@@ -281,13 +281,11 @@ def run_restore(args) -> int:
 
     console_logging()
 
-    settings = _config(args).sample
     written = restore_images(
         args.ckpt, args.images, args.out, args.nfe, masks=args.mask, resize_mode=args.resize_mode,
-        trajectory=args.trajectory, batch_size=settings.batch_size,
-        clip_denoise=settings.clip_denoise, seed=settings.seed, log_count=settings.log_count,
-        device=resolve_device(args.device), precision=settings.precision,
-        method=sampler_from_args(args), tile_batch=args.tile_batch, tile_overlap=args.tile_overlap,
+        trajectory=args.trajectory, settings=_config(args).sample,
+        device=resolve_device(args.device), method=sampler_from_args(args),
+        tile_batch=args.tile_batch, tile_overlap=args.tile_overlap,
     )  # fmt: skip
     for path in written:
         print(path)

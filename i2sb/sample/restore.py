@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from i2sb.config import SampleConfig
 from i2sb.sample.images import save_gif, save_png, to_uint8, trajectory_rows
 from i2sb.sample.restorer import DDPM, SIZE_MULTIPLE, Restorer
 from i2sb.sample.tiles import Blend, crop_tiles, tile_grid, tile_noise, tile_starts
@@ -245,6 +246,9 @@ def _restore_files_tiled(
     return written
 
 
+SAMPLE_DEFAULTS = SampleConfig()  # the sample section's defaults (i2sb/config/model.py)
+
+
 def restore_images(
     restorer: Restorer | str | Path,
     images: Sequence[str | Path],
@@ -253,12 +257,8 @@ def restore_images(
     masks: Sequence[str | Path] = (),
     resize_mode: str = TILE_MODE,
     trajectory: str | None = None,
-    batch_size: int = 4,
-    clip_denoise: bool = False,
-    seed: int = 0,
-    log_count: int = 10,
+    settings: SampleConfig = SAMPLE_DEFAULTS,
     device: str = "cpu",
-    precision: str = "auto",
     method: SamplerConfig = DDPM,
     tile_batch: int = DEFAULT_TILE_BATCH,
     tile_overlap: int | None = None,
@@ -266,10 +266,11 @@ def restore_images(
     """Restore degraded image files; writes OUT/<stem>_restored.png (and <stem>_trajectory.png|gif).
 
     Returns the restored PNGs in input order. Image i (its position among ``images``) draws its
-    noise from a generator seeded by (``seed``, i), so rerunning the command gives the same PNGs
-    whatever ``batch_size`` (and, in tile mode, ``tile_batch``). ``method``: the sampler and its
-    options (default the paper's ddpm). ``tile_overlap``: pixels shared by neighbouring tiles
-    (default a quarter of the model's size).
+    noise from a generator seeded by (``settings.seed``, i), so rerunning the command gives the
+    same PNGs whatever ``settings.batch_size`` (and, in tile mode, ``tile_batch``). ``settings``:
+    the config's sample section (batch_size, precision, seed, clip_denoise, log_count).
+    ``method``: the sampler and its options (default the paper's ddpm). ``tile_overlap``: pixels
+    shared by neighbouring tiles (default a quarter of the model's size).
     """
     from i2sb.data.transforms import to_signed_tensor
 
@@ -277,7 +278,7 @@ def restore_images(
         raise ValueError(f"--resize-mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
     if trajectory not in (None, *TRAJECTORY_FORMATS):
         raise ValueError(f"--trajectory must be one of {TRAJECTORY_FORMATS}, got {trajectory!r}")
-    for flag, value in (("--batch-size", batch_size), ("--tile-batch", tile_batch)):
+    for flag, value in (("--batch-size", settings.batch_size), ("--tile-batch", tile_batch)):
         if value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
     stems = [Path(image).stem for image in images]
@@ -286,14 +287,14 @@ def restore_images(
             f"give input files with distinct names (outputs are named after them): {stems}"
         )
     if not isinstance(restorer, Restorer):
-        restorer = Restorer.load(restorer, device, precision)
+        restorer = Restorer.load(restorer, device, settings.precision)
     # cddb on inpaint-*: ddpm's images
     repeat = method.skip_reason(task_spec(restorer.options.task))
     if repeat:
         raise ValueError(repeat)
     size, out_dir = restorer.options.image_size, Path(out_dir)
-    run = {"nfe": nfe, "seed": seed, "clip_denoise": clip_denoise, "log_count": log_count,
-           "sampler": method}  # fmt: skip
+    run = {"nfe": nfe, "seed": settings.seed, "clip_denoise": settings.clip_denoise,
+           "log_count": settings.log_count, "sampler": method}  # fmt: skip
     if resize_mode == TILE_MODE:
         overlap = size // 4 if tile_overlap is None else tile_overlap
         tile_starts(2 * size, size, overlap)  # checks the overlap before any sampling
@@ -302,8 +303,8 @@ def restore_images(
         return _restore_files_tiled(
             restorer, images, names, masks, trajectory, tile_batch, overlap, run
         )
-    if resize_mode == "keep":
-        batch_size = 1  # each image at its own size
+    # "keep": each image at its own size
+    batch_size = 1 if resize_mode == "keep" else settings.batch_size
     all_masks = _masks(restorer.options.task, masks, len(images), size, resize_mode)
     written = []
     for start in range(0, len(images), batch_size):
