@@ -86,6 +86,17 @@ class BatchResult:
 # per call: benchmarks/bench_vs_reference.py, "sample/blk" against "sample/img"); a batch
 # smaller than this pays for the padding. Changing it changes the last bits of every sample.
 COMPUTE_BLOCK = 4
+# Above this many pixels an image is its own block: one 256 px image already fills the kernels,
+# and padding it to 4 images would hold 4 images' activations (a whole adm256 sampling job of one
+# image at 256 px: 3.90 GB RSS in blocks of 4 against 2.3 GB in blocks of 1,
+# benchmarks/bench_memory.py). The rule reads the image size only, fixed for a run.
+LARGE_IMAGE_PIXELS = 128 * 128
+
+
+def compute_block(height: int, width: int) -> int:
+    """The images per network call for images of ``height`` x ``width`` (see COMPUTE_BLOCK)."""
+    return 1 if height * width > LARGE_IMAGE_PIXELS else COMPUTE_BLOCK
+
 
 SIZE_MULTIPLE = 32  # 2**5: the deepest downsampling of the presets (adm256 halves 5 times)
 
@@ -150,10 +161,11 @@ class Restorer:
     def _network(self, counter: list[int]) -> Callable[..., torch.Tensor]:
         def run(x: torch.Tensor, step: int, cond: torch.Tensor | None = None):
             counter[0] += 1
-            # Fixed blocks of COMPUTE_BLOCK images (and cuDNN's deterministic kernels): an
-            # image's result does not depend on the batch it is in; one shared time embedding.
+            # Fixed blocks (compute_block: its size follows the image size only) and cuDNN's
+            # deterministic kernels: an image's result does not depend on the batch it is in.
+            block = compute_block(*x.shape[-2:])
             with autocast(self.precision, self.device), deterministic_kernels(self.device):
-                return self._forward(x, step, cond=cond, compute_block=COMPUTE_BLOCK)
+                return self._forward(x, step, cond=cond, compute_block=block)
 
         return run
 
