@@ -283,9 +283,16 @@ def _recorded(record: str | Path, key: str) -> Any:
 
 
 def checkpoint_changed(record: str | Path, folder: str | Path) -> bool:
-    """Whether ``folder``'s latest.pt is no longer the file ``record`` fingerprinted."""
+    """Whether ``folder``'s latest.pt is no longer the file ``record`` fingerprinted, or is gone.
+
+    A run folder deleted to retrain (or a published folder removed) leaves the record behind, and
+    Snakemake does not rerun a job whose input is missing while its output exists: the record must
+    be forced so that training (or the download check) and everything after it run again.
+    """
+    if not Path(record).is_file():
+        return False
     now = file_identity(Path(folder) / "latest.pt")
-    return Path(record).is_file() and now is not None and _recorded(record, "identity") != now
+    return now is None or _recorded(record, "identity") != now
 
 
 def sources_changed(record: str | Path, folder: str | Path) -> bool:

@@ -159,6 +159,13 @@ def test_a_latest_pt_swapped_in_place_reruns_sampling_and_everything_after(case)
     assert planned((work, env)) == expected
 
 
+def test_a_deleted_trained_run_is_trained_again_with_everything_after(case):
+    """rm -r RUN/train/<task> (to retrain it) plans training and all that read the checkpoint."""
+    work, _ = case
+    shutil.rmtree(work / RUN / "train" / "sr4x-pool")
+    assert planned(case) == AFTER_TRAINING - {"config_slice", "resolved_config"}
+
+
 def test_published_mode_samples_a_read_only_folder_without_a_train_split_offline(tmp_path):
     """checkpoints.source: published with an image folder holding only val/: nothing is trained,
     nothing is written into the (read-only) published folder, FID statistics are unavailable
