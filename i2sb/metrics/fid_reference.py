@@ -95,3 +95,27 @@ def folder_reference_stats(
     return reference_stats_from_images(
         folder, cache_path, load_inception(device), device, image_size, batch_size
     )
+
+
+def val_stats_or_reason(
+    folder: str | Path, out: str | Path, image_size: int, batch_size: int, required: bool
+) -> str | None:
+    """The fid_val_stats job: ``folder``'s statistics into ``out``; offline without Inception's
+    weights, a file saying why there are none (evaluation then reports FID unavailable with that
+    reason), returned; an error instead when external metrics are ``required``."""
+    from i2sb.downloads import DownloadError
+    from i2sb.metrics.fid import write_unavailable_stats
+    from i2sb.metrics.weights import WeightsUnavailable
+
+    try:
+        folder_reference_stats(folder, out, image_size, batch_size)
+    except (WeightsUnavailable, DownloadError) as err:
+        if required:
+            raise RuntimeError(
+                f"FID statistics of {folder} cannot be computed and external metrics are "
+                f"required (evaluate.require_external_metrics): {err}"
+            ) from None
+        reason = f"FID statistics of {folder} unavailable: {err}"
+        write_unavailable_stats(out, reason)
+        return reason
+    return None
