@@ -191,11 +191,28 @@ def _log(client, run_id: str, record: RunRecord, metrics, params: dict[str, str]
     param_rows = [Param(k, v) for k, v in params.items()]
     tag_rows = [RunTag(k, v) for k, v in record.tags.items()]
     for start in range(0, len(param_rows), 100):
-        client.log_batch(run_id, params=param_rows[start : start + 100])
+        _log_params(client, run_id, param_rows[start : start + 100])
     for start in range(0, len(tag_rows), 100):
         client.log_batch(run_id, tags=tag_rows[start : start + 100])
     for start in range(0, len(rows), 1000):
         client.log_batch(run_id, metrics=rows[start : start + 1000])
+
+
+def _log_params(client, run_id: str, rows: list) -> None:
+    """Log ``rows``; a concurrent writer of the same key may have logged some of them first (MLflow
+    then refuses the batch: a param is written once). That is fine when every stored value is ours;
+    a different value is an error, raised as MLflow gave it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.log_batch(run_id, params=rows)
+    except MlflowException:
+        stored = client.get_run(run_id).data.params
+        if any(stored.get(row.key) not in (None, row.value) for row in rows):
+            raise
+        missing = [row for row in rows if row.key not in stored]
+        if missing:
+            client.log_batch(run_id, params=missing)
 
 
 def upsert_run(client, experiment_id: str, record: RunRecord) -> Upserted:
