@@ -28,6 +28,10 @@ DRIVER = REPO / "tests" / "slurm" / "multinode_suite.py"
     reason="two-node Slurm suite: set I2SB_TEST_SLURM=1 (root; it apt-installs Slurm/MariaDB, starts daemons and "
     "makes network namespaces; .ci/run does)",
 )
+@pytest.mark.skipif(
+    os.environ.get("I2SB_TEST_SLURM_MULTINODE", "1") == "0",
+    reason="two-node Slurm suite switched off (I2SB_TEST_SLURM_MULTINODE=0; .ci/run says why)",
+)
 @pytest.mark.skipif(os.geteuid() != 0, reason="Slurm daemons and network namespaces need root")
 @pytest.mark.skipif(
     shutil.which("slurmctld") is None and shutil.which("apt-get") is None,
