@@ -88,7 +88,7 @@ class BatchResult:
 COMPUTE_BLOCK = 4
 # Above this many pixels an image is its own block: one 256 px image already fills the kernels,
 # and padding it to 4 images would hold 4 images' activations (a whole adm256 sampling job of one
-# image at 256 px: 3.90 GB RSS in blocks of 4 against 2.3 GB in blocks of 1,
+# image at 256 px: 3.90 GB RSS in blocks of 4 against 2.44 GB in blocks of 1,
 # benchmarks/bench_memory.py). The rule reads the image size only, fixed for a run.
 LARGE_IMAGE_PIXELS = 128 * 128
 
