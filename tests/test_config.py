@@ -124,6 +124,24 @@ def test_a_choice_list_is_read_from_its_one_tuple(monkeypatch):
     assert config_from_dict({"data": {"mask_source": "drawn"}}).data.mask_source == "drawn"
 
 
+def test_the_network_presets_are_the_preset_tables_rows():
+    """The schema's network.preset choices, the config's comment and the builder's keywords all
+    come from i2sb/preset_table.py: a new row is a valid config value."""
+    from i2sb.config import key_choices
+    from i2sb.preset_table import PRESETS, preset_kwargs
+
+    assert key_choices("network", "preset") == list(PRESETS)
+    comment = next(
+        line.partition("#")[2]
+        for line in (ROOT / "config" / "config.yaml").read_text().splitlines()
+        if line.strip().startswith("preset:")
+    )
+    assert all(re.search(rf"\b{re.escape(name)}\b", comment) for name in PRESETS), comment
+    for name in PRESETS:
+        assert config_from_dict({"network": {"preset": name}}).network.preset == name
+        assert preset_kwargs(name) == PRESETS[name]
+
+
 def test_unambiguous_values_are_coerced_to_the_declared_type():
     cfg = config_from_dict(
         {

@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "i2sb"
 # Rank of each top-level module or package of i2sb; a module may import only ranks <= its own
 # (runners may read each other's file formats, e.g. metrics reads sample's part files).
 LAYER = {
-    "tasks": 0, "metric_table": 0, "paper": 0, "atomic": 0, "config": 1, "planning": 1,
+    "tasks": 0, "metric_table": 0, "preset_table": 0, "paper": 0, "atomic": 0, "config": 1, "planning": 1,
     "downloads": 1, "cluster": 1, "slurm_profile": 1, "slurm_status": 0, "joblog": 0,
     "bridge": 1, "distributed": 1, "samplers": 1,
     "network": 2, "corruption": 2, "data": 2,
@@ -23,6 +23,7 @@ LIGHT = {
     "samplers/entry",
     "samplers/options",
     "metric_table",
+    "preset_table",
     "config/__init__",
     "config/model",
     "config/load",
@@ -144,7 +145,7 @@ def test_planning_imports_neither_torch_nor_numpy():
     import sys
 
     code = (
-        "import sys; import i2sb.config, i2sb.planning, i2sb.cluster, i2sb.samplers; "
+        "import sys; import i2sb.config, i2sb.planning, i2sb.cluster, i2sb.samplers, i2sb.preset_table; "
         "from i2sb.samplers import SAMPLERS; "
         "heavy = {'torch', 'numpy', 'mlflow'} & set(sys.modules); assert not heavy, heavy"
     )

@@ -1,12 +1,13 @@
 """The config's choice lists: the schema's ``choices: NAME``, the CLI's ``choices=`` and the code's checks.
 
 A list of values a config key may take is defined here once; lists owned by a table are read from it
-(metric_table.py: metric names; tasks.py: the evaluation sets). ``load.py`` turns each ``choices: NAME``
+(metric_table.py: metric names; preset_table.py: network presets; tasks.py: the evaluation sets). ``load.py`` turns each ``choices: NAME``
 into its enum. The network, the data and the corruptions read their lists from here, not from the task
 table, which holds task facts only.
 """
 
 from i2sb.metric_table import METRIC_NAMES
+from i2sb.preset_table import PRESET_NAMES
 from i2sb.tasks import EVAL_10K, EVAL_FULL
 
 MASK_SOURCES = ("auto", "published", "generated")  # free-form inpainting masks
@@ -25,4 +26,5 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "sample_precisions": SAMPLE_PRECISIONS,
     "checkpoint_sources": CHECKPOINT_SOURCES,
     "metric_names": METRIC_NAMES,
+    "network_presets": PRESET_NAMES,
 }

@@ -43,7 +43,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    preset: str = "small"  # tiny (32 px) | small (64 px) | adm256 (the paper's)
+    preset: str = "small"  # a row of i2sb/preset_table.py (the schema reads its names)
     adm_init: bool = False  # start from ADM's 256x256 unconditional checkpoint
     use_checkpoint: bool = False  # activation checkpointing (less memory, slower)
     compile: bool = False  # torch.compile the network (train and sample); eager if it cannot

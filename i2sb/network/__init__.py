@@ -7,9 +7,10 @@ from i2sb.network.checkpoint import (
     load_i2sb_checkpoint,
     save_i2sb_checkpoint,
 )
-from i2sb.network.presets import PRESETS, build_i2sb_net, preset_kwargs
+from i2sb.network.presets import build_i2sb_net
 from i2sb.network.unet import UNet, create_unet
 from i2sb.network.wrapper import I2SBNet
+from i2sb.preset_table import PRESETS, preset_kwargs
 
 __all__ = [
     "PRESETS",

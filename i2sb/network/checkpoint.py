@@ -22,11 +22,12 @@ from torch import nn
 
 from i2sb.atomic import atomic_path, write_json
 from i2sb.downloads import cache_dir, fetch
-from i2sb.network.presets import build_i2sb_net, preset_kwargs
+from i2sb.network.presets import build_i2sb_net
 from i2sb.network.safe_pickle import load_options_pickle
 from i2sb.network.unet import UNet, create_unet
 from i2sb.network.weights_copy import copy_in_groups
 from i2sb.network.wrapper import I2SBNet
+from i2sb.preset_table import preset_kwargs
 
 LOG = logging.getLogger(__name__)
 CHECKPOINT_KEYS = ("net", "ema", "optimizer", "sched")

@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from i2sb.preset_table import preset_kwargs
 from i2sb.tasks import task_spec
 
 PUBLISHED_PRESET = "adm256"  # the reference's Image256Net; the network loader assumes it too
@@ -47,8 +48,6 @@ def sampling_options(options: dict[str, Any], source: str = "options") -> Sampli
     ``beta_max`` and ``ot_ode`` come from the run when recorded, else from the task table; the
     image size of a published run is its ``image_size`` option, else the preset's.
     """
-    from i2sb.network.presets import preset_kwargs
-
     ours = "task" in options
     task_key = "task" if ours else "corrupt"
     _require(options, (task_key, "interval", "cond_x1", "t0", "T"), source)
