@@ -36,5 +36,5 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        REPORT_DONE,
+        rules.report.output.summary,
     default_target: True

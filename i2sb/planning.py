@@ -161,10 +161,6 @@ def slice_digest(values: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def slice_file(run_dir: str | Path, name: str, values: dict[str, Any]) -> str:
-    return f"{run_dir}/config/{name}-{slice_digest(values)}.json"
-
-
 def write_slice(values: dict[str, Any], out: str | Path) -> None:
     """Write a slice file and remove the other versions of the same slice (its stale hashes)."""
     from i2sb.atomic import write_json

@@ -16,7 +16,7 @@ from i2sb.planning import (
     checkpoint_changed,
     download_slice_keys,
     sampler_slice,
-    slice_file,
+    slice_digest,
     slice_values,
     sources_changed,
 )
@@ -38,7 +38,6 @@ TASKS = list(CFG.tasks)
 NFES = list(CFG.nfe)
 NPARTS = CFG.partitions
 PAIRED = CFG.data.kind == "paired"
-REPORT_DONE = f"{RUN}/tables/tables.json"
 ENV = "../../envs/i2sb.yaml"  # relative to workflow/rules/
 # The python of train's shell command: under --sdm conda (or apptainer) the job runs inside the declared
 # environment (envs/i2sb.yaml), whose `python` it must use; otherwise the python that planned the DAG (.venv).
@@ -69,7 +68,7 @@ def config_slice(name, values=None, keys=None):
     if values is None:
         values = slice_values(VALUES, keys or SLICE_KEYS[name])
     SLICES[name] = values
-    path = slice_file(RUN, name, values)
+    path = rules.config_slice.output[0].format(slice=name, digest=slice_digest(values))
     if workflow.dag is not None:  # called while Snakemake builds the DAG (an input function)
         rerun_if_changed_on_disk(path, lambda: not os.path.exists(path))
     return path
@@ -90,8 +89,14 @@ def sampler_rule_slice(rule, wildcards):
     return config_slice(f"{rule}-{wildcards.sampler}", values)
 
 
+# Paths of other rules' outputs are read from those rules (rules.X.output), never spelled again here:
+# the rule's output is the one place its pattern is written (tests/test_workflow_paths.py). These
+# helpers are called after the rules they read are defined (a later .smk file, or an input function).
+
+
 def lmdb_index(split):
-    return f"{RUN}/data/{split}_faster_imagefolder.index.json"
+    """The index convert_lmdb writes last for ``split``: its presence marks a complete LMDB."""
+    return rules.convert_lmdb.output.index.format(split=split)
 
 
 def data_inputs(wildcards=None):
@@ -112,13 +117,13 @@ def checkpoint_ready(task):
 
 
 def checkpoint_record(task):
-    """RUN/checkpoints/<task>.json: the content fingerprint of the latest.pt sampling reads."""
-    return f"{RUN}/checkpoints/{task}.json"
+    """The content fingerprint of the latest.pt sampling reads for ``task`` (rule checkpoint_record)."""
+    return rules.checkpoint_record.output.record.format(task=task)
 
 
 def sources_record(split):
-    """RUN/data/<split>_sources.json: what the LMDB of ``split`` was converted from (names, sizes, mtimes)."""
-    return f"{RUN}/data/{split}_sources.json"
+    """What the LMDB of ``split`` was converted from (names, sizes, mtimes; rule convert_lmdb)."""
+    return rules.convert_lmdb.output.sources.format(split=split)
 
 
 def eval_data_dir():
@@ -127,8 +132,9 @@ def eval_data_dir():
 
 
 def part_files(wildcards):
-    folder = f"{RUN}/samples/{wildcards.task}/{wildcards.sampler}/nfe{wildcards.nfe}"
-    return [f"{folder}/part_{i}_{NPARTS}.npz" for i in range(NPARTS)]
+    """The NPARTS part files of one (task, sampler, NFE) that gather merges (rule sample's output)."""
+    run = {"task": wildcards.task, "sampler": wildcards.sampler, "nfe": wildcards.nfe}
+    return [rules.sample.output.part.format(**run, part=i, nparts=NPARTS) for i in range(NPARTS)]
 
 
 def evaluations():
@@ -141,13 +147,14 @@ def evaluations():
 
 def tracked_runs():
     """Per evaluation, the files the track step records: metrics, the run folder sampled, samples."""
+    runs = [{"task": t, "sampler": s, "nfe": n} for t, s, n in evaluations()]
     return [
         {
-            "metrics": f"{RUN}/eval/{t}/{s}/nfe{n}/metrics.json",
-            "train_dir": train_dir(t),
-            "samples": f"{RUN}/samples/{t}/{s}/nfe{n}/samples.npz",
+            "metrics": rules.evaluate.output.metrics.format(**run),
+            "train_dir": train_dir(run["task"]),
+            "samples": rules.gather.output.samples.format(**run),
         }
-        for t, s, n in evaluations()
+        for run in runs
     ]
 
 
@@ -160,8 +167,13 @@ def image_folder_root():
     return CFG.data.root or rules.demo_photos.output.photos
 
 
+def image_folder(split):
+    """The folder of ``split`` that convert_lmdb converts."""
+    return f"{image_folder_root()}/{split}"
+
+
 def convert_source(wildcards):
-    record, folder = sources_record(wildcards.split), f"{image_folder_root()}/{wildcards.split}"
+    record, folder = sources_record(wildcards.split), image_folder(wildcards.split)
     rerun_if_changed_on_disk(record, lambda: sources_changed(record, folder))
     if CFG.data.kind == "demo":
         return rules.demo_photos.output.photos

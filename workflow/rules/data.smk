@@ -41,7 +41,7 @@ rule convert_lmdb:
         # and converts again when a photo was replaced in place (common.smk: rerun_if_changed_on_disk).
         sources=f"{RUN}/data/{{split}}_sources.json",
     params:
-        src=lambda wc: f"{image_folder_root()}/{wc.split}",
+        src=lambda wc: image_folder(wc.split),
     threads: 2
     log:
         f"{RUN}/logs/convert_lmdb_{{split}}.log",

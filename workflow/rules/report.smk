@@ -6,7 +6,7 @@ rule report:
         marker=rules.track.output.marker,
         config=slice_input("report"),
     output:
-        summary=REPORT_DONE,
+        summary=f"{RUN}/tables/tables.json",
     log:
         f"{RUN}/logs/report.log",
     conda:
