@@ -76,7 +76,7 @@ def _remove(path: Path) -> None:
 
 
 def remove_stale_temporaries(folder: str | Path, name: str | None = None) -> list[Path]:
-    """Delete ``atomic_path`` leftovers in ``folder``: those of the file ``name`` only, or with
+    """Delete ``atomic_path`` and ``staging_folder`` leftovers in ``folder``: those of the file ``name`` only, or with
     ``name=None`` every one (for a folder with one writer, such as a training run). Leftovers whose
     writer may still run are kept. Each removal is printed; returns the removed paths."""
     folder = Path(folder)
@@ -88,7 +88,8 @@ def remove_stale_temporaries(folder: str | Path, name: str | None = None) -> lis
         return removed
     for entry in entries:
         match = TEMPORARY.fullmatch(entry.name)
-        if not match or not entry.is_file(follow_symlinks=False):
+        is_ours = entry.is_file(follow_symlinks=False) or entry.is_dir(follow_symlinks=False)
+        if not match or not is_ours:  # a file, or a staging_folder; never a link's target
             continue
         if target and (match["stem"], match["suffix"] or "") != (target.stem, target.suffix):
             continue
@@ -144,6 +145,30 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def staging_folder(folder: str | Path, name: str) -> Iterator[Path]:
+    """Yield an empty folder ``folder/<name>.tmp-<host>-<pid>`` for files made only to be copied
+    elsewhere (MLflow artifacts); it is removed after the block.
+
+    A process killed in the block (SIGKILL, or SIGTERM from a scheduler, which runs no
+    ``finally``) leaves it behind where the next staging of ``name`` in ``folder`` finds and
+    removes it, as :func:`atomic_path` does with its temporaries (a system temporary folder
+    would keep it until the machine is cleaned).
+    """
+    import shutil
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder, name)
+    staged = folder / f"{name}.tmp-{this_host()}-{os.getpid()}"
+    shutil.rmtree(staged, ignore_errors=True)  # a dead process's, whose pid this one reuses
+    staged.mkdir()
+    try:
+        yield staged
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from test_tracking_data import DDPM, make_run, write_samples
 
+from i2sb.atomic import this_host
 from i2sb.cli import main
 from i2sb.tracking import build_record, track
 from i2sb.tracking.grid import PAD, write_sample_grid
@@ -71,6 +72,21 @@ def test_a_run_holds_params_metrics_reasons_and_artifacts(store, tmp_path):
     assert client.get_experiment(out["experiment_id"]).tags["mlflow.experimentKind"] == (
         "custom_model_development"
     )
+
+
+def test_a_killed_tracks_staged_grid_is_removed_by_the_next_and_a_run_leaves_none(store, tmp_path):
+    """The sample grid is staged beside the samples (not in /tmp, where a kill left it for good):
+    a dead writer's staging folder is removed by the next track, which leaves nothing itself."""
+    args = make_run(tmp_path / "bench")
+    folder = args["samples"].parent
+    before = set(folder.iterdir())
+    dead = folder / f"sample_grid.tmp-{this_host()}-{2**22 + 1}"  # above Linux's pid_max
+    dead.mkdir()
+    (dead / "sample_grid.png").write_bytes(b"half written")
+    out = _track(store, args, "staging")
+    assert set(folder.iterdir()) == before
+    listed = mlflow.MlflowClient(store["uri"]).list_artifacts(out["run_id"], "samples")
+    assert [a.path for a in listed] == ["samples/sample_grid.png"]
 
 
 def test_tracking_twice_leaves_one_run_without_duplicate_steps(store, tmp_path):

@@ -9,11 +9,10 @@ here also works without live logging, so compute nodes need no tracking server.
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from i2sb.atomic import write_json
+from i2sb.atomic import staging_folder, write_json
 from i2sb.config import DEFAULT_ARTIFACT_ROOT, DEFAULT_TRACKING_URI
 from i2sb.tracking.grid import write_sample_grid
 from i2sb.tracking.inputs import (
@@ -168,8 +167,9 @@ def _track_record(record, files, config, where, marker) -> dict[str, Any]:
     root = where["artifact_root"] or settings.get("artifact_root") or DEFAULT_ARTIFACT_ROOT
     artifacts = [(metrics_json, "eval"), (config_json, "config")]
     artifacts += [(p, "samples") for p in [samples.parent / "trajectory.png"] if p.is_file()]
-    with store_lock(uri), tempfile.TemporaryDirectory() as tmp:
-        grid = Path(tmp) / "sample_grid.png"
+    # staged beside the samples, not in /tmp: a track killed here leaves it where the next removes it
+    with store_lock(uri), staging_folder(samples.parent, "sample_grid") as staged:
+        grid = staged / "sample_grid.png"
         columns = write_sample_grid(samples, grid)
         record.tags["sample_grid_columns"] = " | ".join(columns)
         run_id, experiment_id, replaced = _write_run(
