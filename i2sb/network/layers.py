@@ -19,10 +19,10 @@ from torch.utils.checkpoint import checkpoint
 class GroupNorm32(nn.GroupNorm):
     """GroupNorm computed in float32 whatever the input dtype (fp16/bf16 sampling stays stable).
 
-    The float32 copy is also the fast way on the CPU: PyTorch's mixed-type kernel (bf16 input,
-    float32 statistics) measured 1.3x slower forward and 1.9x slower forward+backward on the
-    small preset (channels_last, one thread, interleaved). Narrow groups of a channels_last
-    input take their backward from ``NarrowGroupNorm`` (see there).
+    The float32 copy is also the fast way to train on the CPU: with PyTorch's mixed-type kernel
+    (bf16 input, float32 statistics) the small preset's forward is even and its forward+backward
+    1.5-2.0x slower (``benchmarks/bench_layers.py --case groupnorm --threads 1``, a busy 2-core
+    machine). Narrow groups of a channels_last input take their backward from ``NarrowGroupNorm``.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -44,14 +44,14 @@ class Conv2d(nn.Conv2d):
     """nn.Conv2d that, training on the CPU under autocast, convolves feature maps of at most 4x4 in float32.
 
     For one such image PyTorch's float32 convolution takes its direct (non-oneDNN) path, which beats oneDNN's bf16
-    one plus autocast's casts of the weights and of their gradients: 1024 channels, 3x3, forward+backward,
-    2 threads: 19 ms against 30 ms at 2x2, 22 against 39 ms at 4x4. The adm256 network fed 64 px has its 4x4 and
-    2x2 levels there (1024-2048 channels, most of its weights): its training step is 25% faster. The rule looks at
-    the feature map only, never at the batch, so the precision of a layer never depends on how a batch was split
-    into microbatches or ranks. With 2+ images a lone convolution is slower in float32 (72 against 38 ms at 2 x 4x4),
-    yet a whole adm256 step at 64 px and batch 2 measured even (3.84 s with the rule, 4.02 s without); only networks
-    fed 64 px or less reach 4x4. Parameters and ``state_dict`` keys are nn.Conv2d's. Sampling (eval mode, weights
-    cast once) and GPUs are untouched.
+    one plus autocast's casts of the weights and of their gradients: a 1024-channel 3x3 forward+backward is 1.6-1.8x
+    faster at 2x2 and 1.3-1.5x at 4x4 in float32 (``benchmarks/bench_layers.py --case small-map-conv``, 1 or 2
+    threads). The adm256 network fed 64 px has its 4x4 and 2x2 levels there (1024-2048 channels, most of its
+    weights); ``--case adm256-step`` times its step with and without the rule. The rule looks at the feature map
+    only, never at the batch, so the precision of a layer never depends on how a batch was split into microbatches
+    or ranks, although with 2 images a lone convolution is no faster in float32 (0.7-1.0x in the same case); only
+    networks fed 64 px or less reach 4x4. Parameters and ``state_dict`` keys are nn.Conv2d's. Sampling (eval mode,
+    weights cast once) and GPUs are untouched.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,13 +71,14 @@ class NarrowGroupNorm(torch.autograd.Function):
     """GroupNorm of a channels_last float32 input with at most 2 channels per group, for training.
 
     PyTorch's channels_last GroupNorm backward is slow on the CPU when a group holds 1-2
-    channels (the small preset's 32- and 64-channel levels): 4.6-7.1 ms against 2.3-3.1 ms here
-    at (8, 32|64, 64, 64), one thread. Here every reduction runs over the pixels of an
-    (N, H*W, C) view, which is contiguous in channels_last, and the input gradient is two fused
-    multiply-adds. The forward is PyTorch's own (same output, and its mean and 1/std).
+    channels (the small preset's 32- and 64-channel levels): its forward+backward takes 2.8-3.1x
+    (1 channel a group) and 1.3x (2) the time of this one at (8, 32|64, 64, 64), one thread
+    (``benchmarks/bench_layers.py --case narrow-groupnorm --threads 1``). Here every reduction
+    runs over the pixels of an (N, H*W, C) view, which is contiguous in channels_last, and the
+    input gradient is two fused multiply-adds. The forward is PyTorch's own (same output, and its mean and 1/std).
     """
 
-    MAX_GROUP_WIDTH = 2  # wider groups measured no faster than PyTorch's kernel
+    MAX_GROUP_WIDTH = 2  # at 4 channels a group PyTorch's kernel is faster (same benchmark case)
 
     @staticmethod
     def applies(x: torch.Tensor, groups: int, weight, bias) -> bool:
@@ -175,7 +176,7 @@ class BlockEmbeddings:
 
     A UNet run one image at a time (CPU sampling, for batch-independent results) shares one
     of these across the images of a step instead of projecting the same time in every block
-    for every image (~6% of a sampling step of the small preset). Same values as projecting.
+    for every image. Same values as projecting.
     """
 
     def __init__(self, emb: torch.Tensor):
