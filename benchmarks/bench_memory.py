@@ -23,10 +23,13 @@ download), ending as every run does with a checkpoint (latest.pt) and a validati
 code of git revision REV (``git archive``, on PYTHONPATH), e.g. the commit before a change.
 Needs ~15 GB of free RAM on adm256. The weights' share of the peak follows from the preset's
 size W (fp32): the net, its gradients, AdamW's two moments and the EMA make 5 W at the
-optimizer step, what the official trainer holds too.
+optimizer step, what the official trainer holds too. With ``--official`` the official trainer's
+own sequence (official_train_sequence.py: guided-diffusion's UNet, torch_ema, DDP, AdamW, its
+checkpoint and validation at iteration 0) runs too, at the same size, under the same timer.
 
     .venv/bin/python benchmarks/bench_memory.py [--preset adm256] [--precision auto]
     .venv/bin/python benchmarks/bench_memory.py --job train [--train-size 256] [--baseline REV]
+        [--official]
 """
 
 from __future__ import annotations
@@ -103,6 +106,8 @@ def main() -> None:
     parser.add_argument("--precision", default="auto", help="sample.precision (default: auto)")
     parser.add_argument("--train-size", type=int, default=256, help="training image size")
     parser.add_argument("--baseline", default=None, help="git revision to run the train job on too")
+    parser.add_argument("--official", action="store_true",
+                        help="train job: also the official trainer's sequence (adm256 only)")  # fmt: skip
     parser.add_argument("--tmp", default="/tmp", help="where the folder is written and deleted")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="i2sb-bench-memory-", dir=args.tmp))
@@ -144,6 +149,33 @@ def bench_train(root: Path, args) -> None:
     if args.baseline:
         now, before = results["now"][0], results[f"at {args.baseline}"][0]
         print(f"now / baseline peak RSS: {now / before:.2f} ({before - now:+.2f} GB saved)")
+    if args.official:
+        official = _official_sequence(root, args)
+        print(f"now / official trainer's sequence peak RSS: {results['now'][0] / official:.2f}")
+
+
+def _official_sequence(root: Path, args) -> float:
+    """Peak RSS of official_train_sequence.py (the official trainer's iteration 0) at --train-size."""
+    if args.preset != "adm256":
+        sys.exit("--official: the official trainer builds adm256 only (--preset adm256)")
+    missing = [name for name in ("torch_ema", "guided_diffusion") if not _importable(name)]
+    if missing:
+        sys.exit(f"--official needs {', '.join(missing)}: pip install -e '.[dev]'")
+    script = Path(__file__).with_name("official_train_sequence.py").read_text()
+    out = root / "official"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    peak, seconds = peak_rss_gb(script, [str(args.train_size), str(out)], env, cwd=root)
+    print(f"{'official':>12}: the official trainer's sequence (guided-diffusion UNet, torch_ema, "
+          f"DDP, AdamW; adm256, {args.train_size} px, batch 1, iteration 0 + checkpoint + "
+          f"validation) peak RSS {peak:.2f} GB, {seconds:.0f} s")  # fmt: skip
+    return peak
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
 
 
 def _code_at(revision: str, folder: Path) -> Path:
