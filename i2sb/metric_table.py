@@ -46,12 +46,13 @@ _CONSISTENCY = (
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec(name="fid", header="FID", decimals=2, lower_is_better=True, degraded_twin=False,
                needs_weights="Inception weights and a reference", plotted=True,
-               caption="Frechet Inception distance of the restored images to the task's reference",
+               caption="Frechet Inception distance (clean-fid legacy_pytorch) of the restored "
+                       "images to the task's reference",
                implementation="i2sb.metrics.fid:measure_fid", quoted_by_paper=True,
                reference_fact="fid_reference_kind"),
     MetricSpec(name="ca", header="CA (%)", decimals=2, lower_is_better=False, degraded_twin=False,
                needs_weights="ResNet-50 weights", plotted=True,
-               caption="top-1 accuracy of a ResNet-50 on the restored images",
+               caption="top-1 accuracy of torchvision's ResNet-50 IMAGENET1K_V1 on the restored images",
                implementation="i2sb.metrics.classifier:measure_accuracy", table_scale=100.0,
                quoted_by_paper=True),
     MetricSpec(name="psnr", header="PSNR", decimals=2, lower_is_better=False, degraded_twin=True,

@@ -1,29 +1,38 @@
-"""`i2sb evaluate` (FID, CA, PSNR, SSIM of a samples.npz) and `i2sb fid-reference` (cached stats)."""
+"""`i2sb evaluate` (the metric table's metrics of a samples.npz) and `i2sb fid-reference`."""
 
 from __future__ import annotations
 
 from i2sb.cli._overrides import add_section_flags, parse_overrides, section_flags
+from i2sb.metric_table import METRIC_NAMES, METRICS
 
 _WEIGHTS = (
     "Pretrained weights come from torch.hub's cache, $TORCH_HOME/hub/checkpoints (default "
-    "~/.cache/torch/hub/checkpoints): pt_inception-2015-12-05-6726825d.pth (FID) and "
-    "resnet50-0676ba61.pth (CA); pre-place them there to run offline. LPIPS reads "
-    "alexnet-owt-7be5be79.pth from the same folder and never downloads it."
+    "~/.cache/torch/hub/checkpoints): pt_inception-2015-12-05-6726825d.pth (Inception), "
+    "resnet50-0676ba61.pth (ResNet-50) and alexnet-owt-7be5be79.pth (AlexNet, never "
+    "downloaded); pre-place them there to run offline."
 )
+
+
+def _metrics_description() -> str:
+    """One sentence per row of the metric table: what it measures and needs (so a new row
+    documents itself here)."""
+    sentences = []
+    for spec in METRICS:
+        twin = " (also of the degraded inputs)" if spec.degraded_twin else ""
+        needs = f"; needs {spec.needs_weights}" if spec.needs_weights else ""
+        sentences.append(f"{spec.name}: {spec.caption}{twin}{needs}.")
+    return " ".join(sentences)
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="FID, classifier accuracy, PSNR, SSIM, LPIPS and consistency of a samples.npz -> "
-        "metrics.json",
-        description="FID (clean-fid legacy_pytorch) against the task's reference: ADM's "
-        "training-set batch for 4x SR (downloaded or pre-placed, downloads.fid_reference), "
-        "validation-set statistics from `i2sb fid-reference` for the other tasks. CA: top-1 of "
-        "ResNet-50 IMAGENET1K_V1. PSNR/SSIM/LPIPS (AlexNet) of recon (and of the degraded inputs) against clean; "
-        "consistency: PSNR of A(recon) (and A(degraded)) against y = A(clean), A the task's degradation. "
+        help=f"{', '.join(METRIC_NAMES)} of a samples.npz -> metrics.json",
+        description=f"{_metrics_description()} The FID reference: ADM's training-set batch for "
+        "4x SR (downloaded or pre-placed, downloads.fid_reference), validation-set statistics "
+        "from `i2sb fid-reference` for the other tasks. "
         "--metrics picks which (default: all; the metric table is i2sb/metric_table.py). "
-        "FID/CA/LPIPS whose weights or reference cannot be had are written as null with the reason, "
+        "A metric whose weights or reference cannot be had is written as null with the reason, "
         f"unless --require-external-metrics. {_WEIGHTS} With --config the samples must record "
         "the config's seed and clip_denoise (and with --check-data its evaluation images), and "
         "--sampler/--nfe when given; else it stops naming the key. Example: i2sb evaluate "
