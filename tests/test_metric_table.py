@@ -54,19 +54,36 @@ def context(clean: np.ndarray, task="sr4x-pool") -> MetricContext:
     )
 
 
+def evaluated(spec, clean: np.ndarray, restored: np.ndarray, folder: Path) -> tuple:
+    """(value, twin value or None) of ``spec`` as evaluation writes them: the images streamed
+    from a samples file in batches of 3 (not whole arrays), the degraded images = ``restored``."""
+    meta = {"task": "sr4x-pool", "nfe": 5}
+    part = Part(restored, clean, np.arange(len(clean)), np.zeros(len(clean)), meta, restored)
+    path = write_part(folder / "samples.npz", part)
+    settings = EvaluateConfig(metrics=(spec.name,), batch_size=3)
+    metrics = evaluate_samples(path, "sr4x-pool", folder / "metrics.json", settings)["metrics"]
+    twin = metrics[degraded_name(spec.name)]["value"] if spec.degraded_twin else None
+    return metrics[spec.name]["value"], twin
+
+
 @pytest.mark.parametrize("spec", WEIGHT_FREE, ids=lambda s: s.name)
-def test_a_weight_free_metric_is_perfect_on_identical_images_and_monotone_in_corruption(spec):
-    clean = clean_images()
-    measure = implementation(spec)
-    ctx = context(clean)
-    perfect = measure(clean, ctx)
-    scores = [measure(noisy(clean, level), ctx) for level in NOISE_LEVELS]
+def test_a_weight_free_metric_is_perfect_on_identical_images_and_monotone_in_corruption(
+    spec, tmp_path
+):
+    clean = clean_images(count=5)
+    scores = []
+    for level in (0, *NOISE_LEVELS):
+        restored = clean if level == 0 else noisy(clean, level)
+        value, twin = evaluated(spec, clean, restored, tmp_path / f"level{level}")
+        assert twin == (value if spec.degraded_twin else None)  # the twin: the same measure
+        scores.append(value)
+    perfect, *worse = scores
     if spec.lower_is_better:
         assert perfect == pytest.approx(0.0, abs=1e-9)
-        assert perfect < scores[0] < scores[1] < scores[2]
+        assert perfect < worse[0] < worse[1] < worse[2]
     else:
         assert perfect in (pytest.approx(1.0), PSNR_CAP_DB)  # SSIM 1; PSNR-like at the cap
-        assert perfect > scores[0] > scores[1] > scores[2]
+        assert perfect > worse[0] > worse[1] > worse[2]
 
 
 @pytest.mark.usefixtures("offline")

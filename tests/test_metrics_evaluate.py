@@ -12,15 +12,15 @@ from PIL import Image
 from i2sb.cli import main
 from i2sb.config import DownloadConfig, EvaluateConfig
 from i2sb.data.build import DEMO_DATA_NAME
-from i2sb.metric_table import METRIC_NAMES
+from i2sb.metric_table import METRIC_NAMES, result_names
 from i2sb.metrics import fid
 from i2sb.metrics.classifier import IMAGENET_MEAN, IMAGENET_STD
 from i2sb.metrics.evaluate import evaluate_samples
 from i2sb.metrics.image_quality import psnr_per_image, ssim_per_image
 from i2sb.sample.parts import Part, write_part
 
-METRICS = {"fid", "ca", "psnr", "ssim", "psnr_degraded", "ssim_degraded", "lpips", "lpips_degraded",
-           "consistency", "consistency_degraded"}  # fmt: skip
+# metrics.json holds every row of the metric table and each degraded twin (a new row adds its own)
+METRICS = set(result_names())
 
 
 def without(*names):

@@ -2,7 +2,10 @@
 
 Every row of the metric table (i2sb/metric_table.py) names a function ``f(images, ctx) -> float``:
 ``images`` are the restored (or, for a metric with a degraded twin, the degraded) uint8
-(N, 3, H, W) images, ``ctx`` this context. A metric that cannot be measured raises
+(N, 3, H, W) images, ``ctx`` this context. Evaluation streams them from the samples file
+(``sample.samplefile.ImageStream``, as ``ctx.clean``): they have ``len``, ``shape`` and
+``images[a:b]`` slices, not the whole array; ``ctx.per_image`` runs an (images, clean) ->
+(N,) function over them a batch at a time. A metric that cannot be measured raises
 ``MetricUnavailable`` (or a weights/download error) with the reason; evaluation writes it as
 ``{"value": null, "reason": ...}``, never a made-up number.
 """
@@ -47,6 +50,21 @@ class MetricContext:
     @property
     def batch_size(self) -> int:
         return self.settings.batch_size
+
+    def per_image(
+        self, function: Callable[[np.ndarray, np.ndarray], np.ndarray], images: Any
+    ) -> np.ndarray:
+        """``function(images, clean)`` -> (N,), over ``batch_size`` images at a time; the
+        per-image values do not depend on the batch. Empty images get ``function``'s error."""
+        if len(images) == 0:
+            return function(images, self.clean)
+        batch = self.batch_size
+        return np.concatenate(
+            [
+                function(images[start : start + batch], self.clean[start : start + batch])
+                for start in range(0, len(images), batch)
+            ]
+        )
 
     def model(self, role: str, load: Callable[[str], Any]) -> Any:
         """The model of ``role``: the one given, else ``load(device)`` once."""

@@ -62,23 +62,9 @@ def ssim_per_image(images: np.ndarray, reference: np.ndarray) -> np.ndarray:
     )
 
 
-def _per_image_in_batches(per_image, images: np.ndarray, ctx: MetricContext) -> np.ndarray:
-    """``per_image`` over ``ctx.batch_size`` images at a time: evaluation streams the images
-    (sample.samplefile), and the per-image values do not depend on the batch."""
-    if len(images) == 0:
-        return per_image(images, ctx.clean)  # the empty-input error
-    batch = ctx.batch_size
-    return np.concatenate(
-        [
-            per_image(images[start : start + batch], ctx.clean[start : start + batch])
-            for start in range(0, len(images), batch)
-        ]
-    )
-
-
 def mean_psnr(images: np.ndarray, ctx: MetricContext) -> float:
-    return float(np.mean(_per_image_in_batches(psnr_per_image, images, ctx)))
+    return float(np.mean(ctx.per_image(psnr_per_image, images)))
 
 
 def mean_ssim(images: np.ndarray, ctx: MetricContext) -> float:
-    return float(np.mean(_per_image_in_batches(ssim_per_image, images, ctx)))
+    return float(np.mean(ctx.per_image(ssim_per_image, images)))
