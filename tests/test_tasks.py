@@ -110,3 +110,32 @@ def test_the_table_imports_no_sampler_or_torch():
     imported = {line.split()[1] for line in Path(tasks.__file__).read_text().splitlines()
                 if line.startswith(("import ", "from "))}  # fmt: skip
     assert imported <= {"__future__", "re", "dataclasses"}
+
+
+def _valid_list(message: str) -> list[str]:
+    """The names after 'valid tasks:' / 'valid names:' in a refusal."""
+    (listing,) = re.findall(r"valid (?:tasks|names): (.*)$", message)
+    return listing.split(", ")
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_every_task_row_is_named_wherever_tasks_or_families_are_listed(name):
+    """A new row needs nothing beside it: the refusals that list tasks (the task table, the
+    corruption registry, the config's tasks) name it, and the family messages list its family
+    exactly where its FamilySpec says so."""
+    from i2sb.config import ConfigError, config_from_dict
+    from i2sb.corruption import build_corruption
+
+    with pytest.raises(KeyError) as unknown_task:
+        task_spec("denoise-1")
+    with pytest.raises(KeyError) as unknown_corruption:
+        build_corruption("denoise-1", 64)
+    with pytest.raises(ConfigError) as refused:
+        config_from_dict({"tasks": ["denoise-1"]})
+    for message in (unknown_task.value.args[0], unknown_corruption.value.args[0]):
+        assert name in _valid_list(message)
+    assert name in _valid_list(str(refused.value))
+    family = TASKS[name].family_spec
+    for flag in ("forward_operator", "mask", "data_consistency_applies"):
+        listed = family_patterns(flag).split(", ")
+        assert (family.pattern in listed) == getattr(family, flag), flag

@@ -42,7 +42,10 @@ BUILDERS: dict[str, Builder] = {
     "inpaint-freeform1020": _freeform,
     "inpaint-freeform2030": _freeform,
 }
-CORRUPTION_NAMES: tuple[str, ...] = ("jpeg-5", "jpeg-10", *BUILDERS)
+# Every task row with a corruption, in the task table's order (a jpeg-<q> row builds from its name).
+CORRUPTION_NAMES: tuple[str, ...] = tuple(
+    name for name, spec in TASKS.items() if spec.family == "jpeg" or name in BUILDERS
+)
 
 
 def build_corruption(
