@@ -138,6 +138,14 @@ def test_task_table_and_config_stay_light():
         assert not roots & {"torch", "mlflow", "torchvision", "numpy"}, module
 
 
+def test_the_cli_parses_and_calls():
+    """A command module never imports torch, numpy or mlflow, even inside a handler: work that needs
+    them is a library function the handler calls (so it is testable without argparse)."""
+    for path in (PACKAGE / "cli").glob("*.py"):
+        roots = {name.split(".")[0] for name in imports_of(path)}
+        assert not roots & {"torch", "numpy", "mlflow", "torchvision"}, path.name
+
+
 def test_planning_imports_neither_torch_nor_numpy():
     """What the Snakefile imports, the sampler table and its sampler files included, stays light
     at import (the updates import torch when called)."""

@@ -87,3 +87,19 @@ def section_flags(args, section: str) -> dict[str, Any]:
         if name.startswith(section + ".") and value is not None
     }
     return {section: given} if given else {}
+
+
+def config_from_args(args, sections: tuple[str, ...], base: dict[str, Any] | None = None):
+    """The config of a command: ``--config`` + ``--set`` + the given flags of the config keys of
+    ``sections`` (``add_section_flags``), validated as a whole. Without ``--config``: ``base`` (the
+    command's own defaults over the config's) + the flags; ``--set`` then has nothing to override."""
+    from i2sb.config import config_from_dict, deep_merge, load_config
+
+    overrides = parse_overrides(args.set)
+    if args.config is None and overrides:
+        raise ValueError("--set needs --config (the file it overrides)")
+    for section in sections:
+        overrides = deep_merge(overrides, section_flags(args, section))
+    if args.config:
+        return load_config(args.config, overrides)
+    return config_from_dict(deep_merge(base or {}, overrides))

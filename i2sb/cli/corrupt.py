@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from i2sb.config.choices import MASK_SOURCES
 
 
@@ -34,54 +32,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    options = {
-        "mask_source": args.mask_source,
-        "masks_path": args.masks_path,
-        "cache_dir": args.cache_dir,
-        "seed": args.seed,
-    }
+    from i2sb.sample.preview import corrupt_files
+
+    masks = {"mask_source": args.mask_source, "masks_path": args.masks_path,
+             "cache_dir": args.cache_dir, "seed": args.seed}  # fmt: skip
     written, mask_source = corrupt_files(
-        args.task, args.images, args.out, args.size, args.device, options
+        args.task, args.images, args.out, args.size, args.device, masks
     )
     for path in written:
         print(path)
     if mask_source:
         print(f"masks: {mask_source}")
     return 0
-
-
-def corrupt_files(
-    task: str,
-    images: list[str],
-    out_dir: str,
-    size: int = 256,
-    device: str = "cpu",
-    options: dict | None = None,
-) -> tuple[list[Path], str | None]:
-    """Degrade ``images`` with ``task``; returns the PNGs written (clean, degraded per image) and
-    the operator's mask source."""
-    import torch
-
-    from i2sb.corruption import build_corruption
-    from i2sb.data.decode import load_rgb
-    from i2sb.data.transforms import build_transform
-    from i2sb.sample.images import save_png, to_uint8
-
-    operator = build_corruption(task, size, device, **(options or {}))
-    stems = [Path(image).stem for image in images]
-    if len(set(stems)) != len(stems):
-        raise ValueError(f"input file names must differ (outputs are named after them): {stems}")
-    transform = build_transform(size, train=False)
-    batch = []
-    for image in images:
-        try:
-            batch.append(transform(load_rgb(image)))
-        except (FileNotFoundError, ValueError) as err:
-            raise FileNotFoundError(f"{image}: not a readable image ({err})") from None
-    x0 = torch.stack(batch).to(device)
-    x1, _ = operator(x0, torch.arange(len(images), device=device))
-    written = []
-    for stem, clean, degraded in zip(stems, x0, x1):
-        for suffix, tensor in (("clean", clean), (task, degraded)):
-            written.append(save_png(Path(out_dir) / f"{stem}_{suffix}.png", to_uint8(tensor)))
-    return written, operator.mask_source

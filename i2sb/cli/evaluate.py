@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from i2sb.cli._overrides import add_section_flags, parse_overrides, section_flags
+from i2sb.cli._overrides import add_section_flags, config_from_args
 from i2sb.metric_table import METRIC_NAMES, METRICS
 
 _WEIGHTS = (
@@ -82,13 +82,7 @@ def _register_reference(subparsers) -> None:
 
 def _config(args):
     """The config (``--config`` + ``--set`` + the evaluate.* flags), validated as a whole."""
-    from i2sb.config import config_from_dict, deep_merge, load_config
-
-    overrides = parse_overrides(args.set)
-    if args.config is None and overrides:
-        raise ValueError("--set needs --config (the file it overrides)")
-    overrides = deep_merge(overrides, section_flags(args, "evaluate"))
-    return load_config(args.config, overrides) if args.config else config_from_dict(overrides)
+    return config_from_args(args, ("evaluate",))
 
 
 def _expected(cfg, args) -> dict:

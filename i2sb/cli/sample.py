@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from i2sb.cli._overrides import add_section_flags, parse_overrides, section_flags
+from i2sb.cli._overrides import add_section_flags, config_from_args
 from i2sb.config.choices import DATA_KINDS, EVAL_SUBSETS, MASK_SOURCES
 from i2sb.samplers import SAMPLERS, SamplerConfig, SamplerSpec
 from i2sb.samplers.entry import option_owners
@@ -97,11 +97,10 @@ def sampler_from_args(args) -> SamplerConfig:
     sampler = SamplerConfig(args.sampler, **{o: v for o, v in given.items() if v is not None})
     wrong = sampler.option_problem()
     if wrong:
-        option, why = wrong
-        owners = ", ".join(name for name, _ in option_owners()[option])
-        flag = "--" + option.replace("_", "-")
+        owners = ", ".join(name for name, _ in option_owners()[wrong.option])
+        flag = "--" + wrong.option.replace("_", "-")
         raise ValueError(
-            f"{flag}: {why}" + (f" ({flag} is for {owners})" if why.startswith("sampler ") else "")
+            f"{flag}: {wrong.why}" + (f" ({flag} is for {owners})" if wrong.foreign else "")
         )
     return sampler
 
@@ -230,19 +229,13 @@ def parse_partition(text: str) -> tuple[int, int]:
 
 
 def _config(args):
-    """The config: ``--config`` + ``--set`` + the flags that set config keys, validated as a whole."""
-    from i2sb.config import config_from_dict, deep_merge, load_config
+    """The config: ``--config`` + ``--set`` + the flags that set config keys, validated as a whole.
 
-    overrides = parse_overrides(args.set)
-    if args.config is None and overrides:
-        raise ValueError("--set needs --config (the file it overrides)")
-    for section in ("sample", "data", "downloads"):
-        overrides = deep_merge(overrides, section_flags(args, section))
-    if args.config:
-        return load_config(args.config, overrides)
-    # Without a config, --data-dir is a user's folder, not the demo: an image folder (ImageNet's
-    # WordNet-id classes then pick the 10k subset, as the benchmark does).
-    return config_from_dict(deep_merge({"data": {"kind": "imagefolder"}}, overrides))
+    Without a config, --data-dir is a user's folder, not the demo: an image folder (ImageNet's
+    WordNet-id classes then pick the 10k subset, as the benchmark does)."""
+    return config_from_args(
+        args, ("sample", "data", "downloads"), {"data": {"kind": "imagefolder"}}
+    )
 
 
 def run_sample(args) -> int:

@@ -45,49 +45,12 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def check_experiment(uri: str, name: str) -> None:
-    """Refuse an experiment without evaluation runs (misspelt, empty) naming those that exist;
-    a local sqlite store that does not exist is not created."""
-    from mlflow import MlflowClient
-
-    from i2sb.tracking.store import KIND_TAG
-    from i2sb.tracking.transport import sqlite_file
-
-    db = sqlite_file(uri)
-    if db is not None and not db.is_file():
-        raise FileNotFoundError(
-            f"no MLflow store at {db} (--tracking-uri {uri}); import runs first with `i2sb track`"
-        )
-    client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name(name)
-    runs = []
-    if experiment is not None:
-        runs = client.search_runs([experiment.experiment_id],
-                                  filter_string=f"tags.`{KIND_TAG}` = 'eval'", max_results=1)  # fmt: skip
-    if not runs:
-        found = []
-        for other in client.search_experiments():
-            if client.search_runs([other.experiment_id],
-                                  filter_string=f"tags.`{KIND_TAG}` = 'eval'", max_results=1):  # fmt: skip
-                found.append(other.name)
-        state = "has no evaluation runs" if experiment is not None else "does not exist"
-        raise ValueError(
-            f"MLflow experiment {name!r} at {uri} {state}; experiments with evaluation runs: "
-            f"{', '.join(sorted(found)) or 'none (run i2sb track first)'}"
-        )
-
-
 def run(args) -> int:
     from i2sb.tables import make_tables, tracked_run_ids
-    from i2sb.tracking.transport import check_reachable, http_limits
 
-    check_reachable(args.tracking_uri)  # a dead server: one line in seconds, not minutes of retries
-    with http_limits():
-        check_experiment(args.tracking_uri, args.experiment)
     tasks = tuple(args.tasks) if args.tasks else None
     run_ids = tracked_run_ids(args.tracked) if args.tracked else None
-    result = make_tables(
-        args.tracking_uri, args.experiment, args.out, args.artifact_root, tasks, run_ids
-    )
+    result = make_tables(args.tracking_uri, args.experiment, args.out, args.artifact_root, tasks,
+                         run_ids, require_runs=True)  # fmt: skip
     print(f"{result['num_runs']} runs -> {len(result['files'])} files in {args.out}")
     return 0

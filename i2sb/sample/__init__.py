@@ -6,5 +6,6 @@
 - ``evalset``: ``sample_run_partition`` (the CLI and the workflow) finds the run's evaluation set first
 - ``parts`` / ``gather``: the part-file format and ``gather_parts``
 - ``restore``: ``restore_images`` for image files
+- ``preview``: ``corrupt_files``, a task's degradation of image files (``i2sb corrupt``)
 - ``images``: uint8 conversion, PNG, trajectory strips and GIFs
 """

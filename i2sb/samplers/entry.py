@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from i2sb.samplers.options import OptionField, build_options
 from i2sb.samplers.registry import SAMPLER_NAMES, SAMPLERS, SamplerSpec, sampler_spec
@@ -28,6 +28,14 @@ def option_owners() -> dict[str, list[tuple[str, OptionField]]]:
         if len({field.kind for _, field in fields}) > 1:
             raise TypeError(f"option {name} has different types in samplers {fields}")
     return owners
+
+
+class OptionProblem(NamedTuple):
+    """What is wrong with one option of an entry; ``why`` names the sampler and the option."""
+
+    option: str
+    why: str
+    foreign: bool  # the sampler takes no such option (True) or the value is out of range
 
 
 class _EntryMethods:
@@ -74,18 +82,19 @@ class _EntryMethods:
             )
         return None
 
-    def option_problem(self) -> tuple[str, str] | None:
-        """(option, why) for an option this sampler does not take or a value out of its range."""
+    def option_problem(self) -> OptionProblem | None:
+        """The first option this sampler does not take, or whose value is out of its range."""
         own = {field.name: field for field in self.spec.fields}
         for option, value in self.given_options().items():
             if option not in own:
-                return option, (
+                why = (
                     f"sampler {self.name} takes no option {option} "
                     f"(its options: {', '.join(own) or 'none'})"
                 )
+                return OptionProblem(option, why, foreign=True)
             problem = own[option].problem(value)
             if problem:
-                return option, problem
+                return OptionProblem(option, problem, foreign=False)
         return None
 
     def problem(self, task: TaskSpec | None = None) -> str | None:
@@ -95,9 +104,10 @@ class _EntryMethods:
             return f"unknown sampler {self.name!r}; valid samplers: {', '.join(SAMPLER_NAMES)}"
         wrong = self.option_problem()
         if wrong:
-            option, why = wrong
             return (
-                why if why.startswith("sampler ") else f"sampler {self.name} option {option}: {why}"
+                wrong.why
+                if wrong.foreign
+                else f"sampler {self.name} option {wrong.option}: {wrong.why}"
             )
         if task is not None and self.needs_forward_operator and not task.has_forward_operator:
             return (

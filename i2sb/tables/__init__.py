@@ -35,7 +35,7 @@ from i2sb.tables.build import (
 from i2sb.tables.facts import describe_runs, table_caption
 from i2sb.tables.render import DECIMALS, write_table
 from i2sb.tracking.store import KIND_TAG, RunRecord, get_or_create_experiment, upsert_run
-from i2sb.tracking.transport import check_reachable, http_limits, store_lock
+from i2sb.tracking.transport import check_reachable, http_limits, sqlite_file, store_lock
 from i2sb.tracking.ui import report_experiment
 
 OTHER_TASKS = "Tasks outside the paper's tables"
@@ -194,6 +194,8 @@ def make_tables(
     artifact_root: str | None = None,
     tasks: tuple[str, ...] | None = None,
     run_ids: tuple[str, ...] | None = None,
+    *,
+    require_runs: bool = False,
 ) -> dict[str, Any]:
     """Write the report for ``experiment`` into ``out`` and log it as a summary run, kept apart
     in the experiment ``<experiment>/report`` so the evaluations' runs table holds only them.
@@ -202,11 +204,16 @@ def make_tables(
     ``run_ids`` (the track step's, ``tracked_run_ids``) are the runs of the current
     configuration; by default every evaluation run. Runs that differ in what they were made
     from (``build.mixed_identity``: data, network, checkpoint) are refused, naming the fact.
+    With ``require_runs`` (``i2sb tables``: a name typed by a user) an experiment without
+    evaluation runs is an error naming those that have runs, and no store is created.
     """
     from mlflow import MlflowClient
 
     out = Path(out)
     check_reachable(tracking_uri)  # a dead server fails in seconds, as `track` does
+    if require_runs:
+        with http_limits():
+            require_eval_runs(tracking_uri, experiment)
     with store_lock(tracking_uri), http_limits():
         client = MlflowClient(tracking_uri=tracking_uri)
         experiment_id = get_or_create_experiment(client, experiment, tracking_uri, artifact_root)
@@ -245,6 +252,32 @@ def make_tables(
         "degraded_check": check,
         "files": [str(p) for p in written],
     }
+
+
+def require_eval_runs(uri: str, name: str) -> None:
+    """Refuse an experiment without evaluation runs (misspelt, empty) naming those that exist;
+    a local sqlite store that does not exist is not created."""
+    from mlflow import MlflowClient
+
+    db = sqlite_file(uri)
+    if db is not None and not db.is_file():
+        raise FileNotFoundError(
+            f"no MLflow store at {db} (--tracking-uri {uri}); import runs first with `i2sb track`"
+        )
+    client = MlflowClient(tracking_uri=uri)
+
+    def has_eval_runs(experiment_id: str) -> bool:
+        only_eval = f"tags.`{KIND_TAG}` = 'eval'"
+        return bool(client.search_runs([experiment_id], filter_string=only_eval, max_results=1))
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None or not has_eval_runs(experiment.experiment_id):
+        found = [e.name for e in client.search_experiments() if has_eval_runs(e.experiment_id)]
+        state = "has no evaluation runs" if experiment is not None else "does not exist"
+        raise ValueError(
+            f"MLflow experiment {name!r} at {uri} {state}; experiments with evaluation runs: "
+            f"{', '.join(sorted(found)) or 'none (run i2sb track first)'}"
+        )
 
 
 def make_tables_to(
