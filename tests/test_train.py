@@ -306,6 +306,11 @@ def test_first_host_of_a_slurm_nodelist():
         ("sr4x-pool", {"network": {"preset": "small"}}, "preset"),
         ("sr4x-pool", {"bridge": {"beta_max": 0.5}}, "beta_max"),
         ("sr4x-pool", {"data": {"kind": "imagefolder", "root": "elsewhere"}}, "config.data.kind"),
+        # restored from latest.pt (optimizer, scheduler, EMA): another value would be ignored
+        ("sr4x-pool", {"train": {"lr": 5e-4}}, "config.train.lr"),
+        ("sr4x-pool", {"train": {"lr_gamma": 0.5}}, "config.train.lr_gamma"),
+        ("sr4x-pool", {"train": {"ema_decay": 0.5}}, "config.train.ema_decay"),
+        ("sr4x-pool", {"train": {"seed": 7}}, "config.train.seed"),  # the batch order
     ],
 )
 def test_resuming_a_run_of_other_settings_is_refused_naming_the_field(
@@ -320,6 +325,21 @@ def test_resuming_a_run_of_other_settings_is_refused_naming_the_field(
     with pytest.raises(ValueError, match=f"cannot resume .* trained with {field}="):
         train(config_from_dict(values), task, tmp_path, **kwargs)
     assert (tmp_path / "options.json").read_text() == before  # not rewritten
+
+
+def test_a_run_past_the_asked_iterations_is_refused_not_kept_under_the_new_config(tmp_path):
+    """iterations 3 -> 2: resuming trained nothing and options.json said 2 of a 3-iteration run."""
+    kwargs = dict(train_set=Images(), val_set=Images(4, 1), ctx=DistContext(), progress=False)
+    train(tiny_config(iterations=3), "sr4x-pool", tmp_path, **kwargs)
+    before = (tmp_path / "options.json").read_text()
+    with pytest.raises(ValueError, match="at iteration 3, past train.iterations=2; .*remove"):
+        train(tiny_config(iterations=2), "sr4x-pool", tmp_path, **kwargs)
+    assert (tmp_path / "options.json").read_text() == before  # not rewritten
+    # the same length again, or longer, resumes
+    assert (
+        train(tiny_config(iterations=3), "sr4x-pool", tmp_path, **kwargs).summary["resumed_from"]
+        == 3
+    )
 
 
 def test_temporaries_left_by_a_killed_checkpoint_write_are_removed_on_start(tmp_path, capsys):

@@ -15,9 +15,10 @@ def register(subparsers) -> None:
             "Several GPUs on one node: `torchrun --nproc_per_node=4 -m i2sb train ...`. "
             "Slurm: `srun i2sb train ...` (rank and master from SLURM_* variables). "
             "An existing OUT/latest.pt is resumed exactly (weights, EMA, optimizer, scheduler, RNG), "
-            "and only when its options.json records the same task, preset, image size, bridge and "
-            "data settings (else an error names the field). Leftover latest.tmp-<host>-<pid>.pt files of "
-            "a killed write are removed on start."
+            "and only when its options.json records the same task, preset, image size, bridge, data "
+            "and weight-changing train settings (lr, lr_step, lr_gamma, ema_decay, seed, ...) and it "
+            "is not past train.iterations (else an error names the field). Leftover "
+            "latest.tmp-<host>-<pid>.pt files of a killed write are removed on start."
         ),
     )
     parser.add_argument(

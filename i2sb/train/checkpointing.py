@@ -63,3 +63,14 @@ def resume_training_state(
     sched.load_state_dict(saved["sched"])
     torch.set_rng_state(saved["rng"]["torch"].cpu())
     return int(saved["iteration"])
+
+
+def check_not_past(path: Path, iteration: int, iterations: int) -> None:
+    """Refuse a latest.pt already past ``iterations``: resuming it trains nothing, and its weights
+    would stand under a config (options.json, MLflow) that says fewer iterations."""
+    if iteration > iterations:
+        raise ValueError(
+            f"cannot resume {path}: it is at iteration {iteration}, past train.iterations="
+            f"{iterations}; ask for {iteration} or more, use another --out folder, or remove "
+            f"{path.parent} to train afresh"
+        )

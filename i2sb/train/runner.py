@@ -29,6 +29,7 @@ from i2sb.sample.options import sampling_options
 from i2sb.sample.restorer import Restorer
 from i2sb.train.batches import BatchPlan, microbatch_loader
 from i2sb.train.checkpointing import (
+    check_not_past,
     latest_checkpoint,
     resume_training_state,
     save_training_state,
@@ -99,6 +100,7 @@ def train(
         state.iteration = resume_training_state(
             checkpoint, parts.net, state.ema, state.optimizer, state.sched, ctx.device
         )
+        check_not_past(checkpoint, state.iteration, cfg.train.iterations)
     monitor = monitor if ctx.is_main else None
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -128,6 +128,12 @@ def training_options(cfg: Config, task: str, parts: TrainParts, world_size: int)
 
 # Data settings that change what a run learns from (not how fast it reads them).
 RESUME_DATA_KEYS = ("kind", "root", "image_size", "mask_source", "mask_seed", "demo")
+# Training settings that change the weights: a resume restores the optimizer's lr, the scheduler
+# and the EMA decay from latest.pt, so another value would be ignored while options.json (and
+# MLflow) recorded it; the batch order follows seed and batch_size. (microbatch, the world size
+# and the checkpoint/validation cadence split or watch the same work.)
+RESUME_TRAIN_KEYS = ("batch_size", "lr", "lr_step", "lr_gamma", "weight_decay", "ema_decay",
+                     "grad_clip", "precision", "seed")  # fmt: skip
 
 
 def _resume_fields(cfg: Config, task: str) -> dict[str, Any]:
@@ -144,13 +150,16 @@ def _resume_fields(cfg: Config, task: str) -> dict[str, Any]:
         "beta_max": cfg.beta_max(task),
         "ot_ode": cfg.ot_ode(task),
     }
-    data = cfg.to_dict()["data"]
-    fields.update({f"config.data.{key}": data[key] for key in RESUME_DATA_KEYS})
+    values = cfg.to_dict()
+    fields.update({f"config.data.{key}": values["data"][key] for key in RESUME_DATA_KEYS})
+    fields.update({f"config.train.{key}": values["train"][key] for key in RESUME_TRAIN_KEYS})
+    fields["config.network.adm_init"] = values["network"]["adm_init"]
     return fields
 
 
 def check_resume(out_dir: str | Path, cfg: Config, task: str) -> None:
-    """Refuse to resume ``out_dir/latest.pt`` unless task, preset, image size, bridge and data match.
+    """Refuse to resume ``out_dir/latest.pt`` unless task, preset, image size, bridge, data and the
+    training settings that change the weights match.
 
     Without this a copied sr4x run folder would silently continue as jpeg-10 and options.json
     would be rewritten to say so.
@@ -175,7 +184,8 @@ def check_resume(out_dir: str | Path, cfg: Config, task: str) -> None:
         if value != wanted:
             raise ValueError(
                 f"cannot resume {out_dir}/latest.pt: it was trained with {name}={value!r}, this "
-                f"run asks for {name}={wanted!r}; use another --out folder (or the same settings)"
+                f"run asks for {name}={wanted!r}; use another --out folder, the same settings, or "
+                f"remove {out_dir} to train afresh"
             )
 
 
