@@ -250,6 +250,38 @@ def test_every_job_of_a_cpu_config_goes_to_the_cpu_partition(tmp_path: Path) -> 
     }
 
 
+# The rules of the workflow that Snakemake runs in its own process on any executor (its `localrules:`), read the
+# way Snakemake reads the Snakefile (config/tiny.yaml planned into argv[1]). A dry run cannot tell: it prints every
+# job as `rule X:`.
+LOCAL_RULES = """
+import sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+with SnakemakeApi(OutputSettings()) as api:
+    config = ConfigSettings(configfiles=[Path("config/tiny.yaml").absolute()], config={"results_dir": sys.argv[1]})
+    workflow = api.workflow(ResourceSettings(), config, snakefile=Path("Snakefile"))._workflow
+    print(" ".join(sorted(workflow._localrules)))
+"""
+
+
+def test_record_jobs_run_in_the_snakemake_process_and_never_wait_in_the_queue(
+    tmp_path: Path,
+) -> None:
+    """The config slices and the checkpoint record are hashes of seconds; the record sits between training and
+    sampling, so as a Slurm job it would queue there (it held the two-node suite's sampling jobs back behind a
+    DOWN partition: tests/slurm/multinode_suite.py, fault 4)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", LOCAL_RULES, str(tmp_path / "results")],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    local = set(proc.stdout.split())
+    assert {"config_slice", "checkpoint_record", "resolved_config", "track", "report"} <= local
+    assert not {"train", "sample", "gather", "convert_lmdb"} & local
+
+
 def test_a_site_overlay_replaces_the_partition_list_as_a_whole() -> None:
     merged = merged_profile(PROFILE, OVERLAY)
     assert merged["partitions"] == {"local": {"max_gpu": 0}, "local-gpu": {"max_gpu": 2}}

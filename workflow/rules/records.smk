@@ -1,8 +1,12 @@
 # What jobs read, as files that change with it: each job's slice of the config (named by its hash)
 # and the content fingerprint of each task's latest.pt. Local and tiny; planning writes neither.
+# Local: on Slurm they run in the Snakemake process. A record submitted as a job would wait in the
+# queue between training and sampling for a hash of seconds (download_checkpoint, local too,
+# reads and checks a published latest.pt there).
 
 localrules:
     config_slice,
+    checkpoint_record,
 
 
 wildcard_constraints:
