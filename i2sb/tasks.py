@@ -2,9 +2,10 @@
 
 Two tables: ``FAMILIES`` holds what a family of tasks shares (spec §1: beta_max and OT-ODE; §7:
 evaluation set and FID reference; §5 and §10: whether it has a forward operator and a hole mask),
-and ``TASKS`` holds one row per task naming its family. A new task names an existing family (or
-adds one row to ``FAMILIES``); nothing is inherited silently. Every message that lists families
-(``sr4x-*, blur-*``) is built from ``FAMILIES`` by ``family_patterns``.
+and ``TASKS`` holds one row per task naming its family and the function in i2sb/corruption/ that
+builds its degradation. A new task is that function and one row here (naming an existing family,
+or with one row added to ``FAMILIES``); nothing is inherited silently. Every message that lists
+families (``sr4x-*, blur-*``) is built from ``FAMILIES`` by ``family_patterns``.
 
 Imports neither torch nor mlflow, so the Snakefile can read it and a dry run stays instant.
 """
@@ -38,6 +39,9 @@ class FamilySpec:
     # That reset overwrites a data-consistency step outside the hole and its gradient is zero
     # inside, so a data-consistent sampler gives ddpm's images exactly (tests/test_sample.py).
     reset_erases_consistency: bool
+    # "module:function" in i2sb/corruption/ building any task of the family from its name
+    # ("" = each task row names its own; the paired family has none).
+    corruption: str = ""
 
     @property
     def data_consistency_applies(self) -> bool:
@@ -45,10 +49,12 @@ class FamilySpec:
         return self.forward_operator and not self.reset_erases_consistency
 
 
+# fmt: off
 FAMILIES: dict[str, FamilySpec] = {
     family.name: family
     for family in (
-        FamilySpec("jpeg", "jpeg-*", 0.3, False, EVAL_10K, FID_REF_VAL, False, False, False),
+        FamilySpec("jpeg", "jpeg-*", 0.3, False, EVAL_10K, FID_REF_VAL, False, False, False,
+                   corruption="jpeg:jpeg_of_task"),
         FamilySpec("superres", "sr4x-*", 0.3, False, EVAL_FULL, FID_REF_TRAIN, True, False, False),
         FamilySpec("blur", "blur-*", 1.0, True, EVAL_10K, FID_REF_VAL, True, False, False),
         FamilySpec("inpaint", "inpaint-*", 1.0, True, EVAL_10K, FID_REF_VAL, True, True, True),
@@ -56,6 +62,7 @@ FAMILIES: dict[str, FamilySpec] = {
         FamilySpec("paired", "paired", 0.3, False, EVAL_FULL, FID_REF_VAL, False, False, False),
     )
 }
+# fmt: on
 
 
 def family_patterns(flag: str) -> str:
@@ -71,6 +78,9 @@ class TaskSpec:
     name: str
     family: str  # "jpeg" | "superres" | "blur" | "inpaint" | "paired"
     hole_ratio: tuple[float, float] | None = None  # free-form inpainting: range of the hole's area
+    # "module:function" in i2sb/corruption/ building its degradation as f(name, image_size,
+    # device), free-form inpainting with the mask options too; "" = its family's.
+    corruption: str = ""
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -103,6 +113,11 @@ class TaskSpec:
         return self.family_spec.mask
 
     @property
+    def corruption_builder(self) -> str:
+        """Where its degradation is built ("module:function" in i2sb/corruption/; "" = none)."""
+        return self.corruption or self.family_spec.corruption
+
+    @property
     def has_forward_operator(self) -> bool:
         """Whether the degradation has a differentiable operator A and a measurement y (CDDB)."""
         return self.family_spec.forward_operator
@@ -113,13 +128,13 @@ TASKS: dict[str, TaskSpec] = {
     for spec in (
         TaskSpec("jpeg-5", "jpeg"),
         TaskSpec("jpeg-10", "jpeg"),
-        TaskSpec("sr4x-pool", "superres"),
-        TaskSpec("sr4x-bicubic", "superres"),
-        TaskSpec("blur-uni", "blur"),
-        TaskSpec("blur-gauss", "blur"),
-        TaskSpec("inpaint-center", "inpaint"),
-        TaskSpec("inpaint-freeform1020", "inpaint", (0.1, 0.2)),
-        TaskSpec("inpaint-freeform2030", "inpaint", (0.2, 0.3)),
+        TaskSpec("sr4x-pool", "superres", corruption="superres:PoolSuperResolution"),
+        TaskSpec("sr4x-bicubic", "superres", corruption="superres:BicubicSuperResolution"),
+        TaskSpec("blur-uni", "blur", corruption="blur:uniform_blur"),
+        TaskSpec("blur-gauss", "blur", corruption="blur:gaussian_blur"),
+        TaskSpec("inpaint-center", "inpaint", corruption="inpaint:CenterInpainting"),
+        TaskSpec("inpaint-freeform1020", "inpaint", (0.1, 0.2), "inpaint:freeform_inpainting"),
+        TaskSpec("inpaint-freeform2030", "inpaint", (0.2, 0.3), "inpaint:freeform_inpainting"),
     )
 }
 

@@ -83,3 +83,13 @@ class Blur(Corruption):
 
     def measurement(self, x1, mask=None):
         return x1
+
+
+def uniform_blur(name: str, image_size: int, device="cpu") -> Blur:
+    """blur-uni: the 9-tap box blur."""
+    return Blur(name, image_size, uniform_taps(), device)
+
+
+def gaussian_blur(name: str, image_size: int, device="cpu") -> Blur:
+    """blur-gauss: the 5-tap Gaussian blur, sigma GAUSS_SIGMA."""
+    return Blur(name, image_size, gaussian_taps(), device)

@@ -9,6 +9,7 @@ from i2sb.config.choices import MASK_SOURCES
 from i2sb.corruption.base import Corruption
 from i2sb.corruption.masks import PUBLISHED_KEYS, GeneratedMasks, PublishedMasks
 from i2sb.downloads import fetch, locate
+from i2sb.tasks import task_spec
 
 _TRAINING_INDEX_RANGE = 2**62  # random draws for generated masks: practically never repeat
 
@@ -99,3 +100,10 @@ class FreeformInpainting(Inpainting):
                 )
         mask = self.bank.masks(chosen, self.image_size).to(x0.device, x0.dtype)
         return x0 * (1 - mask) + mask, mask
+
+
+def freeform_inpainting(name: str, image_size: int, device="cpu", **options) -> FreeformInpainting:
+    """inpaint-freeform*: the task row's hole_ratio picks the masks; ``options`` (mask_source,
+    masks_path, cache_dir, seed) as :func:`open_mask_bank`."""
+    bank = open_mask_bank(task_spec(name).hole_ratio, **options)
+    return FreeformInpainting(name, image_size, bank, device)

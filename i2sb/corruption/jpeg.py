@@ -111,3 +111,8 @@ class JPEG(Corruption):
         chroma = chroma.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
         rgb = torch.einsum("ck,bkhw->bchw", self._inverse.to(dtype), torch.cat([luma, chroma], 1))
         return rgb / 255 * 2 - 1, None
+
+
+def jpeg_of_task(name: str, image_size: int, device="cpu") -> JPEG:
+    """jpeg-<q>: the quality is the number in the task's name."""
+    return JPEG(name, image_size, int(name.rsplit("-", 1)[1]), device)

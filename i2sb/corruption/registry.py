@@ -1,51 +1,39 @@
-"""Name -> operator: the one place that knows which class builds which task's degradation.
+"""Task name -> operator: builds the degradation the task table's row names.
 
-Names are looked up exactly (``i2sb.tasks.task_spec``); adding a corruption means one entry here
-and one module beside this one, nothing in the trainer or sampler.
+Each row of ``i2sb.tasks.TASKS`` (or its family, for jpeg-<q>) names a "module:function" of this
+package that builds its degradation; names are looked up exactly (``i2sb.tasks.task_spec``).
+Adding a corruption means its module (or function) beside this one and its row in the task
+table, nothing here, in the trainer or in the sampler.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from i2sb.corruption.base import Corruption
-from i2sb.corruption.blur import Blur, gaussian_taps, uniform_taps
-from i2sb.corruption.inpaint import CenterInpainting, FreeformInpainting, open_mask_bank
-from i2sb.corruption.jpeg import JPEG
-from i2sb.corruption.superres import BicubicSuperResolution, PoolSuperResolution
-from i2sb.tasks import TASKS, task_spec
+from i2sb.tasks import TASKS, TaskSpec, task_spec
 
 Builder = Callable[..., Corruption]
-
 
 # Hole-ratio ranges of the free-form tasks, from the task table (the one source of truth).
 FREEFORM_RANGES: dict[str, tuple[float, float]] = {
     name: spec.hole_ratio for name, spec in TASKS.items() if spec.hole_ratio is not None
 }
 FREEFORM_OPTIONS = ("mask_source", "masks_path", "cache_dir", "seed")
-
-
-def _freeform(name: str, image_size: int, device: torch.device, **options: Any) -> Corruption:
-    bank = open_mask_bank(FREEFORM_RANGES[name], **options)
-    return FreeformInpainting(name, image_size, bank, device)
-
-
-BUILDERS: dict[str, Builder] = {
-    "sr4x-pool": PoolSuperResolution,
-    "sr4x-bicubic": BicubicSuperResolution,
-    "blur-uni": lambda name, size, device: Blur(name, size, uniform_taps(), device),
-    "blur-gauss": lambda name, size, device: Blur(name, size, gaussian_taps(), device),
-    "inpaint-center": CenterInpainting,
-    "inpaint-freeform1020": _freeform,
-    "inpaint-freeform2030": _freeform,
-}
-# Every task row with a corruption, in the task table's order (a jpeg-<q> row builds from its name).
+# Every task row with a corruption, in the task table's order.
 CORRUPTION_NAMES: tuple[str, ...] = tuple(
-    name for name, spec in TASKS.items() if spec.family == "jpeg" or name in BUILDERS
+    name for name, spec in TASKS.items() if spec.corruption_builder
 )
+
+
+def corruption_builder(spec: TaskSpec) -> Builder:
+    """The function the task's row names (``i2sb.corruption.<module>:<function>``)."""
+    module, function = spec.corruption_builder.split(":")
+    return getattr(importlib.import_module(f"i2sb.corruption.{module}"), function)
 
 
 def build_corruption(
@@ -58,12 +46,11 @@ def build_corruption(
     ``indices``), so callers can pass one set of options whatever the task.
     """
     try:
-        family = task_spec(name).family
+        spec = task_spec(name)
     except KeyError:
-        family = None
-    # A task has a corruption when its family builds one for any quality (jpeg) or it has a
-    # builder; "paired" (user pairs, no operator) and any task row without a builder are refused.
-    if family != "jpeg" and name not in BUILDERS:
+        spec = None
+    # "paired" (user pairs, no operator) and a task row naming no builder are refused.
+    if spec is None or not spec.corruption_builder:
         valid = ", ".join([*CORRUPTION_NAMES, "jpeg-<q> (q in 1..100)"])
         raise KeyError(f"unknown corruption {name!r}; valid names: {valid}")
     unexpected = sorted(set(options) - set(FREEFORM_OPTIONS))
@@ -71,9 +58,7 @@ def build_corruption(
         raise ValueError(f"unknown option(s) {unexpected} for {name}; accepted: {FREEFORM_OPTIONS}")
     if not isinstance(image_size, int) or image_size <= 0:
         raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
-    device = torch.device(device)
-    if family == "jpeg":
-        return JPEG(name, image_size, int(name.split("-")[1]), device)
-    if name in FREEFORM_RANGES:
-        return BUILDERS[name](name, image_size, device, **options)
-    return BUILDERS[name](name, image_size, device)
+    build = corruption_builder(spec)
+    if spec.hole_ratio is not None:
+        return build(name, image_size, torch.device(device), **options)
+    return build(name, image_size, torch.device(device))
