@@ -103,6 +103,7 @@ _TRAIN_HOW = ("cpus_per_task", "mem_mb", "runtime_min", "rendezvous_timeout_s")
 SLICE_KEYS: dict[str, tuple[str, ...]] = {
     "demo_photos": ("data.demo", "data.image_size"),
     "convert_lmdb": ("data.kind", "data.root"),
+    "paired_sources": ("data.root",),
     "download_checkpoint": ("checkpoints", "downloads.cache_dir", "data.image_size"),
     "checkpoint_record": ("checkpoints", "downloads.cache_dir"),
     "fid_val_stats": ("data.root", "data.image_size", "evaluate.batch_size",
@@ -293,5 +294,10 @@ def checkpoint_changed(record: str | Path, folder: str | Path) -> bool:
 
 def sources_changed(record: str | Path, folder: str | Path) -> bool:
     """Whether the image folder ``record`` describes changed since (names, sizes, mtimes)."""
-    now = tree_identity(folder)
+    return tree_changed(record, tree_identity(folder))
+
+
+def tree_changed(record: str | Path, now: str | None) -> bool:
+    """Whether the identity ``now`` of what ``record`` describes differs from its "tree". None
+    (the source is gone) forces nothing: the job reading it says what is missing."""
     return Path(record).is_file() and now is not None and _recorded(record, "tree") != now

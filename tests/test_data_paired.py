@@ -1,5 +1,6 @@
 """Paired data and transforms (issue 5, spec §6)."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ from PIL import Image
 
 from i2sb.data.build import build_dataset
 from i2sb.data.paired import PairedDataset
+from i2sb.data.sources import paired_sources_identity, paired_sources_record
 from i2sb.data.transforms import PairTransform, build_transform
 
 
@@ -91,3 +93,39 @@ def test_pairs_from_csv_relative_to_the_csv(tmp_path):
 def test_unknown_data_kind_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="data.kind"):
         build_dataset("lmdb", tmp_path, "val", image_size=8, train=False)
+
+
+def _replace_in_place(path: Path) -> None:
+    """The same name, new bytes of the same size, dated a day earlier (as `cp -p` may leave it)."""
+    stat = path.stat()
+    path.write_bytes(bytes(reversed(path.read_bytes())))
+    day = 86400 * 10**9
+    os.utime(path, ns=(stat.st_atime_ns - day, stat.st_mtime_ns - day))
+
+
+@pytest.mark.parametrize("side", ["A", "B"])
+def test_either_side_of_a_pair_replaced_in_place_changes_the_folders_identity(tmp_path, side):
+    paired_folder(tmp_path / "val")
+    before = paired_sources_identity(tmp_path, "val")
+    assert paired_sources_identity(tmp_path, "val") == before  # stat only: stable
+    _replace_in_place(tmp_path / "val" / side / "sub" / "c.png")
+    assert paired_sources_identity(tmp_path, "val") != before
+    assert paired_sources_identity(tmp_path, "train") is None  # no such split: nothing to compare
+
+
+def test_a_listed_file_outside_the_root_or_the_listing_itself_changes_the_csv_identity(tmp_path):
+    """A CSV may name files anywhere: each is part of the identity, and so is the CSV."""
+    images = paired_folder(tmp_path / "elsewhere")
+    root = tmp_path / "root"
+    root.mkdir()
+    rows = [f"{images}/A/{n},{images}/B/{n}" for n in ("a.png", "b.png")]
+    (root / "val.csv").write_text("clean,degraded\n" + "\n".join(rows) + "\n")
+    before = paired_sources_identity(root, "val")
+    assert paired_sources_record(root, "val") == {"source": str(root / "val.csv"), "tree": before}
+    _replace_in_place(images / "B" / "b.png")
+    swapped = paired_sources_identity(root, "val")
+    assert swapped != before
+    _replace_in_place(images / "B" / "sub" / "c.png")  # not listed: no change
+    assert paired_sources_identity(root, "val") == swapped
+    (root / "val.csv").write_text("clean,degraded\n" + rows[0] + "\n")
+    assert paired_sources_identity(root, "val") not in (before, swapped)

@@ -35,6 +35,8 @@ LIGHT = {
     "planning",
     "joblog",
     "slurm_status",
+    "data/layout",
+    "data/sources",
 }  # the Snakefile (joblog: every rule script) imports these
 
 

@@ -26,12 +26,10 @@ def build_dataset(kind: str, root: str | Path, split: str, image_size: int, trai
         raise ValueError(f"data.kind must be one of {', '.join(DATA_KINDS)}, got {kind!r}")
     root = Path(root)
     if kind == "paired":
+        from i2sb.data.layout import paired_source
         from i2sb.data.paired import PairedDataset
 
-        listing = root / f"{split}.csv"
-        return PairedDataset(
-            listing if listing.is_file() else root / split, PairTransform(image_size, train)
-        )
+        return PairedDataset(paired_source(root, split), PairTransform(image_size, train))
     transform = build_transform(image_size, train)
     if lmdb_layout(root, split).lmdb.is_dir():
         from i2sb.data.lmdb_dataset import LMDBImageDataset

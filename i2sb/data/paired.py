@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -10,9 +9,9 @@ from typing import Any
 
 from i2sb.data.decode import load_rgb
 from i2sb.data.folders import is_image_name
+from i2sb.data.layout import CSV_COLUMNS, listed_pairs
 
 CLEAN_DIR, DEGRADED_DIR = "A", "B"  # A = clean x0, B = degraded x1
-CSV_COLUMNS = ("clean", "degraded")
 
 
 def _relative_images(folder: Path) -> set[str]:
@@ -47,16 +46,8 @@ def pairs_from_folders(root: Path) -> list[tuple[str, str]]:
 
 def pairs_from_csv(path: Path) -> list[tuple[str, str]]:
     """Rows ``clean,degraded`` (paths relative to the CSV's folder, or absolute); both must exist."""
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or not set(CSV_COLUMNS) <= set(reader.fieldnames):
-            raise ValueError(
-                f"{path}: needs a header with columns {','.join(CSV_COLUMNS)}, got {reader.fieldnames}"
-            )
-        rows = [(row["clean"], row["degraded"]) for row in reader]
     pairs = []
-    for line, row in enumerate(rows, start=2):
-        resolved = tuple(str(path.parent / p) if p else "" for p in row)
+    for line, resolved in enumerate(listed_pairs(path), start=2):
         for column, file in zip(CSV_COLUMNS, resolved):
             if not file or not os.path.isfile(file):
                 raise FileNotFoundError(

@@ -20,6 +20,7 @@ from i2sb.planning import (
     slice_values,
     sources_changed,
 )
+from i2sb.data.sources import paired_sources_changed
 from i2sb.samplers import skipped_tasks
 from i2sb.data.subsets import is_imagenet, resolve_eval_subset
 from i2sb.tasks import EVAL_10K, FID_REF_TRAIN, task_spec
@@ -99,9 +100,14 @@ def lmdb_index(split):
     return rules.convert_lmdb.output.index.format(split=split)
 
 
+def paired_records(splits):
+    """The records of the paired data's ``splits`` (data.smk: paired_sources), read instead of LMDBs."""
+    return [rules.paired_sources.output.record.format(split=split) for split in splits]
+
+
 def data_inputs(wildcards=None):
-    """What training and sampling read: the converted LMDBs, or nothing for paired folders."""
-    return [] if PAIRED else [lmdb_index("train"), lmdb_index("val")]
+    """What training and sampling read: the converted LMDBs, or the records of the paired splits."""
+    return paired_records(["train", "val"]) if PAIRED else [lmdb_index("train"), lmdb_index("val")]
 
 
 def train_dir(task):
@@ -180,6 +186,13 @@ def convert_source(wildcards):
     return []
 
 
+def paired_sources_inputs(wildcards):
+    record = rules.paired_sources.output.record.format(split=wildcards.split)
+    changed = lambda: paired_sources_changed(record, CFG.data.root, wildcards.split)
+    rerun_if_changed_on_disk(record, changed)
+    return {"config": config_slice("paired_sources")}
+
+
 def train_inputs(wildcards):
     inputs = {"data": data_inputs(), "slice": config_slice("train")}
     if CFG.network.adm_init:
@@ -199,8 +212,10 @@ def uses_subset_lists(task):
 
 
 def sample_inputs(wildcards):
-    # Published checkpoints need no training data: only the validation split is converted.
-    data = [lmdb_index("val")] if CFG.published and not PAIRED else data_inputs()
+    if PAIRED:  # sampling reads the validation pairs only
+        data = paired_records(["val"])
+    else:  # Published checkpoints need no training data: only the validation split is converted.
+        data = [lmdb_index("val")] if CFG.published else data_inputs()
     inputs = {"checkpoint": checkpoint_record(wildcards.task), "data": data}
     inputs["config"] = sampler_rule_slice("sample", wildcards)
     if uses_subset_lists(wildcards.task):

@@ -1,5 +1,5 @@
 # Data: the resolved config, the demo photos (offline, from photos scikit-image ships) and the LMDB
-# conversion per split.
+# conversion per split; for paired data, the record of each split's pairs.
 
 
 rule resolved_config:
@@ -49,3 +49,21 @@ rule convert_lmdb:
         ENV
     script:
         "../scripts/convert_lmdb.py"
+
+
+# Paired data (data.kind: paired) is read where it lies, never converted: this record of a split's
+# pairs (the listing CSV and every file it names, or A/ and B/: names, sizes, mtimes) is what
+# training and sampling read instead of an LMDB index. Planning stats the pairs (no image is read)
+# and rewrites it, so those jobs rerun, when either side of a pair was replaced in place.
+rule paired_sources:
+    input:
+        unpack(paired_sources_inputs),
+    output:
+        record=f"{RUN}/data/{{split}}_paired_sources.json",
+    localrule: True
+    log:
+        f"{RUN}/logs/paired_sources_{{split}}.log",
+    conda:
+        ENV
+    script:
+        "../scripts/paired_sources.py"
