@@ -1,6 +1,6 @@
-# Evaluation: FID / CA / PSNR / SSIM of each gathered (task, sampler, NFE) into metrics.json. FID and CA
-# are written as unavailable (with the reason) when their weights cannot be had, unless
-# evaluate.require_external_metrics is true.
+# Evaluation: the metrics of i2sb/metric_table.py listed in evaluate.metrics, of each gathered (task,
+# sampler, NFE) into metrics.json. One whose weights cannot be had is written as unavailable (with
+# the reason), unless evaluate.require_external_metrics is true.
 
 
 rule fid_val_stats:
