@@ -113,6 +113,16 @@ def checkpoints_dir(configured: str = "", cache: str = "") -> Path:
     return Path(configured).expanduser() if configured else cache_dir(cache) / "checkpoints"
 
 
+def published_folder(task: str, configured: str = "", cache: str = "") -> Path:
+    """Where the published run folder of ``task`` is placed or fetched: ``<checkpoints dir>/<task>``.
+
+    A user-configured place (``checkpoints.dir``, ``downloads.cache_dir``), not a results path: the
+    workflow's download_checkpoint job resolves it once and records it, and every later job reads
+    the folder from that record.
+    """
+    return checkpoints_dir(configured, cache) / task
+
+
 def gdown_folder(folder_id: str, output: Path) -> list[str]:
     """Download a Google Drive folder's files into ``output`` with gdown (the optional extra
     ``i2sb[published]``); resumes files a previous call left in ``output``."""
@@ -272,3 +282,39 @@ def fetch_to_record(names: list[str], downloads, record_path: str | Path) -> dic
         record[f"{name}_sha256"] = sha256_of(path)
     write_json(record_path, record)
     return record
+
+
+def recorded_files(records: list[str | Path]) -> dict[str, str]:
+    """Resource name -> the file each download record (``fetch_to_record``) names.
+
+    A recorded file that is gone is an error naming the record: the job reads the file its download
+    job resolved and verified, never another one found again.
+    """
+    import json
+
+    files = {}
+    for record in records:
+        for name, path in json.loads(Path(record).read_text()).items():
+            if name not in RESOURCES:
+                continue  # its <name>_sha256 entries
+            if not Path(path).is_file():
+                raise DownloadError(
+                    f"{record}: {name} is recorded at {path}, which is no longer a file; "
+                    "delete the record to resolve it again"
+                )
+            files[name] = path
+    return files
+
+
+def with_recorded_files(config, records: list[str | Path]):
+    """``config`` (an i2sb Config) with ``downloads.<name>`` set to the file each record names.
+
+    Why: a job that looked the file up again (config key, environment variable, cache) could find
+    another one than its download job verified, e.g. on a cluster node with another $I2SB_CACHE.
+    """
+    import dataclasses
+
+    files = recorded_files(records)
+    if not files:
+        return config
+    return dataclasses.replace(config, downloads=dataclasses.replace(config.downloads, **files))

@@ -54,11 +54,11 @@ def missing_inputs(cfg: Config) -> list[str]:
 def _published_problems(cfg: Config) -> list[str]:
     """Tasks whose run folder is not placed and cannot be downloaded for this config: no published
     folder, or a published model of another size (caught before 8.8 GB are downloaded)."""
-    from i2sb.downloads import PUBLISHED_CHECKPOINTS, PUBLISHED_IMAGE_SIZE
+    from i2sb.downloads import PUBLISHED_CHECKPOINTS, PUBLISHED_IMAGE_SIZE, published_folder
 
     problems = []
     for task in cfg.tasks:
-        folder = cfg.checkpoint_folder(task)
+        folder = published_folder(task, cfg.checkpoints.dir, cfg.downloads.cache_dir)
         if folder.is_dir():
             continue  # placed: download_checkpoint checks its task and size
         if task not in PUBLISHED_CHECKPOINTS:
@@ -105,7 +105,6 @@ SLICE_KEYS: dict[str, tuple[str, ...]] = {
     "convert_lmdb": ("data.kind", "data.root"),
     "paired_sources": ("data.root",),
     "download_checkpoint": ("checkpoints", "downloads.cache_dir", "data.image_size"),
-    "checkpoint_record": ("checkpoints", "downloads.cache_dir"),
     "fid_val_stats": ("data.root", "data.image_size", "evaluate.batch_size",
                       "evaluate.require_external_metrics"),
     # one slice per sampler label, as for sample: evaluation checks the samples' identity
@@ -277,6 +276,18 @@ def _recorded(record: str | Path, key: str) -> Any:
         return json.loads(Path(record).read_text()).get(key)
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def recorded_folder(record: str | Path) -> str:
+    """The run folder a record names ("folder": download_checkpoint's record of a published
+    folder, or checkpoint_record's of the folder sampled): a job takes it from the record the job
+    before it wrote, never from a path spelled again."""
+    folder = _recorded(record, "folder")
+    if not folder:
+        raise ValueError(
+            f"{record}: names no run folder (a JSON record with a 'folder' key expected)"
+        )
+    return folder
 
 
 def checkpoint_changed(record: str | Path, folder: str | Path) -> bool:

@@ -96,3 +96,41 @@ def test_a_download_shows_progress_in_mib(monkeypatch, tmp_path, server, caplog)
     assert path.stat().st_size == 5 << 19
     assert "download weights.bin: 0/3 MiB" in caplog.text  # stderr is no terminal here: log lines
     assert "download weights.bin: 3/3 MiB (100%)" in caplog.text
+
+
+def test_a_job_reads_the_file_its_download_record_names_not_one_found_again(tmp_path, monkeypatch):
+    """The record names a pre-placed copy elsewhere; the config, the environment and the cache name
+    others: the job's config points at the recorded copy (its sha256 entry is not a resource)."""
+    from i2sb.atomic import write_json
+    from i2sb.config import config_from_dict
+    from i2sb.downloads import with_recorded_files
+
+    recorded, configured = tmp_path / "placed" / "masks.npz", tmp_path / "configured.npz"
+    recorded.parent.mkdir()
+    recorded.write_bytes(b"recorded")
+    configured.write_bytes(b"configured")
+    monkeypatch.setenv("I2SB_FREEFORM_MASKS", str(configured))
+    write_json(
+        tmp_path / "masks.json",
+        {"freeform_masks": str(recorded), "freeform_masks_sha256": "0" * 64},
+    )
+    cfg = config_from_dict(
+        {"downloads": {"freeform_masks": str(configured), "cache_dir": str(tmp_path)}}
+    )
+    job = with_recorded_files(cfg, [tmp_path / "masks.json"])
+    assert job.downloads.freeform_masks == str(recorded)
+    assert job.mask_options()["masks_path"] == str(recorded)  # what sampling and training open
+    assert (
+        fetch("freeform_masks", job.downloads.freeform_masks, job.downloads.cache_dir) == recorded
+    )
+    assert job.downloads.cache_dir == str(tmp_path) and with_recorded_files(cfg, []) == cfg
+
+
+def test_a_recorded_file_that_is_gone_names_the_record(tmp_path):
+    from i2sb.atomic import write_json
+    from i2sb.config import config_from_dict
+    from i2sb.downloads import with_recorded_files
+
+    write_json(tmp_path / "fid.json", {"fid_reference": str(tmp_path / "gone.npz")})
+    with pytest.raises(DownloadError, match=r"fid\.json: fid_reference is recorded at .*gone\.npz"):
+        with_recorded_files(config_from_dict({}), [tmp_path / "fid.json"])

@@ -12,7 +12,7 @@ from fake_published import make_published_folder
 
 from i2sb.cli import main
 from i2sb.config import ConfigError, config_from_dict
-from i2sb.downloads import PUBLISHED_CHECKPOINTS, DownloadError, gdown_folder
+from i2sb.downloads import PUBLISHED_CHECKPOINTS, DownloadError, gdown_folder, published_folder
 from i2sb.planning import missing_inputs
 from i2sb.sample.published import (
     CheckpointLayoutError,
@@ -176,7 +176,7 @@ def test_checkpoints_config_is_validated_and_planning_names_unpublished_tasks(tm
         config_from_dict({"checkpoints": {"source": "hub"}})
     cfg = config_from_dict({"tasks": ["jpeg-20", "sr4x-pool"], "data": {"image_size": 256},
                             "checkpoints": {"source": "published", "dir": str(tmp_path)}})  # fmt: skip
-    assert cfg.checkpoint_folder("sr4x-pool") == tmp_path / "sr4x-pool"
+    assert published_folder("sr4x-pool", cfg.checkpoints.dir) == tmp_path / "sr4x-pool"
     (problem,) = missing_inputs(cfg)
     assert (
         "no published checkpoint of task jpeg-20" in problem
@@ -190,11 +190,8 @@ def test_checkpoints_config_is_validated_and_planning_names_unpublished_tasks(tm
     assert missing_inputs(cfg) == [
         "data.image_size: 64, but the published jpeg-5 model is 256 px (checkpoints.source: published)"
     ]
-    default = config_from_dict(
-        {"downloads": {"cache_dir": str(tmp_path)}, "checkpoints": {"source": "published"}}
-    )
-    assert default.checkpoint_folder("jpeg-5") == tmp_path / "checkpoints" / "jpeg-5"
-    assert config_from_dict({}).checkpoint_folder("jpeg-5").parts[-2:] == ("train", "jpeg-5")
+    # no checkpoints.dir: the cache's checkpoints/ (downloads.cache_dir, else $I2SB_CACHE)
+    assert published_folder("jpeg-5", "", str(tmp_path)) == tmp_path / "checkpoints" / "jpeg-5"
 
 
 def test_loading_for_sampling_never_reads_the_optimizer_state(tmp_path):

@@ -37,6 +37,14 @@ def register(subparsers) -> None:
         help="override a config key, e.g. train.lr=1e-4",
     )
     parser.add_argument(
+        "--downloads",
+        action="append",
+        default=[],
+        metavar="RECORD",
+        help="a download record (the workflow's RUN/downloads/*.json): the files it names replace "
+        "the config's downloads.* paths, so training reads the file its download job verified",
+    )
+    parser.add_argument(
         "--no-progress",
         action="store_true",
         help="no progress bar on a terminal (the log line per train.log_every stays)",
@@ -61,12 +69,13 @@ def _train(args, first_rank: bool) -> int:
 
     from i2sb.cli._overrides import parse_overrides
     from i2sb.config import load_config
+    from i2sb.downloads import with_recorded_files
     from i2sb.joblog import LOG
     from i2sb.train import train
 
     if first_rank:
         LOG.info("command: %s", shlex.join([sys.executable, *sys.argv]))
-    cfg = load_config(args.config, parse_overrides(args.set))
+    cfg = with_recorded_files(load_config(args.config, parse_overrides(args.set)), args.downloads)
     if first_rank:
         LOG.info("resolved settings: %s", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
     monitor = None

@@ -172,14 +172,6 @@ class Config:
         """Whether sampling reads the published checkpoints instead of training (checkpoints.source)."""
         return self.checkpoints.source == "published"
 
-    def checkpoint_folder(self, task: str) -> Path:
-        """The run folder sampling reads for ``task``: the training output, or the published one."""
-        if not self.published:
-            return self.run_dir / "train" / task
-        from i2sb.downloads import checkpoints_dir
-
-        return checkpoints_dir(self.checkpoints.dir, self.downloads.cache_dir) / task
-
     def mask_options(self) -> dict[str, Any]:
         """Options of the free-form inpainting masks, as ``build_corruption`` takes them."""
         return {

@@ -15,6 +15,7 @@ from i2sb.planning import (
     check_inputs,
     checkpoint_changed,
     download_slice_keys,
+    recorded_folder,
     sampler_slice,
     slice_digest,
     slice_values,
@@ -110,9 +111,18 @@ def data_inputs(wildcards=None):
     return paired_records(["train", "val"]) if PAIRED else [lmdb_index("train"), lmdb_index("val")]
 
 
-def train_dir(task):
-    """The run folder sampling reads: RUN/train/<task>, or the published one (checkpoints.source)."""
-    return str(CFG.checkpoint_folder(task))
+def trained_folder(task):
+    """The run folder training writes for ``task``: the folder of its summary (rule train's output)."""
+    return str(Path(rules.train.output.summary.format(task=task)).parent)
+
+
+def planned_run_folder(task):
+    """The run folder sampling reads for ``task``, as planning knows it: the trained one, or the
+    published folder its download record names (None before that record is written)."""
+    if not CFG.published:
+        return trained_folder(task)
+    record = checkpoint_ready(task)
+    return recorded_folder(record) if os.path.isfile(record) else None
 
 
 def checkpoint_ready(task):
@@ -157,7 +167,8 @@ def tracked_runs():
     return [
         {
             "metrics": rules.evaluate.output.metrics.format(**run),
-            "train_dir": train_dir(run["task"]),
+            # the run folder sampled, as its fingerprint records it (track.py reads it there)
+            "checkpoint": checkpoint_record(run["task"]),
             "samples": rules.gather.output.samples.format(**run),
         }
         for run in runs
@@ -194,10 +205,22 @@ def paired_sources_inputs(wildcards):
 
 
 def train_inputs(wildcards):
-    inputs = {"data": data_inputs(), "slice": config_slice("train")}
-    if CFG.network.adm_init:
-        inputs["adm"] = rules.download_adm_checkpoint.output[0]
-    return inputs
+    adm = [rules.download_adm_checkpoint.output[0]] if CFG.network.adm_init else []
+    downloads = adm + masks_record(wildcards.task)
+    return {"data": data_inputs(), "slice": config_slice("train"), "downloads": downloads}
+
+
+def downloads_args(wildcards, input):
+    """train's --downloads arguments (each led by a space): the download records it reads; i2sb
+    train uses the files named there."""
+    return "".join(f" --downloads {shlex.quote(record)}" for record in input.downloads)
+
+
+def masks_record(task):
+    """The free-form masks' download record, where ``task`` reads the published masks."""
+    if CFG.data.mask_source == "published" and task_spec(task).hole_ratio is not None:
+        return [rules.download_freeform_masks.output[0]]
+    return []
 
 
 def uses_subset_lists(task):
@@ -218,10 +241,9 @@ def sample_inputs(wildcards):
         data = [lmdb_index("val")] if CFG.published else data_inputs()
     inputs = {"checkpoint": checkpoint_record(wildcards.task), "data": data}
     inputs["config"] = sampler_rule_slice("sample", wildcards)
-    if uses_subset_lists(wildcards.task):
-        inputs["subset"] = rules.download_subset_lists.output[0]
-    if CFG.data.mask_source == "published" and task_spec(wildcards.task).hole_ratio is not None:
-        inputs["masks"] = rules.download_freeform_masks.output[0]
+    subset = [rules.download_subset_lists.output[0]] if uses_subset_lists(wildcards.task) else []
+    # the download records: sample.py reads the files they name (downloads.with_recorded_files)
+    inputs["downloads"] = subset + masks_record(wildcards.task)
     return inputs
 
 
@@ -239,9 +261,12 @@ def needs_val_stats(task):
 def evaluate_inputs(wildcards):
     inputs = {"samples": rules.gather.output.samples.format(**wildcards)}
     inputs["config"] = sampler_rule_slice("evaluate", wildcards)
+    # the download records: evaluate.py reads the files they name (downloads.with_recorded_files);
+    # the masks rebuild the ones sampling used (the consistency metric)
+    inputs["downloads"] = masks_record(wildcards.task)
     if "fid" in CFG.evaluate.metrics and task_spec(wildcards.task).fid_reference == FID_REF_TRAIN:
         if CFG.evaluate.require_external_metrics or CFG.downloads.fid_reference:
-            inputs["fid_reference"] = rules.download_fid_reference.output[0]
+            inputs["downloads"].append(rules.download_fid_reference.output[0])
     if needs_val_stats(wildcards.task):
         inputs["val_stats"] = rules.fid_val_stats.output.stats
     return inputs
@@ -265,12 +290,11 @@ def rerun_if_changed_on_disk(records, changed):
 
 
 def checkpoint_record_inputs(wildcards):
-    record, folder = checkpoint_record(wildcards.task), train_dir(wildcards.task)
+    record, folder = checkpoint_record(wildcards.task), planned_run_folder(wildcards.task)
     ready = checkpoint_ready(wildcards.task)
     # a published folder is checked again too (download_checkpoint), a trained one is not retrained
     again = [record, ready] if CFG.published else [record]
-    rerun_if_changed_on_disk(again, lambda: checkpoint_changed(record, folder))
-    inputs = {"ready": ready}
-    if CFG.published:  # where the published folder is
-        inputs["config"] = config_slice("checkpoint_record")
-    return inputs
+    # no published folder recorded yet: download_checkpoint runs, and everything after it
+    rerun_if_changed_on_disk(again, lambda: folder is not None and checkpoint_changed(record, folder))
+    # no config slice: the folder is training's output or named by the download record (ready)
+    return {"ready": ready}

@@ -39,7 +39,8 @@ rule checkpoint_record:
     output:
         record=f"{RUN}/checkpoints/{{task}}.json",
     params:
-        folder=lambda wc: train_dir(wc.task),
+        # a trained run's folder; a published one is read from its download record (input.ready)
+        folder=lambda wc: "" if CFG.published else trained_folder(wc.task),
     log:
         f"{RUN}/logs/checkpoint_record/{{task}}.log",
     conda:

@@ -18,7 +18,8 @@ rule train:
     params:
         launcher=train_launcher(PYTHON, TRAIN_RES.gpus, TRAIN_RES.nodes),
         keep_log=f"{PYTHON} -m i2sb.joblog keep",
-        out_dir=lambda wc: train_dir(wc.task),
+        out_dir=lambda wc, output: os.path.dirname(output.summary),
+        downloads=downloads_args,
     resources:
         **train_job_resources(
             TRAIN_RES.gpus, TRAIN_RES.nodes, TRAIN_RES.cpus_per_task, TRAIN_RES.mem_mb, TRAIN_RES.runtime_min
@@ -35,5 +36,5 @@ rule train:
     shell:
         # Every interpolated path quoted (:q): a results folder may hold spaces, quotes or $(...).
         "{params.keep_log} {log:q} train && "
-        "{params.launcher} --config {input.config:q} --task {wildcards.task:q} --out {params.out_dir:q}"
+        "{params.launcher} --config {input.config:q} --task {wildcards.task:q} --out {params.out_dir:q}{params.downloads}"
         " --no-progress --debug >> {log:q} 2>&1"

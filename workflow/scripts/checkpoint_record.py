@@ -5,6 +5,9 @@
 from i2sb.joblog import rule_log
 
 with rule_log(snakemake):
+    from i2sb.planning import recorded_folder
     from i2sb.sample.provenance import checkpoint_record
 
-    checkpoint_record(snakemake.wildcards.task, snakemake.params.folder, snakemake.output.record)
+    # the trained run's folder, or the published one its download record names
+    folder = snakemake.params.folder or recorded_folder(snakemake.input.ready)
+    checkpoint_record(snakemake.wildcards.task, folder, snakemake.output.record)

@@ -5,10 +5,10 @@
 from i2sb.joblog import rule_log
 
 with rule_log(snakemake):
+    from i2sb.downloads import published_folder
     from i2sb.planning import read_slice
     from i2sb.sample.published import checkpoint_to_record
 
     cfg, task = read_slice(snakemake.input[0]), snakemake.wildcards.task
-    checkpoint_to_record(
-        task, cfg.checkpoint_folder(task), cfg.data.image_size, snakemake.output.record
-    )
+    folder = published_folder(task, cfg.checkpoints.dir, cfg.downloads.cache_dir)
+    checkpoint_to_record(task, folder, cfg.data.image_size, snakemake.output.record)

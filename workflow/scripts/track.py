@@ -5,6 +5,15 @@
 from i2sb.joblog import rule_log
 
 with rule_log(snakemake):
+    from i2sb.planning import recorded_folder
     from i2sb.tracking import track_all
 
-    track_all(snakemake.params.runs, snakemake.input.config, snakemake.output.marker)
+    runs = [  # the run folder each evaluation sampled, as its checkpoint record names it
+        {
+            "metrics": r["metrics"],
+            "train_dir": recorded_folder(r["checkpoint"]),
+            "samples": r["samples"],
+        }
+        for r in snakemake.params.runs
+    ]
+    track_all(runs, snakemake.input.config, snakemake.output.marker)
