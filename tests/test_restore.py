@@ -105,7 +105,7 @@ def test_inpainting_uses_the_given_mask_and_keeps_known_pixels(tmp_path):
 
 def test_inputs_are_checked_before_any_sampling(sr_run, tmp_path):
     photo = write_photo(tmp_path / "a.png", SIZE, SIZE)
-    with pytest.raises(ValueError, match="only for inpainting"):
+    with pytest.raises(ValueError, match=r"only for the tasks with a hole \(inpaint-\*\)"):
         restore_images(str(sr_run), [photo], tmp_path, nfe=2, masks=[photo])
     with pytest.raises(ValueError, match="distinct names"):
         restore_images(str(sr_run), [photo, tmp_path / "x" / "a.jpg"], tmp_path, nfe=2)

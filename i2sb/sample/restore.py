@@ -30,7 +30,7 @@ from i2sb.sample.images import save_gif, save_png, to_uint8, trajectory_rows
 from i2sb.sample.restorer import DDPM, SIZE_MULTIPLE, Restorer
 from i2sb.sample.tiles import Blend, crop_tiles, tile_grid, tile_noise, tile_starts
 from i2sb.samplers import SamplerConfig
-from i2sb.tasks import task_spec
+from i2sb.tasks import family_patterns, task_spec
 
 LOG = logging.getLogger(__name__)
 RESIZE_MODES = ("tile", "crop", "pad", "keep")
@@ -91,7 +91,7 @@ def _masks(task: str, mask_files: Sequence[str | Path], count: int, size: int, r
     from i2sb.corruption.inpaint import center_mask
 
     _check_masks(task, mask_files, count)
-    if task_spec(task).family != "inpaint":
+    if not task_spec(task).has_mask:
         return None
     if not mask_files:
         if task != "inpaint-center" or resize_mode == "keep":
@@ -131,9 +131,12 @@ def _write_trajectory(path: Path, rows: np.ndarray, kind: str) -> Path:
 
 def _check_masks(task: str, mask_files: Sequence[str | Path], count: int) -> None:
     """Refuse a mask for a task without a hole, or a mask count that is neither 1 nor ``count``."""
-    if task_spec(task).family != "inpaint":
+    if not task_spec(task).has_mask:
         if mask_files:
-            raise ValueError(f"--mask is only for inpainting tasks; this run's task is {task}")
+            raise ValueError(
+                f"--mask is only for the tasks with a hole ({family_patterns('mask')}); this "
+                f"run's task is {task}"
+            )
     elif len(mask_files) not in (0, 1, count):
         raise ValueError(f"give one --mask or one per input image ({count}), got {len(mask_files)}")
 
@@ -146,7 +149,7 @@ def _tile_mask(
 
     from i2sb.corruption.inpaint import center_mask
 
-    if task_spec(task).family != "inpaint":
+    if not task_spec(task).has_mask:
         return None
     if not mask_files:
         if task != "inpaint-center" or image.size != (size, size):
