@@ -315,3 +315,17 @@ def test_the_checkpoint_hash_is_cached_outside_its_folder_until_the_file_changes
     make_run(tmp_path / "run", seed=5)  # retrained in place
     assert checkpoint.checkpoint_fingerprint(run)["sha256"] != first["sha256"]
     assert len(hashed) == 2
+
+
+def test_nan_restored_images_are_refused_not_written_black(tmp_path, dataset):
+    """A checkpoint with NaN weights (or a network that overflowed in fp16) restored black images
+    that were written and scored; now the part fails, naming itself, and nothing is written."""
+    run = make_run(tmp_path / "run")
+    net = build_i2sb_net("tiny", INTERVAL)
+    shadow = [torch.full_like(p, float("nan")) for p in net.parameters()]
+    ema = {"decay": 0.99, "num_updates": 10, "shadow_params": shadow, "collected_params": None}
+    save_i2sb_checkpoint(run / "latest.pt", net, ema, {}, None)
+    out = tmp_path / "part_0_2.npz"
+    with pytest.raises(ValueError, match=r"part_0_2\.npz: evaluation images 0-3 .* 4 of 4 images"):
+        sample(run, dataset, (0, 2), out, trajectory=True)
+    assert not out.exists() and not (tmp_path / "trajectory.png").exists()

@@ -15,9 +15,25 @@ import torch
 from i2sb.atomic import atomic_path
 
 
+class NonFiniteImages(ValueError):
+    """Images holding NaN or inf: as uint8 they would be black pixels that every metric scores."""
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(..., C, H, W) float in [-1, 1] -> uint8 numpy array of the same shape (rounded, clamped)."""
-    scaled = (images.detach().float().cpu() + 1.0) / 2.0 * 255.0
+    """(..., C, H, W) float in [-1, 1] -> uint8 numpy array of the same shape (rounded, clamped).
+
+    NaN or inf is refused (NonFiniteImages): cast, it became black pixels, written and measured
+    as if restored (a network that overflowed in fp16, or a checkpoint with NaN weights).
+    """
+    values = images.detach().float().cpu()
+    broken = ~torch.isfinite(values).reshape(*values.shape[:-3], -1).all(-1)
+    if bool(broken.any()):
+        raise NonFiniteImages(
+            f"{int(broken.sum())} of {broken.numel()} images hold NaN or inf values (the network "
+            "overflowed, e.g. in fp16, or its weights hold NaN): sample in fp32 (sample.precision"
+            " / --precision fp32) or check the checkpoint"
+        )
+    scaled = (values + 1.0) / 2.0 * 255.0
     return scaled.round().clamp(0, 255).to(torch.uint8).numpy()
 
 

@@ -25,7 +25,7 @@ from i2sb.data.partition import partition
 from i2sb.joblog import progress
 from i2sb.network.checkpoint import checkpoint_fingerprint
 from i2sb.network.fastpath import resolve_precision
-from i2sb.sample.images import save_trajectory_png, to_uint8
+from i2sb.sample.images import NonFiniteImages, save_trajectory_png, to_uint8
 from i2sb.sample.parts import Part, why_incomplete, write_part
 from i2sb.sample.restorer import Restorer, per_image
 from i2sb.samplers import SamplerConfig
@@ -135,7 +135,13 @@ def _run(
         )  # fmt: skip
         seconds += result.seconds
         evaluations += result.network_evaluations
-        arrays.add({"recon": result.recon, "clean": x0, "degraded": x1}, labels)
+        try:
+            arrays.add({"recon": result.recon, "clean": x0, "degraded": x1}, labels)
+        except NonFiniteImages as err:  # say which part, images and settings; nothing is written
+            raise NonFiniteImages(
+                f"{out}: evaluation images {batch[0]}-{batch[-1]} restored with {job.sampler.label} "
+                f"at NFE {job.nfe} in {restorer.precision}: {err}"
+            ) from None
         if number == 0 and job.trajectory and positions[0] == 0:
             rows = slice(0, TRAJECTORY_IMAGES)
             save_trajectory_png(out.with_name("trajectory.png"), x1[rows], result.frames[rows])
