@@ -71,6 +71,18 @@ def test_reference_file_without_mu_sigma_names_the_file(tmp_path):
         fid.load_reference_stats(path)
 
 
+def test_reference_statistics_holding_nan_or_inf_are_refused_naming_the_file(tmp_path, images):
+    """A NaN in a placed reference made FID NaN, written to metrics.json as a measured value."""
+    mu, sigma = fid.stats_of(fid.image_features(images, tiny_extractor(), "cpu"))
+    broken_mu, broken_sigma = mu.copy(), sigma.copy()
+    broken_mu[0], broken_sigma[1, 2] = np.nan, np.inf
+    assert np.isnan(fid.frechet_distance(mu, sigma, broken_mu, sigma))
+    path = tmp_path / "ref.npz"
+    np.savez(path, mu=broken_mu, sigma=broken_sigma)
+    with pytest.raises(ValueError, match=r"ref\.npz: 2 values of mu/sigma are NaN or inf"):
+        fid.load_reference_stats(path)
+
+
 def test_reference_stats_of_arrays_are_cached_atomically_and_reused(tmp_path, images):
     model, cache = tiny_extractor(), tmp_path / "stats" / "val.npz"
     mu, sigma = reference_stats_from_images(images, cache, model, "cpu", batch_size=8)

@@ -156,6 +156,12 @@ def load_reference_stats(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(
             f"FID reference statistics {path}: mu {mu.shape} and sigma {sigma.shape} do not form (D,), (D, D)"
         )
+    broken = int(np.count_nonzero(~np.isfinite(mu)) + np.count_nonzero(~np.isfinite(sigma)))
+    if broken:  # else FID is NaN, written to metrics.json and the tables as if measured
+        raise ValueError(
+            f"FID reference statistics {path}: {broken} values of mu/sigma are NaN or inf; "
+            "recompute the statistics or place an intact file"
+        )
     return mu, sigma
 
 
