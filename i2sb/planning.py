@@ -253,12 +253,23 @@ def tree_identity(folder: str | Path) -> str | None:
 
     Cheap enough to run at every planning (stat only, no file is opened); a photo replaced under
     the same name changes its mtime, so the LMDB built from the folder is converted again.
+    Linked folders are walked as the readers walk them (a class folder, or paired data's A/,
+    linked to shared storage), each real folder once, so a link cycle ends.
     """
     root = Path(folder)
     if not root.is_dir():
         return None
     digest = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(root):
+    walked: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            stat = os.stat(dirpath)
+        except OSError:
+            stat = None
+        if stat is None or (stat.st_dev, stat.st_ino) in walked:
+            dirnames[:], filenames[:] = [], []  # gone, or already walked through another link
+        else:
+            walked.add((stat.st_dev, stat.st_ino))
         dirnames.sort()
         for name in sorted(filenames):
             path = Path(dirpath, name)
