@@ -167,7 +167,9 @@ def tracked_runs():
     return [
         {
             "metrics": rules.evaluate.output.metrics.format(**run),
-            # the run folder sampled, as its fingerprint records it (track.py reads it there)
+            # the run folder sampled: the trained one (where the results folder is now, if moved), or
+            # the published one its checkpoint record names (track.py reads it there)
+            "train_dir": None if CFG.published else trained_folder(run["task"]),
             "checkpoint": checkpoint_record(run["task"]),
             "samples": rules.gather.output.samples.format(**run),
         }

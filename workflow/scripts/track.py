@@ -8,12 +8,8 @@ with rule_log(snakemake):
     from i2sb.planning import recorded_folder
     from i2sb.tracking import track_all
 
-    runs = [  # the run folder each evaluation sampled, as its checkpoint record names it
-        {
-            "metrics": r["metrics"],
-            "train_dir": recorded_folder(r["checkpoint"]),
-            "samples": r["samples"],
-        }
+    runs = [  # the trained run's folder, or the published one its checkpoint record names
+        r | {"train_dir": r["train_dir"] or recorded_folder(r["checkpoint"])}
         for r in snakemake.params.runs
     ]
     track_all(runs, snakemake.input.config, snakemake.output.marker)
