@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from i2sb.config import Config, ConfigError
+from i2sb.tasks import PAIRED_TASK
 
 
 def missing_inputs(cfg: Config) -> list[str]:
@@ -26,6 +27,18 @@ def missing_inputs(cfg: Config) -> list[str]:
     """
     problems = []
     root = Path(cfg.data.root)
+    # as training checks it (train.setup.build_parts), but before anything is converted or queued
+    misfits = [task for task in cfg.tasks if (task == PAIRED_TASK) != (cfg.data.kind == "paired")]
+    if misfits:
+        problems.append(
+            f"tasks: {', '.join(misfits)} does not fit data.kind = {cfg.data.kind!r}: paired data "
+            f"(data.kind: paired) runs task {PAIRED_TASK!r} only, and task {PAIRED_TASK!r} needs it"
+        )
+    if cfg.data.kind == "paired" and not cfg.data.root:  # "" is the run's own (unpaired) photos
+        problems.append(
+            "data.root: paired data needs its folder (train/ and val/ holding A/ and B/, or "
+            'train.csv and val.csv), not "" (the run\'s own photos are not pairs)'
+        )
     if cfg.data.kind in ("imagefolder", "paired") and cfg.data.root:  # "" = the run's own photos
         if not root.is_dir():
             problems.append(f"data.root: {root} is not a folder (expected train/ and val/ inside)")

@@ -109,9 +109,30 @@ def test_an_image_folder_needs_both_splits_and_paired_data_may_be_csv(tmp_path):
     folder = config_from_dict({"data": {"kind": "imagefolder", "root": str(tmp_path)}})
     assert missing_inputs(folder) == [f"data.root: {tmp_path} has no val/"]
     (tmp_path / "val.csv").write_text("clean,degraded\n")
-    paired = config_from_dict({"data": {"kind": "paired", "root": str(tmp_path)}})
+    paired = config_from_dict(
+        {"tasks": ["paired"], "data": {"kind": "paired", "root": str(tmp_path)}}
+    )
     assert missing_inputs(paired) == []
     assert missing_inputs(Config()) == []  # the demo makes its own images
+
+
+@pytest.mark.parametrize(
+    ("tasks", "kind", "root", "problem"),
+    [
+        (["paired"], "demo", "", "tasks: paired does not fit data.kind = 'demo'"),
+        (["sr4x-pool", "paired"], "paired", "pairs", "tasks: sr4x-pool does not fit data.kind = 'paired'"),
+        (["paired"], "paired", "", "data.root: paired data needs its folder"),
+    ],
+)  # fmt: skip
+def test_paired_data_and_the_paired_task_go_together_with_a_folder_before_planning(
+    tmp_path, tasks, kind, root, problem
+):
+    """Training refused the misfit only when its job ran, after conversions and queueing."""
+    for split in ("train", "val"):
+        (tmp_path / f"{split}.csv").write_text("clean,degraded\n")
+    data = {"kind": kind, "root": str(tmp_path) if root else ""}
+    (found,) = missing_inputs(config_from_dict({"tasks": tasks, "data": data}))
+    assert found.startswith(problem)
 
 
 def test_a_choice_list_is_read_from_its_one_tuple(monkeypatch):
