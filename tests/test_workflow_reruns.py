@@ -220,3 +220,23 @@ def test_published_mode_samples_a_read_only_folder_without_a_train_split_offline
         assert "external metrics are required (evaluate.require_external_metrics)" in log
     finally:
         subprocess.run(["chmod", "-R", "u+w", str(folder.parent)], check=True)
+
+
+def test_a_moved_results_folder_reruns_only_the_records_and_tracks_the_training_where_it_is(case):
+    """The checkpoint record still names the old run folder; track links the training from the
+    folder the workflow trains into now (a published folder alone is read from its record)."""
+    import mlflow
+
+    work, env = case
+    (work / RESULTS).rename(work / "moved")
+    for store in ("tiny-mlflow.db", "tiny-mlartifacts"):  # a fresh store: track makes every run
+        shutil.rmtree(work / "results" / store, ignore_errors=True)
+        (work / "results" / store).unlink(missing_ok=True)
+    assert planned(case, "results_dir=moved") == RECORDS  # the config and where the run lives
+    args = ["--cores", "2", "--configfile", "config/tiny.yaml", "case.yaml"]
+    proc = snakemake(work, *args, "--config", "results_dir=moved", env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    client = mlflow.MlflowClient(f"sqlite:///{work}/results/tiny-mlflow.db")
+    (evaluation,) = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    assert "train_run_unavailable_reason" not in evaluation.data.tags
+    assert evaluation.data.tags["i2sb.train_run_id"]
