@@ -93,7 +93,14 @@ def write_parts(folder: Path, count: int) -> None:
     rng = np.random.default_rng(0)
     pool = rng.integers(0, 256, (64, 3, SIZE, SIZE), dtype=np.uint8)
     noise = rng.integers(0, 8, (64, 3, SIZE, SIZE), dtype=np.uint8)
-    meta = {"task": "sr4x-pool", "nfe": 5, "total": count, "seed": 0, "clip_denoise": False}
+    meta = {
+        "task": "sr4x-pool",
+        "nfe": 5,
+        "total": count,
+        "seed": 0,
+        "clip_denoise": False,
+        "dataset": {"name": "synthetic", "kind": "imagefolder"},
+    }  # evaluation reads it
     for index in range(PARTS):
         positions = np.arange(index * count // PARTS, (index + 1) * count // PARTS)
         clean = pool[positions % 64]

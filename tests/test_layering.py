@@ -179,3 +179,40 @@ def test_no_import_cycle():
 def test_the_cycle_finder_finds_a_cycle_through_three_modules():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert import_cycles(graph) == [["a", "b", "c"]]
+
+
+# The workflow's data folders in the results layout: RUN/photos (the demo) and RUN/data (LMDBs).
+RESULTS_DATA_FOLDERS = ("photos", "data")
+
+
+def _joins_a_results_data_folder(node: ast.AST) -> bool:
+    """``x / "data"``, ``Path(x, "photos")``, ``os.path.join(x, "data")``, ``p.joinpath("data")``."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        operands = [node.left, node.right]
+    elif isinstance(node, ast.Call):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        operands = node.args if name in ("Path", "join", "joinpath") else []
+    else:
+        return False
+    return any(isinstance(o, ast.Constant) and o.value in RESULTS_DATA_FOLDERS for o in operands)
+
+
+def test_the_library_builds_no_data_path_of_the_results_layout():
+    """The workflow owns every path (issue 23 §3): no module guesses RUN/data or RUN/photos;
+    training, sampling and evaluation take the data folder they are given."""
+    found = [
+        f"{path.relative_to(PACKAGE)}:{node.lineno}"
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if _joins_a_results_data_folder(node)
+    ]
+    assert not found, f"paths of the results layout built in the library: {found}"
+
+
+def test_the_results_path_finder_sees_each_spelling():
+    spellings = ('run / "data"', 'Path(run, "photos")', 'os.path.join(run, "data")',
+                 'run.joinpath("photos")')  # fmt: skip
+    for code in spellings:
+        assert any(_joins_a_results_data_folder(n) for n in ast.walk(ast.parse(code))), code
+    assert not any(_joins_a_results_data_folder(n) for n in ast.walk(ast.parse('cfg["data"]')))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_metrics_evaluate import make_samples, offline  # noqa: F401 (fixture)
+from test_metrics_evaluate import DATASET, make_samples, offline  # noqa: F401 (fixture)
 from test_tables import DEMO_RUNS, run, search
 
 from i2sb.config import ConfigError, EvaluateConfig, config_from_dict
@@ -184,7 +184,7 @@ def test_consistency_does_not_depend_on_the_batch():
 
 def test_consistency_is_unavailable_with_the_reason_where_it_has_no_operator(tmp_path):
     clean = clean_images(count=2)
-    meta = {"task": "paired", "nfe": 5}
+    meta = {"task": "paired", "nfe": 5, "dataset": DATASET}
     path = write_part(
         tmp_path / "s.npz", Part(clean, clean, np.arange(2), np.zeros(2), meta, clean)
     )
@@ -197,7 +197,8 @@ def test_consistency_is_unavailable_with_the_reason_where_it_has_no_operator(tmp
 
 def test_consistency_refuses_masks_other_than_the_sampled_ones(tmp_path):
     clean = clean_images(count=2)
-    meta = {"task": "inpaint-freeform1020", "nfe": 5, "mask_source": "published file x.npz"}
+    meta = {"task": "inpaint-freeform1020", "nfe": 5, "mask_source": "published file x.npz",
+            "dataset": DATASET}  # fmt: skip
     path = write_part(
         tmp_path / "s.npz", Part(clean, clean, np.arange(2), np.zeros(2), meta, clean)
     )

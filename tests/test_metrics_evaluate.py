@@ -51,6 +51,11 @@ def tiny_classifier():
     return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), head)
 
 
+# what sampling records of its data (meta "dataset"); evaluation copies it into metrics.json
+DATASET = {"name": "image folder /data", "kind": "imagefolder", "image_size": 32,
+           "eval_subset": "full", "max_eval_images": 0}  # fmt: skip
+
+
 def make_samples(path, task="jpeg-10", degraded=True, count=16, meta=None):
     """Half dark, half bright clean images (labels 0 and 1); recon close to clean, degraded farther."""
     rng = np.random.default_rng(0)
@@ -61,7 +66,7 @@ def make_samples(path, task="jpeg-10", degraded=True, count=16, meta=None):
     recon = (clean.astype(int) + rng.integers(-6, 7, clean.shape)).astype(np.uint8)
     noisy = (clean.astype(int) + rng.integers(-30, 31, clean.shape)).astype(np.uint8)
     meta = {"task": task, "nfe": 5, "images_per_s": 3.5, "seconds_per_nfe": 0.25, "seed": 0,
-            "clip_denoise": False, **(meta or {})}  # fmt: skip
+            "clip_denoise": False, "dataset": DATASET, **(meta or {})}  # fmt: skip
     part = Part(recon, clean, np.arange(count), labels, meta, noisy if degraded else None)
     return write_part(path, part), part
 
@@ -100,23 +105,29 @@ def test_metrics_json_follows_the_contract(tmp_path):
     assert metrics["ca"]["value"] == 1.0  # the tiny classifier separates bright from dark
     assert 0 < metrics["fid"]["value"] < 1 and "clean images" in result["fid_reference"]
     assert result["fid_reference_kind"] == "clean_images"
-    assert result["image_size"] == 32 and result["dataset"] is None  # no config: unknown
+    assert result["image_size"] == 32 and result["dataset"] == DATASET  # the samples' record
 
 
 def test_metrics_json_says_what_the_images_are(tmp_path, monkeypatch):
-    """The workflow's entry records the data set (name, kind, subset) and the reference kind."""
+    """The workflow's entry records the data set (name, kind, subset) that sampling recorded, and
+    the reference kind; the data folder is not opened (here it is gone)."""
+    import shutil
+
     from i2sb.config import config_from_dict
+    from i2sb.data.build import build_eval_set, describe_eval_data
     from i2sb.metrics.evaluate import FID_REFERENCE_KINDS, evaluate_for_config
     from i2sb.sample.evalset import expected_identity
 
-    cfg = config_from_dict(
-        {"results_dir": str(tmp_path), "evaluate": {"metrics": list(without("ca"))}}
-    )
+    cfg = config_from_dict({"evaluate": {"metrics": list(without("ca"))}})
+    photos = tmp_path / "photos"
     for number in range(16):  # the demo's validation photos the samples were made from
-        folder = tmp_path / "demo" / "photos" / "val" / f"c{number % 2}"
+        folder = photos / "val" / f"c{number % 2}"
         folder.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (8, 8), (number, 0, 0)).save(folder / f"{number}.png")
-    identity = {**expected_identity(cfg, "jpeg-10", 1), "parts": 1}
+    val_set, _ = build_eval_set("jpeg-10", "demo", photos, 64)
+    described = describe_eval_data("jpeg-10", "demo", photos, val_set, 64)
+    shutil.rmtree(photos)
+    identity = {**expected_identity(cfg, "jpeg-10", 1), "parts": 1, "dataset": described}
     path, part = make_samples(tmp_path / "samples.npz", meta=identity)
     mu, sigma = fid.stats_of(fid.image_features(part.clean, tiny_extractor(), "cpu"))
     stats = tmp_path / "val_stats.npz"
@@ -135,16 +146,31 @@ def test_metrics_json_says_what_the_images_are(tmp_path, monkeypatch):
     [(["n01440764", "n01443537"], "ImageNet", "imagenet"), (["cats", "dogs"], None, "imagefolder")],
 )
 def test_only_a_wordnet_image_folder_is_called_imagenet(tmp_path, classes, name, kind):
-    from i2sb.config import config_from_dict
-    from i2sb.data.build import describe_eval_data
+    from i2sb.data.build import build_eval_set, describe_eval_data
 
     for label in classes:
         (tmp_path / "val" / label).mkdir(parents=True)
         Image.new("RGB", (8, 8)).save(tmp_path / "val" / label / "a.png")
-    cfg = config_from_dict({"data": {"kind": "imagefolder", "root": str(tmp_path)}})
-    described = describe_eval_data(cfg, "sr4x-pool")
+    val_set, _ = build_eval_set("sr4x-pool", "imagefolder", tmp_path, 8)
+    described = describe_eval_data("sr4x-pool", "imagefolder", tmp_path, val_set, 8)
     assert described["kind"] == kind
     assert described["name"] == (name or f"image folder {tmp_path}")
+
+
+def test_metrics_json_says_what_the_samples_record_of_their_data(tmp_path):
+    path, _ = make_samples(tmp_path / "samples.npz", task="sr4x-pool")
+    settings = EvaluateConfig(metrics=("psnr",))
+    assert evaluate_samples(path, "sr4x-pool", tmp_path / "m.json", settings)["dataset"] == DATASET
+
+
+def test_samples_without_a_data_set_record_are_refused_before_any_metric(tmp_path):
+    path, _ = make_samples(tmp_path / "samples.npz", task="sr4x-pool", meta={"dataset": None})
+    with pytest.raises(ValueError) as caught:
+        evaluate_samples(path, "sr4x-pool", tmp_path / "m.json", EvaluateConfig())
+    message = str(caught.value)
+    assert "records no dataset description (meta 'dataset')" in message
+    assert "sample it again" in message and "\n" not in message
+    assert not (tmp_path / "m.json").exists()
 
 
 def test_sr_tasks_use_the_pre_placed_adm_reference(tmp_path):
@@ -325,7 +351,7 @@ def test_a_configured_reference_path_that_is_missing_is_an_error_not_unavailable
 
     path = tmp_path / "samples.npz"
     images = np.zeros((2, 3, 8, 8), np.uint8)
-    meta = np.str_('{"task": "sr4x-pool", "nfe": 1}')
+    meta = np.str_(json.dumps({"task": "sr4x-pool", "nfe": 1, "dataset": DATASET}))
     np.savez(
         path,
         recon=images,

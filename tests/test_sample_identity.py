@@ -28,6 +28,8 @@ SETTINGS = {
     "checkpoint": "/runs/a", "checkpoint_fingerprint": {"sha256": "a" * 64, "bytes": 10},
     "data_fingerprint": {"images": 10, "sha256": "d" * 64}, "corruption_options": {},
     "total": 10, "batch_size": 4,
+    "dataset": {"name": "image folder /data", "kind": "imagefolder", "image_size": 16,
+                "eval_subset": "full", "max_eval_images": 0},
 }  # fmt: skip
 
 
@@ -118,8 +120,10 @@ def test_streamed_images_refuse_a_whole_load_and_a_corrupt_member_is_named(tmp_p
         ("noise", "global generator"),
         ("batch_size", 8),
         ("a_setting_added_later", 1),
+        ("dataset", {"name": "ImageNet", "kind": "imagenet", "image_size": 16,
+                     "eval_subset": "10k", "max_eval_images": 0}),
     ],
-)
+)  # fmt: skip
 def test_gather_refuses_parts_made_differently_naming_the_field(tmp_path, key, value):
     with pytest.raises(ValueError) as caught:
         gather_parts(write_parts(tmp_path, **{key: value}), tmp_path / "samples.npz")
@@ -164,9 +168,9 @@ def made(tmp_path):
         {"data": {"kind": "imagefolder", "root": str(tmp_path / "data"), "image_size": 16},
          "evaluate": {"metrics": ["psnr", "ssim"]}}
     )  # fmt: skip
-    identity = expected_identity(cfg, "sr4x-pool", 2, "ddpm", 5)
+    identity = expected_identity(cfg, "sr4x-pool", 2, "ddpm", 5, cfg.data.root)
     identity.pop("data_content")  # the parts record their own, as sampling does
-    dataset, indices = eval_set_for_config(cfg, "sr4x-pool")
+    dataset, indices = eval_set_for_config(cfg, "sr4x-pool", cfg.data.root)
     for number, (start, stop) in enumerate(((0, 3), (3, 6))):
         part = random_part(range(start, stop), (number, 2), number, **identity, total=6)
         part.meta["data_content"] = content_fingerprint(dataset, indices[start:stop])
@@ -181,6 +185,25 @@ def test_evaluate_accepts_samples_made_as_configured(made, tmp_path):
         cfg, samples, "sr4x-pool", tmp_path / "m.json", sampler="ddpm", nfe=5
     )
     assert result["metrics"]["psnr"]["value"] > 0
+
+
+def test_gather_carries_the_parts_record_of_their_data(tmp_path):
+    meta = read_part(gather_parts(write_parts(tmp_path), tmp_path / "samples.npz")).meta
+    assert meta["dataset"] == SETTINGS["dataset"]
+    assert meta["data_fingerprint"] == SETTINGS["data_fingerprint"]
+
+
+def test_evaluation_reads_what_the_data_is_from_the_samples_not_the_data(made, tmp_path):
+    """The workflow's evaluation opens no data: it works with the data folder gone, and
+    metrics.json says what the samples recorded."""
+    import shutil
+
+    cfg, samples = made
+    shutil.rmtree(cfg.data.root)
+    result = evaluate_for_config(cfg, samples, "sr4x-pool", tmp_path / "m.json", sampler="ddpm")
+    assert result["dataset"] == SETTINGS["dataset"]
+    with pytest.raises(FileNotFoundError):  # reading the images again needs them
+        evaluate_for_config(cfg, samples, "sr4x-pool", tmp_path / "m.json", data_dir=cfg.data.root)
 
 
 def replace_photo_same_size(cfg):
@@ -219,7 +242,7 @@ def test_evaluate_refuses_samples_of_another_identity_naming_the_field(made, tmp
         cfg = config_from_dict(deep_merge(cfg.to_dict(), changed))
     out = tmp_path / "m.json"
     with pytest.raises(ValueError) as caught:
-        evaluate_for_config(cfg, samples, asked.pop("task"), out, **asked)
+        evaluate_for_config(cfg, samples, asked.pop("task"), out, **asked, data_dir=cfg.data.root)
     message = str(caught.value)
     assert "\n" not in message and "samples.npz" in message and f"{key} is " in message
     assert not out.exists()

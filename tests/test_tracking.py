@@ -257,17 +257,47 @@ def test_sample_grid_rows_are_clean_degraded_restored(tmp_path):
         np.testing.assert_array_equal(tile, arrays[key][7].transpose(1, 2, 0))
 
 
-def test_the_fingerprint_covers_the_runs_lmdb_index_when_there_is_one(tmp_path):
+def test_the_fingerprint_is_the_samples_record_not_a_file_of_the_results_layout(tmp_path):
+    """The library builds no results path: an LMDB index where the workflow would put one is
+    not read; the evaluation set sampling recorded in the samples' meta is."""
     args = make_run(tmp_path / "bench")
     config = json.loads(args["config_json"].read_text()) | {"results_dir": str(tmp_path)}
     inputs = (args["metrics_json"], args["train_dir"], args["samples"], config, "i2sb")
-    without = build_record(*inputs).params
+    before = build_record(*inputs).params
     index = tmp_path / "bench" / "data" / "val_faster_imagefolder.index.json"
     index.parent.mkdir(parents=True)
     index.write_text('{"entries": []}')
-    with_index = build_record(*inputs).params
-    assert with_index["data_fingerprint"] != without["data_fingerprint"]
-    assert with_index["data_fingerprint_covers"].endswith("+ val_faster_imagefolder.index.json")
+    assert build_record(*inputs).params["data_fingerprint"] == before["data_fingerprint"]
+    other = {"data_fingerprint": {"images": 10, "sha256": "0" * 64}}
+    write_samples(args["samples"], "sr4x-pool", 5, data=other)
+    assert build_record(*inputs).params["data_fingerprint"] != before["data_fingerprint"]
+
+
+def test_the_data_set_params_come_from_the_samples_meta(tmp_path):
+    args = make_run(tmp_path / "bench")
+    config = json.loads(args["config_json"].read_text())
+    metrics = json.loads(args["metrics_json"].read_text())
+    args["metrics_json"].write_text(json.dumps(metrics | {"dataset": None}))  # evaluated blind
+    inputs = (args["metrics_json"], args["train_dir"], args["samples"], config, "i2sb")
+    params = build_record(*inputs).params
+    assert (params["dataset_name"], params["dataset_kind"]) == ("demo photos", "demo")
+
+
+@pytest.mark.parametrize(
+    ("recorded", "expected"),
+    [
+        ({"dataset": None}, "records no dataset description (meta 'dataset')"),
+        ({"dataset": {"name": "image folder /x", "kind": "imagefolder"}}, "'demo photos'"),
+    ],
+)
+def test_samples_without_or_with_another_data_set_are_refused(tmp_path, recorded, expected):
+    args = make_run(tmp_path / "bench")
+    write_samples(args["samples"], "sr4x-pool", 5, data=recorded)
+    config = json.loads(args["config_json"].read_text())
+    inputs = (args["metrics_json"], args["train_dir"], args["samples"], config, "i2sb")
+    with pytest.raises(ValueError) as caught:
+        build_record(*inputs)
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_sample_grid_without_degraded_images_has_two_columns(tmp_path):

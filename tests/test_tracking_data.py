@@ -23,11 +23,23 @@ from i2sb.tracking.inputs import (
 )
 
 DDPM = {"name": "ddpm", "label": "ddpm", "options": {}}  # SamplerConfig().describe()
+# what sampling records of its data (meta "dataset", "data_fingerprint"); tracking reads only these
+DEMO_DATASET = {"name": "demo photos", "kind": "demo", "eval_subset": "full"}
+EVAL_SET = {"images": 10, "sha256": "e" * 64}
 
 
 def write_samples(
-    path: Path, task: str, nfe: int, n: int = 10, size: int = 8, degraded=True, sampler=DDPM
+    path: Path,
+    task: str,
+    nfe: int,
+    n: int = 10,
+    size: int = 8,
+    degraded=True,
+    sampler=DDPM,
+    data: dict | None = None,
 ):
+    """A gathered samples file; ``data`` replaces (None values drop) its record of the data."""
+    recorded = {"dataset": DEMO_DATASET, "data_fingerprint": EVAL_SET} | (data or {})
     rng = np.random.default_rng(nfe)
     arrays = {
         "recon": rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8),
@@ -45,6 +57,7 @@ def write_samples(
                     "images_per_s": 5.0,
                     "seconds_per_nfe": 0.01,
                     "mask_source": "center" if task.startswith("inpaint") else None,
+                    **{k: v for k, v in recorded.items() if v is not None},
                 }
             )
         ),
@@ -103,7 +116,7 @@ def make_run(
                 "fid_reference": "test statistics",
                 "fid_reference_kind": "file",
                 "image_size": 32,
-                "dataset": {"name": "demo photos", "kind": "demo", "eval_subset": "full"},
+                "dataset": DEMO_DATASET,
                 "sampling": {"images_per_s": 5.0, "seconds_per_nfe": 0.01},
             }
         )
@@ -168,15 +181,18 @@ def test_git_commit_outside_a_checkout_is_unknown_with_a_reason(tmp_path):
     assert commit == "unknown" and str(tmp_path) in why
 
 
-def test_fingerprint_depends_on_labels_and_index_file(tmp_path):
+def test_fingerprint_depends_on_labels_the_recorded_set_and_index_file(tmp_path):
     idx = np.arange(5)
-    base, covers = data_fingerprint(idx, idx % 2)
-    assert base == data_fingerprint(idx.copy(), idx % 2)[0]
-    assert base != data_fingerprint(idx, (idx + 1) % 2)[0]
+    base, covers = data_fingerprint(idx, idx % 2, EVAL_SET)
+    assert base == data_fingerprint(idx.copy(), idx % 2, dict(EVAL_SET))[0]
+    assert base != data_fingerprint(idx, (idx + 1) % 2, EVAL_SET)[0]
+    other_set = {"images": 10, "sha256": "f" * 64}  # same indices, other evaluation images
+    assert base != data_fingerprint(idx, idx % 2, other_set)[0]
     index = tmp_path / "index.json"
     index.write_text("[]")
-    with_index, covers_index = data_fingerprint(idx, idx % 2, index)
+    with_index, covers_index = data_fingerprint(idx, idx % 2, EVAL_SET, index)
     assert with_index != base and covers_index.endswith("+ index.json") and "5" in covers
+    assert "recorded by sampling" in covers
 
 
 def test_read_head_reads_the_first_rows_only(tmp_path):
@@ -193,3 +209,13 @@ def test_samples_summary_requires_the_contract_keys(tmp_path):
     write_samples(tmp_path / "ok.npz", "jpeg-5", 2)
     summary = read_samples_summary(tmp_path / "ok.npz")
     assert summary.num_images == 10 and summary.meta["task"] == "jpeg-5"
+
+
+def test_samples_without_a_recorded_evaluation_set_are_refused_naming_the_key(tmp_path):
+    """Samples from before sampling recorded its data: tracking does not reopen the data."""
+    write_samples(tmp_path / "old.npz", "jpeg-5", 2, data={"data_fingerprint": None})
+    with pytest.raises(ValueError) as caught:
+        read_samples_summary(tmp_path / "old.npz")
+    message = str(caught.value)
+    assert "'data_fingerprint'" in message and "sample it again" in message
+    assert "\n" not in message

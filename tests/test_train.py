@@ -372,3 +372,41 @@ def test_validation_restores_as_sampling_the_saved_checkpoint_does(tmp_path):
     restorer = Restorer.load(tmp_path, precision=cfg.sample.precision)
     restored = restorer.restore(x1, mask, cfg.train.validate_nfe, cfg.train.seed).recon
     assert psnr(restored, x0) == val_psnr
+
+
+def test_train_without_a_data_folder_stops_naming_data_dir_and_data_root(tmp_path, capsys):
+    """No --data-dir and data.root "": one line naming both, before any work, and no guess of a
+    folder of the results layout (a RUN/photos the demo would build is there and not read)."""
+    from test_adversarial import photo_folder
+
+    from i2sb.cli import main
+
+    photo_folder(tmp_path / "results" / "demo" / "photos")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"results_dir: {tmp_path / 'results'}\nnetwork: {{preset: tiny}}\n"
+        "data: {image_size: 32}\ntracking: {live: false}\n"
+        "train: {iterations: 1, batch_size: 2, microbatch: 2, validate_every: 100}\n"
+    )
+    argv = ["train", "--config", str(config), "--task", "sr4x-pool", "--out", str(tmp_path / "run")]
+    assert main([*argv, "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "--data-dir" in err and "data.root" in err and "\n" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_reads_the_data_dir_it_is_given_and_records_it(tmp_path):
+    """``data_dir`` is the data folder trained on (an image folder here); options.pkl's
+    dataset_dir, what the reference's sampler would read, names it."""
+    from test_adversarial import photo_folder
+
+    from i2sb.network.safe_pickle import load_options_pickle
+
+    photos = photo_folder(tmp_path / "photos")
+    raw = tiny_config(iterations=1, batch_size=2, microbatch=2, validate_images=2).to_dict()
+    cfg = config_from_dict(raw | {"data": {"kind": "imagefolder", "image_size": SIZE}})
+    run = tmp_path / "run"
+    train(cfg, "sr4x-pool", run, data_dir=photos, ctx=DistContext(), progress=False)
+    assert str(load_options_pickle(run / "options.pkl")["dataset_dir"]) == str(photos)
+    with pytest.raises(FileNotFoundError, match="elsewhere"):
+        train(cfg, "sr4x-pool", tmp_path / "b", data_dir=tmp_path / "elsewhere", ctx=DistContext())

@@ -53,3 +53,10 @@ def test_under_sdm_conda_train_runs_the_envs_python(tmp_path):
 
 def test_without_an_environment_train_runs_the_python_that_planned(tmp_path):
     assert train_command(tmp_path).startswith(f"{sys.executable} -m i2sb train ")
+
+
+def test_train_is_given_the_data_folder_sampling_reads(tmp_path):
+    """The workflow passes its converted LMDB folder (data.root "" in tiny.yaml): the library
+    guesses no folder of the results layout."""
+    data = tmp_path / "results" / "tiny" / "data"
+    assert f" --data-dir {data} " in train_command(tmp_path)

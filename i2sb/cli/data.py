@@ -99,7 +99,13 @@ def register(subparsers) -> None:
     subset.add_argument(
         "--config",
         default="config/config.yaml",
-        help="YAML config whose data section says where the images are (default: %(default)s)",
+        help="YAML config whose data section says how to read the images (default: %(default)s)",
+    )
+    subset.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="the data folder (converted LMDBs or an image folder with val/); default: data.root",
     )
     subset.set_defaults(handler=run_subset)
 
@@ -160,8 +166,10 @@ def run_demo(args) -> int:
 
 def run_subset(args) -> int:
     from i2sb.config import load_config
-    from i2sb.data.build import eval_set_for_config
+    from i2sb.data.build import eval_set_for_config, given_data_dir
 
-    dataset, indices = eval_set_for_config(load_config(args.config), args.task)
+    config = load_config(args.config)
+    root = given_data_dir(args.data_dir, config, "i2sb data subset")
+    dataset, indices = eval_set_for_config(config, args.task, root)
     print(f"{args.task}: {len(indices)} of {len(dataset)} validation images")
     return 0

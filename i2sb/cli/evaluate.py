@@ -33,7 +33,9 @@ def register(subparsers) -> None:
         "from `i2sb fid-reference` for the other tasks. "
         "--metrics picks which (default: all; the metric table is i2sb/metric_table.py). "
         "A metric whose weights or reference cannot be had is written as null with the reason, "
-        f"unless --require-external-metrics. {_WEIGHTS} With --config the samples must record "
+        f"unless --require-external-metrics. {_WEIGHTS} What the images are (metrics.json "
+        "'dataset') is read from the samples' meta, written by sampling; the data is not opened. "
+        "With --config the samples must record "
         "the config's seed and clip_denoise (and with --check-data its evaluation images), and "
         "--sampler/--nfe when given; else it stops naming the key. Example: i2sb evaluate "
         "samples.npz --task sr4x-pool --out metrics.json",
@@ -52,7 +54,12 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--check-data", action="store_true",
         help="with --config: the samples must also be of the config's evaluation images (names, "
-        "sizes, labels and content, read again from data.root), as the workflow requires",
+        "sizes, labels and content, read again from --data-dir, default data.root)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--data-dir", default=None, metavar="DIR",
+        help="with --check-data: the data folder sampling read (converted LMDBs, image folder "
+        "with val/, or paired data); default: data.root",
     )  # fmt: skip
     add_section_flags(parser, "evaluate")
     parser.add_argument("--device", default="auto", help="torch device; auto = cuda if present")
@@ -92,24 +99,32 @@ def _expected(cfg, args) -> dict:
         from i2sb.sample.evalset import expected_for_samples
 
         return expected_for_samples(
-            cfg, args.task, args.samples, args.sampler, args.nfe, data=args.check_data
+            cfg, args.task, args.samples, args.sampler, args.nfe, _checked_data_dir(cfg, args)
         )
-    for flag, given in (("--sampler", args.sampler), ("--check-data", args.check_data)):
+    flags = (("--sampler", args.sampler), ("--check-data", args.check_data))
+    for flag, given in (*flags, ("--data-dir", args.data_dir)):
         if given:
             raise ValueError(f"{flag} needs --config (the config it checks against)")
     return {} if args.nfe is None else {"nfe": args.nfe}
 
 
+def _checked_data_dir(cfg, args):
+    """The data folder --check-data reads again: --data-dir, else data.root; None without it."""
+    if not args.check_data:
+        if args.data_dir:
+            raise ValueError("--data-dir is read only with --check-data")
+        return None
+    from i2sb.data.build import given_data_dir
+
+    return given_data_dir(args.data_dir, cfg, "--check-data")
+
+
 def run_evaluate(args) -> int:
-    from i2sb.data.build import describe_eval_data
     from i2sb.metrics.evaluate import evaluate_samples
 
     cfg = _config(args)
-    # Without --config nothing says what the images are: metrics.json records the data set as unknown.
-    dataset = describe_eval_data(cfg, args.task) if args.config else None
     result = evaluate_samples(
-        args.samples, args.task, args.out, cfg.evaluate, dataset=dataset,
-        downloads=cfg.downloads, device=args.device, fid_reference=args.fid_reference,
+        args.samples, args.task, args.out, cfg.evaluate, downloads=cfg.downloads, device=args.device, fid_reference=args.fid_reference,
         mask_options=cfg.mask_options(), expected=_expected(cfg, args),
     )  # fmt: skip
     for name, entry in result["metrics"].items():

@@ -11,7 +11,8 @@ def register(subparsers) -> None:
         "train",
         help="train I2SB on one task (resumes from OUT/latest.pt if present)",
         description=(
-            "Train I2SB on one task. One process: `i2sb train --task sr4x-pool --out DIR`. "
+            "Train I2SB on one task. One process: `i2sb train --task sr4x-pool --data-dir DATA "
+            "--out DIR`. "
             "Several GPUs on one node: `torchrun --nproc_per_node=4 -m i2sb train ...`. "
             "Slurm: `srun i2sb train ...` (rank and master from SLURM_* variables). "
             "An existing OUT/latest.pt is resumed exactly (weights, EMA, optimizer, scheduler, RNG), "
@@ -29,6 +30,13 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--out", required=True, help="run folder: latest.pt, options.json, metrics.jsonl"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help="the data folder: converted LMDBs (<split>_faster_imagefolder.lmdb), an image folder "
+        "with train/ and val/, or paired data (default: data.root; one of them is required)",
     )
     parser.add_argument(
         "--set",
@@ -72,10 +80,12 @@ def _train(args, first_rank: bool) -> int:
     from i2sb.downloads import with_recorded_files
     from i2sb.joblog import LOG
     from i2sb.train import train
+    from i2sb.train.setup import training_data_dir
 
     if first_rank:
         LOG.info("command: %s", shlex.join([sys.executable, *sys.argv]))
     cfg = with_recorded_files(load_config(args.config, parse_overrides(args.set)), args.downloads)
+    training_data_dir(cfg, args.data_dir)  # no data folder: one line, before any logging setup
     if first_rank:
         LOG.info("resolved settings: %s", json.dumps(cfg.to_dict(), indent=2, sort_keys=True))
     monitor = None
@@ -84,7 +94,12 @@ def _train(args, first_rank: bool) -> int:
 
         monitor = live_run_for(cfg, args.task)  # MLflow while training runs, rank 0
     summary = train(
-        cfg, args.task, args.out, progress=not args.no_progress, monitor=monitor
+        cfg,
+        args.task,
+        args.out,
+        data_dir=args.data_dir,
+        progress=not args.no_progress,
+        monitor=monitor,
     ).summary
     print(
         f"trained {args.task}: {summary['iterations']} iterations, {summary['images_per_s']:.1f} images/s"

@@ -31,7 +31,8 @@ class DemoDataConfig:
 @dataclass(frozen=True)
 class DataConfig:
     kind: str = "demo"  # demo | imagefolder | paired
-    root: str = ""  # image folder with train/ and val/ (imagefolder, paired); "" = <run dir>/photos
+    root: str = ""  # image folder with train/ and val/ (imagefolder, paired); "" = the workflow's
+    # converted demo data (RUN/data), which it passes as --data-dir: the library never guesses it
     image_size: int = 64
     eval_subset: str = "auto"  # auto (per task table) | full | 10k
     max_eval_images: int = 0  # evaluate on the first N images of the evaluation set (0 = all)

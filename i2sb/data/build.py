@@ -1,9 +1,11 @@
-"""Pick the dataset for a config: LMDB if converted, else the image folder; paired data; evaluation sets.
+"""Pick the dataset in a data folder: LMDB if converted, else the image folder; paired data; evaluation sets.
 
-Where the images come from, for split S and data root R:
+Where the images come from, for split S and data folder R:
 - ``data.kind: paired``: ``R/S.csv`` if it exists, else the folder ``R/S`` with A/ and B/.
 - otherwise: ``R/S_faster_imagefolder.lmdb`` (with its index) if that LMDB exists, else ``R/S/<class>/*``.
-- ``data.root: ""``: R = ``<run dir>/data`` when its LMDB for S exists, else ``<run dir>/photos`` (the demo).
+
+R is always given by the caller (``--data-dir``, ``data.root``, or the workflow's converted LMDB
+folder): the library never guesses a folder of the results layout.
 """
 
 from __future__ import annotations
@@ -40,15 +42,17 @@ def build_dataset(kind: str, root: str | Path, split: str, image_size: int, trai
     return ImageFolderDataset(root / split, transform)
 
 
-def data_root(config: Any, split: str) -> Path:
-    """``data.root``, or for "" the run's converted LMDB if present, else its demo photos."""
+def given_data_dir(data_dir: str | Path | None, config: Any, needed_by: str) -> Path:
+    """The data folder a command reads: ``data_dir`` (its ``--data-dir``), else ``data.root``.
+    With neither it stops with one line naming both: the library never guesses a folder of the
+    results layout (the workflow passes its converted LMDB folder explicitly)."""
+    if data_dir:
+        return Path(data_dir)
     if config.data.root:
         return Path(config.data.root)
-    converted = Path(config.run_dir) / "data"
-    return (
-        converted
-        if lmdb_layout(converted, split).lmdb.is_dir()
-        else Path(config.run_dir) / "photos"
+    raise ValueError(
+        f"{needed_by} needs the data folder (converted LMDBs, an image folder with train/ and "
+        "val/, or paired data): pass --data-dir DIR or set data.root"
     )
 
 
@@ -81,38 +85,44 @@ def build_eval_set(
 DEMO_DATA_NAME = "demo photos (validation crops cut from the training photos)"
 
 
-def describe_eval_data(config: Any, task: str) -> dict[str, Any]:
-    """What a (task, config) is evaluated on, for captions and MLflow: data set name and kind,
-    resolution, and which evaluation subset (``full`` or ``10k``) of how many images at most.
+def describe_eval_data(
+    task: str,
+    kind: str,
+    root: str | Path,
+    val_set: Any,
+    image_size: int,
+    eval_subset: str = "auto",
+    max_eval_images: int = 0,
+) -> dict[str, Any]:
+    """What ``task`` is evaluated on, for captions and MLflow: data set name and kind, resolution,
+    and which evaluation subset (``full`` or ``10k``) of how many images at most. ``val_set`` is
+    the validation dataset already built from the data folder ``root`` (``build_eval_set``):
+    sampling records this in its part meta ("dataset"), so evaluation and tracking never reopen
+    the data to say what it was.
 
     ``name`` is "ImageNet" only for an image folder whose classes are all WordNet ids (the rule
     of ``is_imagenet``); the demo is ``DEMO_DATA_NAME``; anything else names its folder.
     """
-    data = config.data
-    root = data_root(config, "val")
-    imagenet = False
-    if data.kind == "imagefolder":
-        dataset = build_dataset(data.kind, root, "val", data.image_size, train=False)
-        imagenet = is_imagenet(data.kind, getattr(dataset, "classes", []))
-    if data.kind == "demo":
+    imagenet = kind == "imagefolder" and is_imagenet(kind, getattr(val_set, "classes", []))
+    if kind == "demo":
         name = DEMO_DATA_NAME
     elif imagenet:
         name = "ImageNet"
     else:
-        name = f"{'paired folder' if data.kind == 'paired' else 'image folder'} {root}"
+        name = f"{'paired folder' if kind == 'paired' else 'image folder'} {root}"
     return {
         "name": name,
-        "kind": "imagenet" if imagenet else data.kind,
-        "image_size": data.image_size,
-        "eval_subset": resolve_eval_subset(data.eval_subset, task_spec(task).eval_set, imagenet),
-        "max_eval_images": data.max_eval_images,
+        "kind": "imagenet" if imagenet else kind,
+        "image_size": image_size,
+        "eval_subset": resolve_eval_subset(eval_subset, task_spec(task).eval_set, imagenet),
+        "max_eval_images": max_eval_images,
     }
 
 
-def eval_set_for_config(config: Any, task: str) -> tuple[Any, list[int]]:
-    """build_eval_set with every argument taken from an i2sb.config.Config."""
+def eval_set_for_config(config: Any, task: str, root: str | Path) -> tuple[Any, list[int]]:
+    """build_eval_set of the data folder ``root``, every other argument taken from an i2sb Config."""
     data, downloads = config.data, config.downloads
     return build_eval_set(
-        task, data.kind, data_root(config, "val"), data.image_size, data.eval_subset,
+        task, data.kind, root, data.image_size, data.eval_subset,
         data.max_eval_images, downloads.subset_fn, downloads.subset_label, downloads.cache_dir,
     )  # fmt: skip

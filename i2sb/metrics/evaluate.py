@@ -27,7 +27,7 @@ from i2sb.metric_table import METRICS, MetricSpec, degraded_name, result_names
 from i2sb.metrics.context import MetricContext, MetricUnavailable
 from i2sb.metrics.fid import FID_REFERENCE_KINDS, ReferenceUnavailable
 from i2sb.metrics.weights import WeightsUnavailable
-from i2sb.sample.parts import check_shapes, identity_mismatch
+from i2sb.sample.parts import check_shapes, identity_mismatch, recorded_dataset
 from i2sb.sample.samplefile import SampleFile, open_samples
 from i2sb.tasks import task_spec
 
@@ -99,7 +99,6 @@ def evaluate_samples(
     settings: EvaluateConfig = _DEFAULTS,
     feature_model: Any = None,
     classifier: Any = None,
-    dataset: dict[str, Any] | None = None,
     lpips_model: Any = None,
     *,
     downloads: DownloadConfig = _NO_PLACED_FILES,
@@ -113,8 +112,8 @@ def evaluate_samples(
     ``settings`` is the config's ``evaluate`` section and ``downloads`` its ``downloads`` section
     (pre-placed ADM reference batch, cache). ``fid_reference`` names a reference npz for any
     task; otherwise SR tasks use ADM's batch and the others ``settings.fid_val_stats``.
-    ``dataset`` (``i2sb.data.build.describe_eval_data``) says what the images are; None is
-    recorded as unknown (an evaluation without a config). ``mask_options``
+    What the images are (metrics.json "dataset") is the samples' own record (meta "dataset",
+    written by sampling): the data is not opened again, and a file without it is refused. ``mask_options``
     (``Config.mask_options()``) rebuild the free-form masks sampling used, for consistency.
     The models (FID's Inception, CA's ResNet-50, LPIPS) default to the pretrained ones.
     ``expected`` (meta key -> value, ``evalset.expected_identity``) is what the file must record;
@@ -124,6 +123,7 @@ def evaluate_samples(
     path = Path(samples_path)
     with open_samples(path) as samples:  # images are read in chunks, never whole
         _check_samples(samples, path, task, expected or {})
+        dataset = recorded_dataset(samples.meta, path)
         ctx = MetricContext(
             task, samples.clean, samples.labels, samples.indices, samples.meta, path,
             settings, downloads, resolve_device(device), fid_reference, dict(mask_options or {}),
@@ -177,23 +177,25 @@ def evaluate_for_config(
     *,
     sampler: str | None = None,
     nfe: int | None = None,
+    data_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """The workflow's entry: evaluate with every setting taken from an i2sb Config.
 
     ``fid_val_stats`` (the workflow's cached validation statistics) replaces
     ``evaluate.fid_val_stats`` for the tasks whose FID reference is the validation set. The
-    samples must record the config's sample settings and evaluation images (and ``sampler``, a
-    label of ``cfg.samplers``, and ``nfe`` when given): ``evalset.expected_identity``.
+    samples must record the config's sample settings (and ``sampler``, a label of
+    ``cfg.samplers``, and ``nfe`` when given) and, when ``data_dir`` is given, still match the
+    evaluation images read again from that data folder: ``evalset.expected_identity``. The
+    workflow passes no ``data_dir``: what the data is comes from the samples' meta, and a change
+    to the data reruns sampling.
     """
-    from i2sb.data.build import describe_eval_data
     from i2sb.sample.evalset import expected_for_samples
 
     settings = cfg.evaluate
     if fid_val_stats:
         settings = dataclasses.replace(settings, fid_val_stats=fid_val_stats)
-    dataset = describe_eval_data(cfg, task)
-    expected = expected_for_samples(cfg, task, samples_path, sampler, nfe)
+    expected = expected_for_samples(cfg, task, samples_path, sampler, nfe, data_dir)
     return evaluate_samples(
-        samples_path, task, out, settings, dataset=dataset, downloads=cfg.downloads,
+        samples_path, task, out, settings, downloads=cfg.downloads,
         mask_options=cfg.mask_options(), expected=expected,
     )  # fmt: skip

@@ -64,12 +64,14 @@ def sample_run_partition(
     Settings come from ``config`` (an i2sb Config): ``sample`` (batch size, precision, seed, ...),
     ``data`` (kind, evaluation subset, max_eval_images) and ``downloads`` (subset lists, cache).
     ``data_dir`` is the data location (LMDB folder, image-folder root with val/, or paired data).
+    The part's meta records what the data is (meta "dataset", ``describe_eval_data``) beside its
+    fingerprints, so evaluation and tracking read it from the samples instead of the data.
     ``sampler`` is a SamplerConfig or the label of one ``config.samplers`` entry. ``task`` and
     ``image_size``, when given, must match the run's. The free-form mask options are those the
     run recorded (``config``'s own for a published run), updated by ``mask_overrides``. The device
     defaults to CUDA when ``sample.gpus`` > 0, else the CPU.
     """
-    from i2sb.data.build import build_eval_set
+    from i2sb.data.build import build_eval_set, describe_eval_data
 
     options, raw = read_options(run_dir)
     if task is not None and options.task != task:
@@ -91,13 +93,18 @@ def sample_run_partition(
     )  # fmt: skip
     if not indices:
         raise ValueError(f"the evaluation set in {data_dir} is empty")
+    described = describe_eval_data(
+        options.task, data.kind, data_dir, dataset, options.image_size, data.eval_subset,
+        data.max_eval_images,
+    )  # fmt: skip
     masks = recorded_mask_options(raw, default=config) | (mask_overrides or {})
     job = SampleJob(nfe, config.sample, entry, masks, trajectory)
     if device is None:
         device = "cuda" if config.sample.gpus > 0 else "cpu"
     return sample_partition(
-        str(run_dir), dataset, indices, part, job, out, device, compile=config.network.compile
-    )
+        str(run_dir), dataset, indices, part, job, out, device, compile=config.network.compile,
+        data_description=described,
+    )  # fmt: skip
 
 
 def check_sampler(sampler: SamplerConfig, task: str, run: str | Path) -> None:
@@ -114,14 +121,14 @@ def expected_for_samples(
     samples_path: str | Path,
     sampler: str | None = None,
     nfe: int | None = None,
-    data: bool = True,
+    data_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """``expected_identity`` for the gathered file ``samples_path`` (its part count from meta)."""
     from i2sb.sample.samplefile import open_samples
 
     with open_samples(samples_path) as samples:
         parts = samples.meta.get("parts")
-    return expected_identity(config, task, parts, sampler, nfe, data)
+    return expected_identity(config, task, parts, sampler, nfe, data_dir)
 
 
 def expected_identity(
@@ -130,14 +137,15 @@ def expected_identity(
     parts: int | None,
     sampler: str | None = None,
     nfe: int | None = None,
-    data: bool = True,
+    data_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """What a gathered samples file made under ``config`` for ``task`` must record (meta keys):
     the sample settings that change images (seed, clip_denoise), the sampler entry labelled
-    ``sampler`` and ``nfe`` when given, and the evaluation set's index fingerprint and, for a
-    file gathered from ``parts`` parts, the content of each part's images (read from disk: the
-    bytes the sampler read, hashed again; both left out when ``data`` is False). ``evaluate``
-    refuses a file that differs in any.
+    ``sampler`` and ``nfe`` when given, and, when ``data_dir`` (the data folder sampling read)
+    is given, the evaluation set's index fingerprint and, for a file gathered from ``parts``
+    parts, the content of each part's images (read from disk: the bytes the sampler read,
+    hashed again). ``evaluate`` refuses a file that differs in any. Without ``data_dir`` the
+    data is not opened: the workflow resamples when its data changes.
     """
     from i2sb.data.build import eval_set_for_config
     from i2sb.data.fingerprint import combined_fingerprint, content_fingerprint, data_fingerprint
@@ -152,9 +160,9 @@ def expected_identity(
         expected["sampler"] = find_sampler(config.samplers, sampler).describe()
     if nfe is not None:
         expected["nfe"] = int(nfe)
-    if not data:
+    if data_dir is None:
         return expected
-    dataset, indices = eval_set_for_config(config, task)
+    dataset, indices = eval_set_for_config(config, task, data_dir)
     expected["data_fingerprint"] = data_fingerprint(dataset, indices)
     if isinstance(parts, int) and parts >= 1:
         records = [

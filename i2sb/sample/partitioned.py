@@ -169,6 +169,8 @@ def sample_partition(
     out: str | Path,
     device: str = "cpu",
     compile: bool = False,
+    *,
+    data_description: dict[str, Any] | None = None,
 ) -> tuple[Path, bool]:
     """Restore partition ``part = (i, n)`` of the evaluation set; returns (out, computed).
 
@@ -178,6 +180,8 @@ def sample_partition(
     (on the CPU byte for byte). A part already complete for the same checkpoint
     contents, evaluation images (their index and the bytes of the part's own) and settings is left alone (computed = False); any difference
     recomputes it with a line on stderr saying what changed. ``restorer`` is a Restorer or a run folder.
+    ``data_description`` (``i2sb.data.build.describe_eval_data``) is recorded as meta "dataset":
+    what evaluation and tracking say the images are (None: not known, which they refuse).
     """
     settings = job.settings
     if settings.batch_size < 1:
@@ -192,6 +196,7 @@ def sample_partition(
         "data_fingerprint": data_fingerprint(dataset, eval_indices),
         # the bytes of this part's own images: a file replaced in place recomputes its part
         "data_content": content_fingerprint(dataset, [eval_indices[p] for p in positions]),
+        "dataset": data_description,
         "nfe": job.nfe,
         "sampler": job.sampler.describe(),
         "partition": [index, count],

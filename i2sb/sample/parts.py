@@ -130,3 +130,16 @@ def identity_mismatch(meta: dict[str, Any], expected: dict[str, Any]) -> str:
                 f"{shown_value(key, value)} now"
             )
     return ""
+
+
+def recorded_dataset(meta: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """What the images of the samples file ``path`` are (meta "dataset", written by sampling from
+    ``i2sb.data.build.describe_eval_data``): evaluation and tracking read it here instead of
+    opening the data again. A file that does not record it predates the record: sample again."""
+    described = meta.get("dataset")
+    if not (isinstance(described, dict) and isinstance(described.get("name"), str)):
+        raise ValueError(
+            f"samples file {path} records no dataset description (meta 'dataset'); it predates "
+            "samples recording what they were made from: sample it again"
+        )
+    return described

@@ -55,13 +55,18 @@ def recorded_sampler(samples: Path, meta: dict[str, Any], metrics: Any) -> dict[
     return sampler
 
 
-def _default_data_index(config: dict[str, Any]) -> Path | None:
-    """The run's LMDB index of the validation split, when the pipeline built one (spec §6)."""
-    from i2sb.data.layout import lmdb_layout
+def recorded_dataset_of(samples: Path, meta: dict[str, Any], metrics: Any) -> dict[str, Any]:
+    """What the samples' images are (meta "dataset", written by sampling), checked against what
+    their metrics.json says: the data itself is not opened."""
+    from i2sb.sample.parts import recorded_dataset
 
-    run_dir = Path(config.get("results_dir", "results")) / str(config.get("benchmark"))
-    index = lmdb_layout(run_dir / "data", "val").index
-    return index if index.is_file() else None
+    dataset = recorded_dataset(meta, samples)
+    if metrics.dataset is not None and metrics.dataset != dataset:
+        raise ValueError(
+            f"samples file {samples} is of data set {dataset.get('name')!r} but its metrics are "
+            f"of {metrics.dataset.get('name')!r}"
+        )
+    return dataset
 
 
 def build_record(
@@ -74,7 +79,7 @@ def build_record(
 ) -> RunRecord:
     """What the run of one evaluation should hold, read from the pipeline's files."""
     result = read_eval_metrics(metrics_json)
-    summary = read_samples_summary(samples, data_index or _default_data_index(config))
+    summary = read_samples_summary(samples, data_index)
     for field, value in (("task", result.task), ("nfe", result.nfe)):
         if summary.meta.get(field) != value:
             raise ValueError(
@@ -82,6 +87,7 @@ def build_record(
                 f"{metrics_json} is for {field}={value!r}"
             )
     sampler = recorded_sampler(samples, summary.meta, result)
+    dataset = recorded_dataset_of(samples, summary.meta, result)
     benchmark = config.get("benchmark")
     if not isinstance(benchmark, str) or not benchmark:
         raise ValueError("resolved config: missing string key 'benchmark'")
@@ -106,7 +112,6 @@ def build_record(
         "fid_reference_kind": str(result.fid_reference_kind),
         "image_size": str(result.image_size),
     }
-    dataset = result.dataset or {}
     for key in ("name", "kind", "eval_subset"):
         params[f"dataset_{key}"] = str(dataset.get(key, "unknown"))
     tags = {f"{name}_unavailable_reason": reason for name, reason in result.reasons.items()}

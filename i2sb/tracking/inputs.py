@@ -254,7 +254,8 @@ def read_head(path: str | Path, key: str, count: int) -> np.ndarray | None:
 
 
 def read_samples_summary(path: str | Path, data_index: str | Path | None = None) -> SamplesSummary:
-    """Meta data and the data fingerprint of a gathered ``samples.npz``."""
+    """Meta data and the data fingerprint of a gathered ``samples.npz``: the evaluation set's
+    fingerprint comes from its meta (recorded by sampling), the data is not opened."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"samples file {path} does not exist")
@@ -272,21 +273,36 @@ def read_samples_summary(path: str | Path, data_index: str | Path | None = None)
             f"samples file {path}: 'indices' {indices.shape} and 'labels' {labels.shape} "
             "must be 1-D arrays of the same length"
         )
-    fingerprint, covers = data_fingerprint(indices, labels, data_index)
+    recorded = meta.get("data_fingerprint") if isinstance(meta, dict) else None
+    if not (isinstance(recorded, dict) and isinstance(recorded.get("sha256"), str)):
+        raise ValueError(
+            f"samples file {path} records no evaluation set fingerprint (meta 'data_fingerprint'); "
+            "it predates samples recording what they were made from: sample it again"
+        )
+    fingerprint, covers = data_fingerprint(indices, labels, recorded, data_index)
     return SamplesSummary(meta, int(indices.shape[0]), fingerprint, covers)
 
 
 def data_fingerprint(
-    indices: np.ndarray, labels: np.ndarray, data_index: str | Path | None = None
+    indices: np.ndarray,
+    labels: np.ndarray,
+    recorded: dict[str, Any],
+    data_index: str | Path | None = None,
 ) -> tuple[str, str]:
-    """SHA-256 over which images were evaluated (indices, labels) and, if given, the dataset index file.
+    """SHA-256 over which images were evaluated (indices, labels), the evaluation set sampling
+    recorded (``recorded``: its meta "data_fingerprint", the names, sizes and labels of the whole
+    set) and, if given, a dataset index file.
 
     Two runs with the same fingerprint were scored on the same images with the same labels.
     """
     digest = hashlib.sha256()
     digest.update(b"indices:" + np.ascontiguousarray(indices, dtype="<i8").tobytes())
     digest.update(b"labels:" + np.ascontiguousarray(labels, dtype="<i8").tobytes())
-    covers = f"indices+labels of {len(indices)} evaluated images"
+    digest.update(b"evaluation set:" + json.dumps(recorded, sort_keys=True).encode("utf-8"))
+    covers = (
+        f"indices+labels of {len(indices)} evaluated images + names, sizes and labels of the "
+        f"{recorded.get('images')} images of the evaluation set (recorded by sampling)"
+    )
     if data_index is not None:
         index_path = Path(data_index)
         if not index_path.is_file():

@@ -43,6 +43,7 @@ from i2sb.train.setup import (
     build_parts,
     check_resume,
     published_options,
+    training_data_dir,
     training_options,
 )
 
@@ -73,6 +74,7 @@ def train(
     task: str,
     out_dir: str | Path,
     *,
+    data_dir: str | Path | None = None,
     train_set=None,
     val_set=None,
     ctx: DistContext | None = None,
@@ -81,11 +83,16 @@ def train(
 ) -> TrainResult:
     """Train (or resume training of) one task; the summary is also written to summary.json.
 
+    The images come from ``train_set`` and ``val_set`` when given, else from the data folder
+    ``data_dir`` (``i2sb train --data-dir``; default ``data.root``, and an error without either).
+
     ``monitor`` (rank 0 only) sees the options, every metrics row and validation grid, and the end.
     A process group that train() joins itself (``ctx`` None, under torchrun or srun) it also leaves when
     it ends well: torch asks every process to destroy its group before exiting, and a gloo group left to
     the interpreter's shutdown can abort a finished job (SIGABRT), which Slurm would then count as failed.
     """
+    in_memory = train_set is not None and val_set is not None
+    data_dir = None if in_memory else training_data_dir(cfg, data_dir)  # fails before any work
     own_group = ctx is None
     ctx = ctx or init_distributed(rendezvous_timeout_s=cfg.train.resources.rendezvous_timeout_s)
     out_dir = Path(out_dir)
@@ -93,7 +100,7 @@ def train(
     if ctx.is_main:
         remove_stale_temporaries(out_dir)
     torch.manual_seed(cfg.train.seed)  # same initial weights on every rank
-    parts = build_parts(cfg, task, ctx.device, train_set, val_set)
+    parts = build_parts(cfg, task, ctx.device, train_set, val_set, data_dir)
     state = _new_state(cfg, task, parts, ctx)
     checkpoint = latest_checkpoint(out_dir)
     if checkpoint.exists():
@@ -107,7 +114,8 @@ def train(
         options = training_options(cfg, task, parts, ctx.world_size)
         write_json(out_dir / "options.json", options)
         write_options_pickle(
-            out_dir / "options.pkl", published_options(cfg, task, parts, ctx.world_size, out_dir)
+            out_dir / "options.pkl",
+            published_options(cfg, task, parts, ctx.world_size, out_dir, data_dir),
         )
     if monitor is not None:
         monitor.start(options)

@@ -48,14 +48,22 @@ class TrainParts:
         return self._val_cache
 
 
-def datasets_from_config(cfg: Config) -> tuple[object, object]:
-    """(train, val) datasets of the configured data (LMDB when converted, else the image folder)."""
-    from i2sb.data.build import build_dataset, data_root
+def training_data_dir(cfg: Config, data_dir: str | Path | None) -> Path:
+    """The data folder training reads: ``data_dir`` (``i2sb train --data-dir``), else ``data.root``."""
+    from i2sb.data.build import given_data_dir
+
+    return given_data_dir(data_dir, cfg, "training")
+
+
+def datasets_from_config(cfg: Config, data_dir: str | Path) -> tuple[object, object]:
+    """(train, val) datasets of the data folder ``data_dir`` (LMDB when converted, else the image
+    folder), read as the config's ``data`` section says."""
+    from i2sb.data.build import build_dataset
 
     size, kind = cfg.data.image_size, cfg.data.kind
     return (
-        build_dataset(kind, data_root(cfg, "train"), "train", size, train=True),
-        build_dataset(kind, data_root(cfg, "val"), "val", size, train=False),
+        build_dataset(kind, data_dir, "train", size, train=True),
+        build_dataset(kind, data_dir, "val", size, train=False),
     )
 
 
@@ -78,15 +86,22 @@ def build_network(cfg: Config) -> torch.nn.Module:
 
 
 def build_parts(
-    cfg: Config, task: str, device: torch.device, train_set=None, val_set=None
+    cfg: Config,
+    task: str,
+    device: torch.device,
+    train_set=None,
+    val_set=None,
+    data_dir: str | Path | None = None,
 ) -> TrainParts:
+    """Network, corruption and datasets of a run; the datasets are ``train_set`` and ``val_set``
+    when given, else read from ``data_dir`` (else ``data.root``: ``training_data_dir``)."""
     spec = task_spec(task)
     if (task == PAIRED_TASK) != (cfg.data.kind == "paired"):
         raise ValueError(
             f"task {task!r} does not fit data.kind={cfg.data.kind!r}: paired data trains task 'paired'"
         )
     if train_set is None or val_set is None:
-        train_set, val_set = datasets_from_config(cfg)
+        train_set, val_set = datasets_from_config(cfg, training_data_dir(cfg, data_dir))
     corruption = None
     if task != PAIRED_TASK:
         from i2sb.corruption import build_corruption
@@ -190,14 +205,20 @@ def check_resume(out_dir: str | Path, cfg: Config, task: str) -> None:
 
 
 def published_options(
-    cfg: Config, task: str, parts: TrainParts, world_size: int, out_dir: str | Path
+    cfg: Config,
+    task: str,
+    parts: TrainParts,
+    world_size: int,
+    out_dir: str | Path,
+    data_dir: str | Path | None = None,
 ) -> argparse.Namespace:
     """options.pkl in the published layout: the reference's training option names, so its
     ``sample.py --ckpt`` can open our run (its network is the ADM 256 UNet: adm256 runs only).
 
     Everything the reference's sampler reads is here (corrupt, interval, beta_max, t0, T, ot_ode,
     cond_x1, add_x1_noise, ema, use_fp16, device), its paths are ``pathlib`` paths as in its own
-    pickles, and ``preset`` is ours (the reference ignores unknown names).
+    pickles, and ``preset`` is ours (the reference ignores unknown names). ``dataset_dir`` is the
+    data folder trained on (None for datasets given in memory).
     """
     out_dir = Path(out_dir)
     train = cfg.train
@@ -209,7 +230,7 @@ def published_options(
         batch_size=train.batch_size, microbatch=train.microbatch, num_itr=train.iterations,
         lr=train.lr, lr_gamma=train.lr_gamma, lr_step=train.lr_step,
         l2_norm=train.weight_decay, ema=train.ema_decay, seed=train.seed,
-        dataset_dir=Path(cfg.data.root or cfg.run_dir / "data"), log_dir=out_dir, log_writer=None,
+        dataset_dir=Path(data_dir) if data_dir else None, log_dir=out_dir, log_writer=None,
         ckpt_path=out_dir, load=None, device="cuda", distributed=world_size > 1,
         global_size=world_size, use_fp16=False,
     )  # fmt: skip

@@ -20,6 +20,8 @@ rule train:
         keep_log=f"{PYTHON} -m i2sb.joblog keep",
         out_dir=lambda wc, output: os.path.dirname(output.summary),
         downloads=downloads_args,
+        # the folder sampling reads too: data.root, else the converted LMDB folder
+        data_dir=eval_data_dir(),
     resources:
         **train_job_resources(
             TRAIN_RES.gpus, TRAIN_RES.nodes, TRAIN_RES.cpus_per_task, TRAIN_RES.mem_mb, TRAIN_RES.runtime_min
@@ -37,4 +39,4 @@ rule train:
         # Every interpolated path quoted (:q): a results folder may hold spaces, quotes or $(...).
         "{params.keep_log} {log:q} train && "
         "{params.launcher} --config {input.config:q} --task {wildcards.task:q} --out {params.out_dir:q}{params.downloads}"
-        " --no-progress --debug >> {log:q} 2>&1"
+        " --data-dir {params.data_dir:q} --no-progress --debug >> {log:q} 2>&1"
