@@ -43,7 +43,7 @@ class EvalResult:
     fid_reference: str | None
     fid_reference_kind: str | None = None  # i2sb.metrics.evaluate.FID_REFERENCE_KINDS
     image_size: int | None = None
-    dataset: dict[str, Any] | None = None  # i2sb.data.build.describe_eval_data; None = unknown
+    dataset: dict[str, Any] | None = None  # the samples' meta "dataset"; None = not recorded
     sampler: dict[str, Any] | None = None  # {"name", "label", "options"}; None = not recorded
 
 
