@@ -274,6 +274,30 @@ def _other_beta(tmp: Path) -> Result:
                   "train.iterations=2")  # fmt: skip
 
 
+def _other_lr(tmp: Path) -> Result:
+    config = train_config(tmp, photo_folder(tmp / "photos"))
+    assert _train(tmp, "sr4x-pool", config).code == 0
+    return _train(tmp, "sr4x-pool", config, "--set", "train.lr=0.001", "--set",
+                  "train.iterations=2")  # fmt: skip
+
+
+def _fewer_iterations(tmp: Path) -> Result:
+    config = train_config(tmp, photo_folder(tmp / "photos"))
+    assert _train(tmp, "sr4x-pool", config, "--set", "train.iterations=2").code == 0
+    return _train(tmp, "sr4x-pool", config)
+
+
+def _nan_weights(tmp: Path) -> Result:
+    from i2sb.network import build_i2sb_net, save_i2sb_checkpoint
+
+    run = make_run(tmp / "run")
+    net = build_i2sb_net("tiny", 100)
+    shadow = [torch.full_like(p, float("nan")) for p in net.parameters()]
+    ema = {"decay": 0.99, "num_updates": 1, "shadow_params": shadow, "collected_params": None}
+    save_i2sb_checkpoint(run / "latest.pt", net, ema, {}, None)
+    return sample(run, photo_folder(tmp / "photos"), tmp / "part_0_1.npz")
+
+
 def _stale_temporary(tmp: Path) -> Result:
     config = train_config(tmp, photo_folder(tmp / "photos"))
     (tmp / "run").mkdir()
@@ -668,6 +692,13 @@ CASES = [
     # item 2: cross-task resume
     Case("train jpeg-10 into an sr4x run", "error", _cross_task, ("task", "sr4x-pool")),
     Case("resume with another beta_max", "error", _other_beta, ("beta_max",)),
+    Case("resume with another train.lr (latest.pt restores the old one)", "error", _other_lr,
+         ("config.train.lr", "remove")),
+    Case("resume a run past train.iterations", "error", _fewer_iterations,
+         ("past train.iterations=1",)),
+    # NaN: sampling a checkpoint with NaN weights wrote black images that evaluation scored
+    Case("sample a checkpoint with NaN weights", "error", _nan_weights,
+         ("part_0_1.npz", "NaN or inf")),
     # item 4: 16-bit and garbled images
     Case("16-bit PNG through corrupt", "handled", _corrupt_16bit, check=_clean_mean_right),
     Case("16-bit PNG through convert", "handled", _convert_16bit, check=_stored_16bit_right),
