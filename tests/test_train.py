@@ -342,6 +342,32 @@ def test_a_run_past_the_asked_iterations_is_refused_not_kept_under_the_new_confi
     )
 
 
+def test_restart_changed_trains_afresh_where_a_resume_is_refused(tmp_path, caplog):
+    """The workflow's train job reruns because its settings changed: it must train under the new
+    ones (from scratch, as a fresh folder would), not stop nor resume the old weights."""
+    kwargs = dict(train_set=Images(), val_set=Images(4, 1), ctx=DistContext(), progress=False)
+    train(tiny_config(iterations=3), "sr4x-pool", tmp_path, **kwargs)
+    values = tiny_config(iterations=2).to_dict()
+    values["train"]["lr"] = 3e-4
+    changed = config_from_dict(values)
+    fresh = tmp_path / "fresh"
+    train(changed, "sr4x-pool", fresh, **kwargs)
+    with caplog.at_level("WARNING", logger="i2sb"):
+        again = train(changed, "sr4x-pool", tmp_path, restart_changed=True, **kwargs)
+    assert "trained with config.train.lr=0.001" in caplog.text and "training afresh" in caplog.text
+    assert again.summary["resumed_from"] == 0
+    assert json.loads((tmp_path / "options.json").read_text())["config"]["train"]["lr"] == 3e-4
+    ours, theirs = (
+        torch.load(d / "latest.pt", weights_only=True)["net"] for d in (tmp_path, fresh)
+    )
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)  # as a fresh folder trains
+    # past train.iterations only: afresh to the asked length too
+    train(tiny_config(iterations=3), "sr4x-pool", tmp_path / "long", **kwargs)
+    short = train(tiny_config(iterations=2), "sr4x-pool", tmp_path / "long", restart_changed=True,
+                  **kwargs)  # fmt: skip
+    assert short.summary["resumed_from"] == 0 and short.summary["iterations"] == 2
+
+
 def test_temporaries_left_by_a_killed_checkpoint_write_are_removed_on_start(tmp_path, capsys):
     stale = tmp_path / "latest.tmp-999999.pt"
     tmp_path.mkdir(exist_ok=True)

@@ -113,6 +113,21 @@ def test_a_config_change_reruns_exactly_the_jobs_reading_it(case, change, reruns
     assert planned(case, change) == reruns
 
 
+def test_a_changed_training_setting_retrains_afresh_when_run(case):
+    """Planned is not enough: the train job that reruns because train.lr changed must train under
+    the new value from scratch (i2sb train --restart-changed), not stop at the old latest.pt."""
+    work, env = case
+    args = ["--cores", "2", "--configfile", "config/tiny.yaml", "case.yaml"]
+    proc = snakemake(work, *args, "--config", "train={lr: 0.0002}", env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    log = (work / RUN / "logs" / "train" / "sr4x-pool.log").read_text()
+    assert "trained with config.train.lr=0.0005" in log and "training afresh" in log
+    options = json.loads((work / RUN / "train" / "sr4x-pool" / "options.json").read_text())
+    assert options["config"]["train"]["lr"] == 0.0002
+    summary = json.loads((work / RUN / "train" / "sr4x-pool" / "summary.json").read_text())
+    assert summary["resumed_from"] == 0
+
+
 def test_the_first_call_after_a_change_reruns_what_reads_it_with_metadata(finished, tmp_path):
     """The masking bug: with .snakemake/ metadata a new sample.seed reran only the records."""
     work, env = finished

@@ -18,7 +18,9 @@ def register(subparsers) -> None:
             "An existing OUT/latest.pt is resumed exactly (weights, EMA, optimizer, scheduler, RNG), "
             "and only when its options.json records the same task, preset, image size, bridge, data "
             "and weight-changing train settings (lr, lr_step, lr_gamma, ema_decay, seed, ...) and it "
-            "is not past train.iterations (else an error names the field). Leftover "
+            "is not past train.iterations (else an error names the field; with --restart-changed "
+            "that latest.pt is removed and training starts afresh, as the workflow's train jobs do "
+            "after a config change). Leftover "
             "latest.tmp-<host>-<pid>.pt files of a killed write are removed on start."
         ),
     )
@@ -51,6 +53,13 @@ def register(subparsers) -> None:
         metavar="RECORD",
         help="a download record (the workflow's RUN/downloads/*.json): the files it names replace "
         "the config's downloads.* paths, so training reads the file its download job verified",
+    )
+    parser.add_argument(
+        "--restart-changed",
+        action="store_true",
+        help="an OUT/latest.pt made under other settings (or past train.iterations) is removed, "
+        "with a log line naming the change, and training starts afresh instead of stopping; the "
+        "workflow passes it, since its train job reruns exactly when those settings changed",
     )
     parser.add_argument(
         "--no-progress",
@@ -100,6 +109,7 @@ def _train(args, first_rank: bool) -> int:
         data_dir=args.data_dir,
         progress=not args.no_progress,
         monitor=monitor,
+        restart_changed=args.restart_changed,
     ).summary
     print(
         f"trained {args.task}: {summary['iterations']} iterations, {summary['images_per_s']:.1f} images/s"

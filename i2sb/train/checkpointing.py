@@ -65,12 +65,12 @@ def resume_training_state(
     return int(saved["iteration"])
 
 
-def check_not_past(path: Path, iteration: int, iterations: int) -> None:
-    """Refuse a latest.pt already past ``iterations``: resuming it trains nothing, and its weights
-    would stand under a config (options.json, MLflow) that says fewer iterations."""
-    if iteration > iterations:
-        raise ValueError(
-            f"cannot resume {path}: it is at iteration {iteration}, past train.iterations="
-            f"{iterations}; ask for {iteration} or more, use another --out folder, or remove "
-            f"{path.parent} to train afresh"
-        )
+def saved_iteration(path: Path) -> int:
+    """The iteration ``path`` reached, read without loading its tensors (memory-mapped)."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # torch raises several types; say which file and what to do
+        from i2sb.network.checkpoint import load_error_message
+
+        raise RuntimeError(load_error_message(path, err)) from None
+    return int(saved["iteration"])

@@ -29,7 +29,6 @@ from i2sb.sample.options import sampling_options
 from i2sb.sample.restorer import Restorer
 from i2sb.train.batches import BatchPlan, microbatch_loader
 from i2sb.train.checkpointing import (
-    check_not_past,
     latest_checkpoint,
     resume_training_state,
     save_training_state,
@@ -43,6 +42,7 @@ from i2sb.train.setup import (
     build_parts,
     check_resume,
     published_options,
+    resume_refusal,
     training_data_dir,
     training_options,
 )
@@ -80,11 +80,16 @@ def train(
     ctx: DistContext | None = None,
     progress: bool = True,
     monitor: TrainMonitor | None = None,
+    restart_changed: bool = False,
 ) -> TrainResult:
     """Train (or resume training of) one task; the summary is also written to summary.json.
 
     The images come from ``train_set`` and ``val_set`` when given, else from the data folder
     ``data_dir`` (``i2sb train --data-dir``; default ``data.root``, and an error without either).
+
+    A latest.pt made under other settings (resume_refusal) is refused, or with ``restart_changed``
+    (the workflow's train jobs, which rerun because the settings changed) removed with a log line
+    naming the change, and the run trains afresh.
 
     ``monitor`` (rank 0 only) sees the options, every metrics row and validation grid, and the end.
     A process group that train() joins itself (``ctx`` None, under torchrun or srun) it also leaves when
@@ -96,18 +101,24 @@ def train(
     own_group = ctx is None
     ctx = ctx or init_distributed(rendezvous_timeout_s=cfg.train.resources.rendezvous_timeout_s)
     out_dir = Path(out_dir)
-    check_resume(out_dir, cfg, task)
+    refusal = resume_refusal(out_dir, cfg, task)  # every rank reads the same folder
+    if refusal is not None and not restart_changed:
+        check_resume(out_dir, cfg, task)  # raises, with what the user can do
+    if refusal is not None:
+        barrier(ctx)  # every rank has read it before rank 0 removes the old latest.pt
     if ctx.is_main:
+        if refusal is not None:
+            LOG.warning("%s: training afresh (--restart-changed), removing it", refusal)
+            latest_checkpoint(out_dir).unlink()
         remove_stale_temporaries(out_dir)
     torch.manual_seed(cfg.train.seed)  # same initial weights on every rank
     parts = build_parts(cfg, task, ctx.device, train_set, val_set, data_dir)
     state = _new_state(cfg, task, parts, ctx)
     checkpoint = latest_checkpoint(out_dir)
-    if checkpoint.exists():
+    if refusal is None and checkpoint.exists():
         state.iteration = resume_training_state(
             checkpoint, parts.net, state.ema, state.optimizer, state.sched, ctx.device
         )
-        check_not_past(checkpoint, state.iteration, cfg.train.iterations)
     monitor = monitor if ctx.is_main else None
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)

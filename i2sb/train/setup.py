@@ -172,36 +172,54 @@ def _resume_fields(cfg: Config, task: str) -> dict[str, Any]:
     return fields
 
 
-def check_resume(out_dir: str | Path, cfg: Config, task: str) -> None:
-    """Refuse to resume ``out_dir/latest.pt`` unless task, preset, image size, bridge, data and the
-    training settings that change the weights match.
+def resume_refusal(out_dir: str | Path, cfg: Config, task: str) -> str | None:
+    """Why ``out_dir/latest.pt`` cannot be resumed under ``cfg`` (None: it can, or there is none).
 
-    Without this a copied sr4x run folder would silently continue as jpeg-10 and options.json
-    would be rewritten to say so.
+    Task, preset, image size, bridge, data and the training settings that change the weights
+    must match, and the run must not be past ``train.iterations``. Without this a copied sr4x
+    run folder would silently continue as jpeg-10 and options.json would be rewritten to say so.
     """
+    from i2sb.train.checkpointing import latest_checkpoint, saved_iteration
+
     out_dir = Path(out_dir)
-    options_path = out_dir / "options.json"
-    if not (out_dir / "latest.pt").exists():
-        return
+    options_path, latest = out_dir / "options.json", latest_checkpoint(out_dir)
+    if not latest.exists():
+        return None
     if not options_path.is_file():
-        raise ValueError(
-            f"{out_dir}/latest.pt has no options.json beside it, so what it was trained for is "
-            "unknown: resume refused; train into an empty --out folder"
+        return (
+            f"{latest} has no options.json beside it, so what it was trained for is unknown: "
+            "resume refused"
         )
     try:
         recorded = json.loads(options_path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{options_path} is not valid JSON: {err}") from None
+        return f"{options_path} is not valid JSON: {err}"
     for name, wanted in _resume_fields(cfg, task).items():
         value: Any = recorded
         for part in name.split("."):
             value = value.get(part) if isinstance(value, dict) else None
         if value != wanted:
-            raise ValueError(
-                f"cannot resume {out_dir}/latest.pt: it was trained with {name}={value!r}, this "
-                f"run asks for {name}={wanted!r}; use another --out folder, the same settings, or "
-                f"remove {out_dir} to train afresh"
+            return (
+                f"cannot resume {latest}: it was trained with {name}={value!r}, this run asks "
+                f"for {name}={wanted!r}"
             )
+    reached = saved_iteration(latest)
+    if reached > cfg.train.iterations:
+        return (
+            f"cannot resume {latest}: it is at iteration {reached}, past train.iterations="
+            f"{cfg.train.iterations}"
+        )
+    return None
+
+
+def check_resume(out_dir: str | Path, cfg: Config, task: str) -> None:
+    """Raise resume_refusal's reason, with what the user can do about it."""
+    why = resume_refusal(out_dir, cfg, task)
+    if why is not None:
+        raise ValueError(
+            f"{why}; use another --out folder, the same settings, or remove {out_dir} (or pass "
+            "--restart-changed) to train afresh"
+        )
 
 
 def published_options(

@@ -1,6 +1,7 @@
 # Training: one job per task. Geometry and launcher follow train.resources (i2sb/cluster.py): one
 # process on CPU or one GPU, torchrun for several GPUs on one node, srun with one rank per GPU
-# across nodes. An interrupted job resumes from train/<task>/latest.pt when rerun.
+# across nodes. An interrupted job resumes from train/<task>/latest.pt when rerun; a job rerun
+# because its settings changed (its config slice) trains afresh (--restart-changed).
 from i2sb.cluster import train_job_resources, train_launcher
 
 TRAIN_RES = CFG.train.resources
@@ -39,4 +40,4 @@ rule train:
         # Every interpolated path quoted (:q): a results folder may hold spaces, quotes or $(...).
         "{params.keep_log} {log:q} train && "
         "{params.launcher} --config {input.config:q} --task {wildcards.task:q} --out {params.out_dir:q}{params.downloads}"
-        " --data-dir {params.data_dir:q} --no-progress --debug >> {log:q} 2>&1"
+        " --data-dir {params.data_dir:q} --restart-changed --no-progress --debug >> {log:q} 2>&1"
