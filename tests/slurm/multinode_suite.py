@@ -140,6 +140,26 @@ def running_part(part: int) -> dict | None:
     return None
 
 
+def sampling_jobs_pending(train_job: str) -> list[dict] | None:
+    """Both sampling jobs, once both are queued behind the DOWN partition; an error as soon as another job of the
+    workflow queues there first: sampling waits for it, so the sampling jobs would never be submitted (that was a
+    400 s timeout while the checkpoint record was a Slurm job)."""
+    queued = [j for j in queue() if j["id"] != train_job]
+    held = [
+        j for j in queued if j["state"] == "PENDING" and not j["comment"].startswith("rule_sample")
+    ]
+    if held:
+        raise SuiteFailed(
+            f"job(s) {held} queued behind the DOWN partition before the sampling jobs: sampling waits for "
+            "them, so fault 4 cannot queue the sampling jobs (a train job retried once more than planned, "
+            "or a rule between train and sample that runs as a Slurm job, not as a localrule)"
+        )
+    sampling = [
+        j for j in queued if j["comment"].startswith("rule_sample") and j["state"] == "PENDING"
+    ]
+    return sampling if len(sampling) == 2 else None
+
+
 def is_train_rank(argv: list[str]) -> bool:
     return argv[1:4] == ["-m", "i2sb", "train"]
 
@@ -370,8 +390,10 @@ def accumulation_check(workflow: Workflow) -> str:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RANK", "WORLD_SIZE"))}
     env.update(PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    # --data-dir: the folder the train rule passes (the converted LMDBs of run A, RUN/data)
     args = ["-m", "i2sb", "train", "--config", workflow.run_dir / "config.json", "--task", TASK,
-            "--set", f"train.iterations={SHORT}", "--no-progress"]  # fmt: skip
+            "--data-dir", workflow.run_dir / "data", "--set", f"train.iterations={SHORT}",
+            "--no-progress"]  # fmt: skip
     out = {"ranks": workflow.dir / "short-4-ranks", "single": workflow.dir / "short-1-process"}
     single_env = {k: v for k, v in env.items() if not k.startswith("SLURM_")}
     with open(f"{out['single']}.log", "w") as log:
@@ -563,12 +585,8 @@ def faulted_run(
     )
     run(["scontrol", "update", f"PartitionName={partition}", "State=DOWN"])
     pending = wait_until(
-        "2 sampling jobs pending",
-        lambda: (lambda q: q if len(q) == 2 else None)(
-            [j for j in queue() if j["comment"].startswith("rule_sample") and j["state"] == "PENDING"]
-        ),
-        400, alive,
-    )  # fmt: skip
+        "2 sampling jobs pending", lambda: sampling_jobs_pending(job3["id"]), 400, alive
+    )
     pending_ids = sorted(j["id"] for j in pending)
     cluster.restart_controller()
     after = sorted(j["id"] for j in queue() if j["comment"].startswith("rule_sample"))
