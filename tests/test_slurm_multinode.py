@@ -6,8 +6,8 @@ run of the same config with node 2's ranks killed mid-training, a stalled retry 
 slurmctld restarted under queued jobs, and a sampling partition killed mid-way; its weights and gathered samples
 must equal the clean run's. The fault table is printed to the terminal.
 Runs only when I2SB_TEST_SLURM=1 (set by .ci/run) and as root: it installs Slurm with apt when missing, starts
-daemons and makes network namespaces; `make test` on a user's machine skips it. 386-474 s on a busy 2-core machine
-(load average 7-10).
+daemons and makes network namespaces; `make test` on a user's machine skips it. 248 s on a 2-core machine at load
+average 2, 343-474 s at 5-10.
 On failure the assertion message starts with the suite's failure report (the whole error, sacct of the jobs and
 steps, the daemons' lines about errors and kills, OOM-killer lines, the ends of the job logs), and the full logs
 are copied into the test's tmp folder (logs/, beside suite-output.log).
