@@ -210,6 +210,18 @@ def test_the_library_builds_no_data_path_of_the_results_layout():
     assert not found, f"paths of the results layout built in the library: {found}"
 
 
+def test_the_library_never_reads_where_the_results_live():
+    """The results folder is the workflow's (common.smk's RUN): no i2sb module reads
+    ``results_dir`` off a config, so none can build a path of the results layout from it."""
+    found = [
+        f"{path.relative_to(PACKAGE)}:{node.lineno}"
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr in ("results_dir", "run_dir")
+    ]
+    assert not found, f"the results folder read in the library: {found}"
+
+
 def test_the_results_path_finder_sees_each_spelling():
     spellings = ('run / "data"', 'Path(run, "photos")', 'os.path.join(run, "data")',
                  'run.joinpath("photos")')  # fmt: skip

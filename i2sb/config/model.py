@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from i2sb.metric_table import METRIC_NAMES
@@ -155,10 +154,6 @@ class Config:
     downloads: DownloadConfig = field(default_factory=DownloadConfig)
     checkpoints: CheckpointsConfig = field(default_factory=CheckpointsConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
-
-    @property
-    def run_dir(self) -> Path:
-        return Path(self.results_dir) / self.benchmark
 
     def beta_max(self, task: str) -> float:
         return (

@@ -35,7 +35,8 @@ validate(config, str(SCHEMA_PATH), set_default=False)
 check_inputs(CFG, "the workflow config (--configfile / --config)")
 for line in skipped_tasks(CFG.samplers, CFG.tasks):  # e.g. cddb on inpaint-*: ddpm's images exactly
     print(line, file=sys.stderr)
-RUN = str(CFG.run_dir)
+# The run folder: every results path of the workflow starts here (the library builds none).
+RUN = str(Path(CFG.results_dir) / CFG.benchmark)
 TASKS = list(CFG.tasks)
 NFES = list(CFG.nfe)
 NPARTS = CFG.partitions
