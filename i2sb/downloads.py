@@ -271,21 +271,42 @@ def _copy_with_progress(response, path: Path, name: str) -> None:
     bar.close()
 
 
-def fetch_to_record(names: list[str], downloads, record_path: str | Path) -> dict[str, str]:
-    """Fetch resources by name (paths from the ``downloads`` config section) and write a JSON record."""
-    from i2sb.atomic import write_json
+def fetch_to_record(names: list[str], downloads, record_path: str | Path) -> dict[str, object]:
+    """Fetch resources by name (paths from the ``downloads`` config section) and write their record."""
+    files = {name: fetch(name, getattr(downloads, name, ""), downloads.cache_dir) for name in names}
+    return record_files(files, record_path)
 
-    record = {}
-    for name in names:
-        path = fetch(name, getattr(downloads, name, ""), downloads.cache_dir)
+
+# User files read where they are placed, never fetched, recorded as a download is (name -> config
+# key), so that one replaced in place reruns what read it: the validation set's FID statistics.
+PLACED_FILES = {"fid_val_stats": "evaluate.fid_val_stats"}
+RECORDED_KEYS = {r.name: r.config_key for r in RESOURCES.values()} | PLACED_FILES
+
+
+def record_files(files: dict[str, str | Path], record_path: str | Path) -> dict[str, object]:
+    """Write the JSON record of the files a job resolved: per name its path, its identity on disk
+    (``<name>_identity``: i2sb.identity.file_identity) and its SHA-256 (``<name>_sha256``).
+
+    Planning compares the identity with the file at every call, by stat only, and reruns the job
+    writing the record (and the jobs reading it) when the file was replaced in place or is gone.
+    """
+    from i2sb.atomic import write_json
+    from i2sb.identity import file_identity
+
+    record: dict[str, object] = {}
+    for name, path in files.items():
+        identity = file_identity(path)  # before hashing: a swap during the hash reruns, never hides
+        if identity is None or not Path(path).is_file():
+            raise PlacedFileMissing(f"{RECORDED_KEYS[name]}: {path} is not a file")
         record[name] = str(path)
-        record[f"{name}_sha256"] = sha256_of(path)
+        record[f"{name}_sha256"] = sha256_of(Path(path))
+        record[f"{name}_identity"] = identity
     write_json(record_path, record)
     return record
 
 
 def recorded_files(records: list[str | Path]) -> dict[str, str]:
-    """Resource name -> the file each download record (``fetch_to_record``) names.
+    """Resource name -> the file each download record (``record_files``) names.
 
     A recorded file that is gone is an error naming the record: the job reads the file its download
     job resolved and verified, never another one found again.
@@ -295,8 +316,8 @@ def recorded_files(records: list[str | Path]) -> dict[str, str]:
     files = {}
     for record in records:
         for name, path in json.loads(Path(record).read_text()).items():
-            if name not in RESOURCES:
-                continue  # its <name>_sha256 entries
+            if name not in RECORDED_KEYS:
+                continue  # its <name>_sha256 and <name>_identity entries
             if not Path(path).is_file():
                 raise DownloadError(
                     f"{record}: {name} is recorded at {path}, which is no longer a file; "
@@ -307,14 +328,16 @@ def recorded_files(records: list[str | Path]) -> dict[str, str]:
 
 
 def with_recorded_files(config, records: list[str | Path]):
-    """``config`` (an i2sb Config) with ``downloads.<name>`` set to the file each record names.
+    """``config`` (an i2sb Config) with each recorded file's config key (``downloads.<name>``,
+    ``evaluate.fid_val_stats``) set to the file its record names.
 
     Why: a job that looked the file up again (config key, environment variable, cache) could find
     another one than its download job verified, e.g. on a cluster node with another $I2SB_CACHE.
     """
     import dataclasses
 
-    files = recorded_files(records)
-    if not files:
-        return config
-    return dataclasses.replace(config, downloads=dataclasses.replace(config.downloads, **files))
+    for name, path in recorded_files(records).items():
+        section, key = RECORDED_KEYS[name].split(".")
+        values = dataclasses.replace(getattr(config, section), **{key: path})
+        config = dataclasses.replace(config, **{section: values})
+    return config

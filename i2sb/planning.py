@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from i2sb.config import Config, ConfigError
+from i2sb.identity import file_identity
 from i2sb.tasks import PAIRED_TASK
 
 
@@ -118,6 +119,7 @@ SLICE_KEYS: dict[str, tuple[str, ...]] = {
     "convert_lmdb": ("data.kind", "data.root"),
     "paired_sources": ("data.root",),
     "download_checkpoint": ("checkpoints", "downloads.cache_dir", "data.image_size"),
+    "placed_fid_val_stats": ("evaluate.fid_val_stats",),
     "fid_val_stats": ("data.root", "data.image_size", "evaluate.batch_size",
                       "evaluate.require_external_metrics"),
     # one slice per sampler label, as for sample: evaluation checks the samples' identity
@@ -249,18 +251,6 @@ class _NotInSlice:
 # ---- Inputs replaced in place: identities by stat, compared with the records jobs wrote ----
 
 
-def file_identity(path: str | Path) -> dict[str, int] | None:
-    """{"bytes", "mtime_ns"} of a file (None when missing): a file replaced in place differs.
-
-    No inode: a results folder copied with its times (cp -a, rsync -a) is the same run.
-    """
-    try:
-        stat = Path(path).stat()
-    except OSError:
-        return None
-    return {"bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
 def tree_identity(folder: str | Path) -> str | None:
     """SHA-256 of every file's (relative name, size, mtime_ns) under ``folder`` (None when missing).
 
@@ -336,3 +326,23 @@ def tree_changed(record: str | Path, now: str | None) -> bool:
     """Whether the identity ``now`` of what ``record`` describes differs from its "tree". None
     (the source is gone) forces nothing: the job reading it says what is missing."""
     return Path(record).is_file() and now is not None and _recorded(record, "tree") != now
+
+
+def recorded_files_changed(record: str | Path) -> bool:
+    """Whether a file a download record names (``downloads.record_files``) was replaced in place
+    or is gone since: its stat differs from the recorded ``<name>_identity``, or is missing.
+
+    A pre-placed FID reference overwritten, a cached mask file deleted: the download job must
+    resolve and hash it again and the jobs reading its record rerun. A record written before
+    identities were recorded, or unreadable, counts as changed (it is written again once).
+    """
+    if not Path(record).is_file():
+        return False  # not written yet: its job runs anyway
+    try:
+        entries = json.loads(Path(record).read_text())
+    except (OSError, ValueError):
+        return True
+    if not isinstance(entries, dict):
+        return True
+    names = [key for key in entries if f"{key}_sha256" in entries]
+    return any(entries.get(f"{name}_identity") != file_identity(entries[name]) for name in names)

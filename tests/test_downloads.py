@@ -134,3 +134,57 @@ def test_a_recorded_file_that_is_gone_names_the_record(tmp_path):
     write_json(tmp_path / "fid.json", {"fid_reference": str(tmp_path / "gone.npz")})
     with pytest.raises(DownloadError, match=r"fid\.json: fid_reference is recorded at .*gone\.npz"):
         with_recorded_files(config_from_dict({}), [tmp_path / "fid.json"])
+
+
+def test_a_download_record_names_each_file_with_its_stat_and_hash(tmp_path):
+    """Planning reads the stat; the hash is what the record says the jobs read."""
+    from i2sb.config import config_from_dict
+    from i2sb.downloads import fetch_to_record
+
+    placed = tmp_path / "ref.npz"
+    placed.write_bytes(b"placed")
+    cfg = config_from_dict({"downloads": {"fid_reference": str(placed)}})
+    record = fetch_to_record(["fid_reference"], cfg.downloads, tmp_path / "fid.json")
+    assert record == {
+        "fid_reference": str(placed),
+        "fid_reference_sha256": hashlib.sha256(b"placed").hexdigest(),
+        "fid_reference_identity": {"bytes": 6, "mtime_ns": placed.stat().st_mtime_ns},
+    }
+
+
+def test_a_recorded_file_replaced_in_place_or_gone_is_a_changed_record(tmp_path):
+    import os
+
+    from i2sb.atomic import write_json
+    from i2sb.downloads import record_files
+    from i2sb.planning import recorded_files_changed
+
+    placed, record = tmp_path / "stats.npz", tmp_path / "record.json"
+    placed.write_bytes(b"placed")
+    assert not recorded_files_changed(record)  # not written yet: its job runs anyway
+    record_files({"fid_val_stats": placed}, record)
+    assert not recorded_files_changed(record)
+    stat = placed.stat()
+    placed.write_bytes(b"others")  # same size, and dated back: only the stat's mtime tells
+    os.utime(placed, ns=(stat.st_atime_ns - 10**9, stat.st_mtime_ns - 10**9))
+    assert recorded_files_changed(record)
+    record_files({"fid_val_stats": placed}, record)
+    assert not recorded_files_changed(record)
+    placed.unlink()
+    assert recorded_files_changed(record)
+    write_json(record, {"fid_reference": str(record), "fid_reference_sha256": "0" * 64})
+    assert recorded_files_changed(record)  # written before stats were recorded: once more
+
+
+def test_the_placed_fid_val_stats_record_sets_the_evaluate_key(tmp_path):
+    from i2sb.config import config_from_dict
+    from i2sb.downloads import PlacedFileMissing, record_files, with_recorded_files
+
+    placed = tmp_path / "stats.npz"
+    placed.write_bytes(b"placed")
+    record_files({"fid_val_stats": placed}, tmp_path / "record.json")
+    cfg = config_from_dict({"evaluate": {"fid_val_stats": "elsewhere.npz"}})
+    job = with_recorded_files(cfg, [tmp_path / "record.json"])
+    assert job.evaluate.fid_val_stats == str(placed) and job.downloads == cfg.downloads
+    with pytest.raises(PlacedFileMissing, match=r"evaluate\.fid_val_stats: .*gone\.npz is not"):
+        record_files({"fid_val_stats": tmp_path / "gone.npz"}, tmp_path / "other.json")

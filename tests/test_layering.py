@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "i2sb"
 # Rank of each top-level module or package of i2sb; a module may import only ranks <= its own
 # (runners may read each other's file formats, e.g. metrics reads sample's part files).
 LAYER = {
-    "tasks": 0, "metric_table": 0, "preset_table": 0, "paper": 0, "atomic": 0, "config": 1, "planning": 1,
+    "tasks": 0, "metric_table": 0, "preset_table": 0, "paper": 0, "atomic": 0, "identity": 0, "config": 1, "planning": 1,
     "downloads": 1, "cluster": 1, "slurm_profile": 1, "slurm_status": 0, "joblog": 0,
     "bridge": 1, "distributed": 1, "samplers": 1,
     "network": 2, "corruption": 2, "data": 2,
@@ -31,6 +31,7 @@ LIGHT = {
     "paper",
     "cluster",
     "atomic",
+    "identity",
     "downloads",
     "planning",
     "joblog",

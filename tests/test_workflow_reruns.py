@@ -143,6 +143,21 @@ def test_a_pre_placed_fid_reference_reruns_the_evaluation(case):
     assert plan == {"download_fid_reference", "evaluate"} | RECORDS
 
 
+def test_a_pre_placed_fid_reference_replaced_in_place_reruns_its_record_and_the_evaluation(case):
+    """Another file under the placed name, dated a day earlier: only its download record's stat
+    tells, so the download job hashes it again and exactly the evaluation reading it reruns."""
+    work, env = case
+    placed = work / "ref.npz"
+    placed.write_bytes(b"placed")  # offline FID is unavailable before the reference is read
+    change = f"downloads={{fid_reference: {placed}}}"
+    args = ["--cores", "2", "--configfile", "config/tiny.yaml", "case.yaml", "--config", change]
+    proc = snakemake(work, *args, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert planned(case, change) == set()  # the recorded stat is the file's
+    swap_older_file_in(placed)
+    assert planned(case, change) == {"download_fid_reference", "evaluate", "track", "report", "all"}
+
+
 def test_switching_a_value_back_reruns_again(case):
     """A -> B -> A: writing slice B removed slice A, so A's jobs are due again."""
     work, env = case
@@ -235,6 +250,41 @@ def test_published_mode_samples_a_read_only_folder_without_a_train_split_offline
         assert "external metrics are required (evaluate.require_external_metrics)" in log
     finally:
         subprocess.run(["chmod", "-R", "u+w", str(folder.parent)], check=True)
+
+
+def test_fid_val_stats_replaced_in_place_reruns_its_record_and_the_evaluation(tmp_path):
+    """evaluate.fid_val_stats (the user's statistics, read by a non-SR task's evaluation) is
+    recorded as a download is: replaced in place, dated a day earlier, it reruns its record and
+    the evaluation reading it. Published mode with a fake folder: nothing is trained."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fake_published import make_published_folder
+
+    from i2sb.data.demo import make_demo_images
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "config").symlink_to(REPO / "config")
+    make_demo_images(tmp_path / "images", 2, 1, 2, 32, 0)
+    folder = make_published_folder(tmp_path / "published" / "inpaint-center", "inpaint-center")
+    stats = tmp_path / "val_stats.npz"
+    stats.write_bytes(b"placed")  # offline FID is unavailable before the statistics are read
+    case = {"results_dir": "results", "tasks": ["inpaint-center"], "partitions": 1,
+            "samplers": [{"name": "ddpm"}], "evaluate": {"metrics": ["fid"], "fid_val_stats": str(stats)},
+            "data": {"kind": "imagefolder", "root": str(tmp_path / "images")},
+            "checkpoints": {"source": "published", "dir": str(folder.parent)}}  # fmt: skip
+    (work / "case.yaml").write_text(json.dumps(case))
+    env = os.environ | {"TORCH_HOME": str(work / "torch-home"), "I2SB_CACHE": str(work / "cache")}
+    args = ["--cores", "2", "--configfile", "config/tiny.yaml", "case.yaml"]
+    proc = snakemake(work, *args, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    record = json.loads(
+        (work / "results" / "tiny" / "downloads" / "fid_val_stats.json").read_text()
+    )
+    assert record["fid_val_stats"] == str(stats)
+    assert planned((work, env)) == set()
+    swap_older_file_in(stats)
+    expected = {"placed_fid_val_stats", "evaluate", "track", "report", "all"}
+    assert planned((work, env)) == expected
 
 
 def test_a_moved_results_folder_reruns_only_the_records_and_tracks_the_training_where_it_is(case):

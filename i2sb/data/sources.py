@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from i2sb.data.layout import listed_pairs, paired_source
-from i2sb.planning import file_identity, tree_changed, tree_identity
+from i2sb.identity import file_identity
+from i2sb.planning import tree_changed, tree_identity
 
 
 def paired_sources_identity(root: str | Path, split: str) -> str | None:

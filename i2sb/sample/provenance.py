@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from i2sb.atomic import write_json
+from i2sb.identity import file_identity
 from i2sb.network.checkpoint import checkpoint_file, checkpoint_fingerprint
-from i2sb.planning import file_identity
 
 
 def checkpoint_record(task: str, folder: str | Path, out: str | Path) -> dict[str, Any]:
     """The workflow's entry: write ``out`` naming ``folder``'s latest.pt, its identity on disk
-    (i2sb.planning.file_identity) and its content fingerprint (hashed once, then cached)."""
+    (i2sb.identity.file_identity) and its content fingerprint (hashed once, then cached)."""
     file = checkpoint_file(folder)
     identity = file_identity(file)  # before hashing: a swap during the hash reruns, never hides
     if identity is None:

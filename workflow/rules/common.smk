@@ -15,6 +15,7 @@ from i2sb.planning import (
     check_inputs,
     checkpoint_changed,
     download_slice_keys,
+    recorded_files_changed,
     recorded_folder,
     sampler_slice,
     slice_digest,
@@ -250,11 +251,15 @@ def sample_inputs(wildcards):
     return inputs
 
 
+def reads_val_stats(task):
+    """Non-SR FID is measured against the validation set's statistics: evaluate.fid_val_stats, or
+    computed once here (needs_val_stats)."""
+    return "fid" in CFG.evaluate.metrics and task_spec(task).fid_reference != FID_REF_TRAIN
+
+
 def needs_val_stats(task):
-    """Non-SR FID is measured against the validation set's statistics, computed once here."""
     return (
-        "fid" in CFG.evaluate.metrics
-        and task_spec(task).fid_reference != FID_REF_TRAIN
+        reads_val_stats(task)
         and not CFG.evaluate.fid_val_stats
         and CFG.data.kind == "imagefolder"
         and bool(CFG.data.root)
@@ -270,6 +275,8 @@ def evaluate_inputs(wildcards):
     if "fid" in CFG.evaluate.metrics and task_spec(wildcards.task).fid_reference == FID_REF_TRAIN:
         if CFG.evaluate.require_external_metrics or CFG.downloads.fid_reference:
             inputs["downloads"].append(rules.download_fid_reference.output[0])
+    if reads_val_stats(wildcards.task) and CFG.evaluate.fid_val_stats:  # the user's statistics
+        inputs["downloads"].append(rules.placed_fid_val_stats.output[0])
     if needs_val_stats(wildcards.task):
         inputs["val_stats"] = rules.fid_val_stats.output.stats
     return inputs
@@ -290,6 +297,22 @@ def rerun_if_changed_on_disk(records, changed):
     """
     if workflow.is_main_process and changed():
         workflow.dag.forcefiles.update([records] if isinstance(records, str) else records)
+
+
+def download_inputs(job, keys=None):
+    """The input function of a download job (``job``: its rule's name) reading its config slice
+    (``keys``, else SLICE_KEYS[job]), through download_record_check."""
+    slice_file = slice_input(job, keys=keys)
+    return lambda wildcards: download_record_check(job, slice_file(wildcards))
+
+
+def download_record_check(job, slice_file):
+    """``slice_file``, once the record of ``job`` is forced if a file it names was replaced in
+    place or is gone since (planning.recorded_files_changed): the file is verified and hashed
+    again and the jobs reading the record rerun."""
+    record = getattr(rules, job).output[0]
+    rerun_if_changed_on_disk(record, lambda: recorded_files_changed(record))
+    return slice_file
 
 
 def checkpoint_record_inputs(wildcards):

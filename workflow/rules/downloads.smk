@@ -1,6 +1,8 @@
 # External files. Each rule accepts a pre-placed file (config key or environment variable), else
 # uses the cache or downloads with SHA-256 verification. Local rules: they run where the internet is.
-# The output is a small JSON naming the verified file, read by the rules that need it.
+# The output is a small JSON naming the verified file, its SHA-256 and its stat, read by the rules
+# that need it. Planning compares that stat with the file: one replaced in place or gone reruns the
+# download job and the jobs reading its record (common.smk: download_inputs).
 
 localrules:
     download_adm_checkpoint,
@@ -8,11 +10,12 @@ localrules:
     download_freeform_masks,
     download_subset_lists,
     download_checkpoint,
+    placed_fid_val_stats,
 
 
 rule download_adm_checkpoint:
     input:
-        slice_input("download_adm_checkpoint", keys=download_slice_keys(["adm_checkpoint"])),
+        download_inputs("download_adm_checkpoint", download_slice_keys(["adm_checkpoint"])),
     output:
         f"{RUN}/downloads/adm_checkpoint.json",
     log:
@@ -27,7 +30,7 @@ rule download_adm_checkpoint:
 
 rule download_fid_reference:
     input:
-        slice_input("download_fid_reference", keys=download_slice_keys(["fid_reference"])),
+        download_inputs("download_fid_reference", download_slice_keys(["fid_reference"])),
     output:
         f"{RUN}/downloads/fid_reference.json",
     log:
@@ -42,7 +45,7 @@ rule download_fid_reference:
 
 rule download_freeform_masks:
     input:
-        slice_input("download_freeform_masks", keys=download_slice_keys(["freeform_masks"])),
+        download_inputs("download_freeform_masks", download_slice_keys(["freeform_masks"])),
     output:
         f"{RUN}/downloads/freeform_masks.json",
     log:
@@ -57,7 +60,7 @@ rule download_freeform_masks:
 
 rule download_subset_lists:
     input:
-        slice_input("download_subset_lists", keys=download_slice_keys(["subset_fn", "subset_label"])),
+        download_inputs("download_subset_lists", download_slice_keys(["subset_fn", "subset_label"])),
     output:
         f"{RUN}/downloads/subset_lists.json",
     log:
@@ -68,6 +71,21 @@ rule download_subset_lists:
         ENV
     script:
         "../scripts/download.py"
+
+
+# The user's FID statistics of the validation set (evaluate.fid_val_stats), read where placed and
+# recorded as a download is, so that evaluation reruns when the file is replaced in place.
+rule placed_fid_val_stats:
+    input:
+        download_inputs("placed_fid_val_stats"),
+    output:
+        f"{RUN}/downloads/fid_val_stats.json",
+    log:
+        f"{RUN}/logs/placed_fid_val_stats.log",
+    conda:
+        ENV
+    script:
+        "../scripts/placed_fid_val_stats.py"
 
 
 # A published run folder (checkpoints.source: published): pre-placed at checkpoints.dir/<task>, or
