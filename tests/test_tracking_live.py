@@ -120,3 +120,53 @@ def test_a_server_stopped_mid_training_costs_a_warning_not_the_training(tmp_path
     assert run.data.params["config.bridge.beta_max"] == "0.3"
     steps = [m.step for m in client.get_metric_history(live.run_id, "train_loss")]
     assert steps == [1, 2]
+
+
+# A LiveRun whose MLflow client dies (kill -9) while log_image copies the grid: argv = store URI,
+# grid path. The process's temporary folder is $TMPDIR, which the test points at a folder of its own.
+KILLED_IN_LOG_IMAGE = """
+import os, sys
+from pathlib import Path
+from i2sb.tracking.live import LiveRun
+
+live = LiveRun(sys.argv[1], "live", "bench/sr4x-pool/train", "train sr4x-pool")
+live.start({"task": "sr4x-pool"})
+assert live.stopped is None, live.stopped
+live._client.log_artifact = lambda *args, **kwargs: os._exit(9)
+live.image(Path(sys.argv[2]), 2)
+"""
+
+
+def test_a_training_killed_in_log_image_leaves_nothing_in_tmp_and_the_next_grid_cleans_up(
+    tmp_path,
+):
+    """MLflow's log_image copies the grid through a temporary folder: staged beside the grid, not
+    in /tmp (where a kill left it), and removed by the next grid logged in that folder."""
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    system_tmp, validation = tmp_path / "system-tmp", tmp_path / "train" / "validation"
+    system_tmp.mkdir()
+    validation.mkdir(parents=True)
+    grid = validation / "val_0000002.png"
+    Image.new("RGB", (8, 8), (40, 90, 200)).save(grid)
+    env = os.environ | {"TMPDIR": str(system_tmp)}
+    proc = subprocess.run([sys.executable, "-c", KILLED_IN_LOG_IMAGE, uri, str(grid)],
+                          capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    assert proc.returncode == 9, proc.stderr[-3000:]
+    assert list(system_tmp.iterdir()) == []
+    (left,) = [p for p in validation.iterdir() if p != grid]
+    assert left.name.startswith("mlflow_image.tmp-") and any(left.iterdir())
+
+    live = LiveRun(uri, "live", "bench/sr4x-pool/train", "train sr4x-pool")
+    live.start({"task": "sr4x-pool"})
+    live.image(grid, 2)
+    assert live.stopped is None
+    assert list(validation.iterdir()) == [grid]
+    images = mlflow.MlflowClient(uri).list_artifacts(live.run_id, "images")
+    assert len(images) == 2  # the PNG and MLflow's compressed WEBP of the grid
+    live.end("FINISHED")

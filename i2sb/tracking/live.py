@@ -13,9 +13,12 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from i2sb.atomic import staging_folder
 from i2sb.tracking.inputs import CURVE_METRICS, training_params
 from i2sb.tracking.store import KEY_TAG, KIND_TAG, get_or_create_experiment, settle
 from i2sb.tracking.training import training_key
@@ -146,7 +149,14 @@ class LiveRun:
     def _image(self, path: Path, step: int) -> None:
         from PIL import Image
 
-        with Image.open(path) as picture:
+        # log_image writes its PNG and WEBP copies through a tempfile.TemporaryDirectory: in /tmp,
+        # a training killed meanwhile left them there for good. Staged beside the grid instead,
+        # where the next grid of a training in this folder removes what a killed one left.
+        with (
+            Image.open(path) as picture,
+            staging_folder(path.parent, "mlflow_image") as staged,
+            _temporary_files_in(staged),
+        ):
             self._client.log_image(self.run_id, picture.convert("RGB"), key="validation", step=step)
         self._client.log_artifact(self.run_id, str(path), artifact_path="validation")
 
@@ -160,6 +170,18 @@ class LiveRun:
         if self._client is not None:
             self._stop_system_metrics()  # flushes its last batch while the run is still open
             self._client.set_terminated(self.run_id, status=status)
+
+
+@contextlib.contextmanager
+def _temporary_files_in(folder: Path) -> Iterator[None]:
+    """tempfile's default folder is ``folder`` for the block: MLflow's log_image takes no folder.
+    (Set for the process; live logging runs in the trainer's main thread, and the system-metrics
+    thread beside it writes no temporary file.)"""
+    saved, tempfile.tempdir = tempfile.tempdir, str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved
 
 
 def live_run_for(cfg: Any, task: str, system_metrics_interval_s: float = 10.0) -> LiveRun:
