@@ -330,11 +330,12 @@ def tree_changed(record: str | Path, now: str | None) -> bool:
 
 def recorded_files_changed(record: str | Path) -> bool:
     """Whether a file a download record names (``downloads.record_files``) was replaced in place
-    or is gone since: its stat differs from the recorded ``<name>_identity``, or is missing.
+    or is gone since: its stat differs from the recorded ``<name>_identity``, or it is missing.
 
     A pre-placed FID reference overwritten, a cached mask file deleted: the download job must
-    resolve and hash it again and the jobs reading its record rerun. A record written before
-    identities were recorded, or unreadable, counts as changed (it is written again once).
+    resolve and hash it again and the jobs reading its record rerun. An unreadable record is
+    written again. A record written before stats were recorded is watched for a gone file only:
+    forcing it would rerun everything after it (a benchmark's training and sampling) once.
     """
     if not Path(record).is_file():
         return False  # not written yet: its job runs anyway
@@ -344,5 +345,8 @@ def recorded_files_changed(record: str | Path) -> bool:
         return True
     if not isinstance(entries, dict):
         return True
-    names = [key for key in entries if f"{key}_sha256" in entries]
-    return any(entries.get(f"{name}_identity") != file_identity(entries[name]) for name in names)
+    for name in [key for key in entries if f"{key}_sha256" in entries]:
+        now, recorded = file_identity(entries[name]), entries.get(f"{name}_identity")
+        if now is None or (recorded is not None and recorded != now):
+            return True
+    return False

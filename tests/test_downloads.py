@@ -172,8 +172,13 @@ def test_a_recorded_file_replaced_in_place_or_gone_is_a_changed_record(tmp_path)
     assert not recorded_files_changed(record)
     placed.unlink()
     assert recorded_files_changed(record)
+    # written before stats were recorded: only a gone file tells (else everything after reruns)
     write_json(record, {"fid_reference": str(record), "fid_reference_sha256": "0" * 64})
-    assert recorded_files_changed(record)  # written before stats were recorded: once more
+    assert not recorded_files_changed(record)
+    write_json(record, {"fid_reference": str(placed), "fid_reference_sha256": "0" * 64})
+    assert recorded_files_changed(record)
+    record.write_text("{")
+    assert recorded_files_changed(record)  # unreadable: written again
 
 
 def test_the_placed_fid_val_stats_record_sets_the_evaluate_key(tmp_path):
