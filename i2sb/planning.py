@@ -304,8 +304,20 @@ def recorded_folder(record: str | Path) -> str:
     return folder
 
 
+# What sampling reads from a run folder beside latest.pt: the bridge and network options
+# (network.checkpoint.read_run_options: options.json, else the published options.pkl).
+RUN_OPTION_FILES = ("options.json", "options.pkl")
+
+
+def options_identity(folder: str | Path) -> dict[str, dict[str, int] | None]:
+    """file_identity of each of the run folder's RUN_OPTION_FILES (None where it is not there)."""
+    return {name: file_identity(Path(folder) / name) for name in RUN_OPTION_FILES}
+
+
 def checkpoint_changed(record: str | Path, folder: str | Path) -> bool:
-    """Whether ``folder``'s latest.pt is no longer the file ``record`` fingerprinted, or is gone.
+    """Whether ``folder``'s latest.pt is no longer the file ``record`` fingerprinted, or is gone,
+    or an options file beside it was replaced (a record without "options_identity", written
+    before it was recorded, is compared by latest.pt alone).
 
     A run folder deleted to retrain (or a published folder removed) leaves the record behind, and
     Snakemake does not rerun a job whose input is missing while its output exists: the record must
@@ -314,7 +326,10 @@ def checkpoint_changed(record: str | Path, folder: str | Path) -> bool:
     if not Path(record).is_file():
         return False
     now = file_identity(Path(folder) / "latest.pt")
-    return now is None or _recorded(record, "identity") != now
+    if now is None or _recorded(record, "identity") != now:
+        return True
+    options = _recorded(record, "options_identity")
+    return options is not None and options != options_identity(folder)
 
 
 def sources_changed(record: str | Path, folder: str | Path) -> bool:

@@ -189,6 +189,16 @@ def test_a_latest_pt_swapped_in_place_reruns_sampling_and_everything_after(case)
     assert planned((work, env)) == expected
 
 
+@pytest.mark.parametrize("name", ["options.json", "options.pkl"])
+def test_a_run_options_file_swapped_in_place_reruns_sampling_and_everything_after(case, name):
+    """Sampling reads the bridge (interval, beta_max, ot_ode, cond_x1) from the run folder's
+    options file, not from latest.pt: one replaced in place is a changed checkpoint too."""
+    work, env = case
+    swap_older_file_in(work / RUN / "train" / "sr4x-pool" / name)
+    expected = {"checkpoint_record", "track", "report", "all"} | {"sample", "gather", "evaluate"}
+    assert planned((work, env)) == expected
+
+
 def test_a_deleted_trained_run_is_trained_again_with_everything_after(case):
     """rm -r RUN/train/<task> (to retrain it) plans training and all that read the checkpoint."""
     work, _ = case
