@@ -327,6 +327,22 @@ def recorded_files(records: list[str | Path]) -> dict[str, str]:
     return files
 
 
+def recorded_digests(records: list[str | Path]) -> dict[str, str]:
+    """Name -> the SHA-256 each download record holds for its file: what a job read, by content.
+    Training keeps them in options.json and resumes only a latest.pt made from the same files."""
+    import json
+
+    digests = {}
+    for record in records:
+        entries = json.loads(Path(record).read_text())
+        digests |= {
+            name: entries[f"{name}_sha256"]
+            for name in entries
+            if name in RECORDED_KEYS and f"{name}_sha256" in entries
+        }
+    return digests
+
+
 def with_recorded_files(config, records: list[str | Path]):
     """``config`` (an i2sb Config) with each recorded file's config key (``downloads.<name>``,
     ``evaluate.fid_val_stats``) set to the file its record names.

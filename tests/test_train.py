@@ -368,6 +368,33 @@ def test_restart_changed_trains_afresh_where_a_resume_is_refused(tmp_path, caplo
     assert short.summary["resumed_from"] == 0 and short.summary["iterations"] == 2
 
 
+def test_a_run_made_from_other_external_files_is_not_resumed(tmp_path, caplog):
+    """An ADM checkpoint (or masks file) replaced in place reruns the workflow's train job: resuming
+    the finished latest.pt made from the old file would train nothing and keep its weights."""
+    kwargs = dict(train_set=Images(), val_set=Images(4, 1), ctx=DistContext(), progress=False)
+    old, new = {"adm_checkpoint": "a" * 64}, {"adm_checkpoint": "b" * 64}
+    train(tiny_config(iterations=2), "sr4x-pool", tmp_path, inputs=old, **kwargs)
+    assert json.loads((tmp_path / "options.json").read_text())["inputs"] == old
+    resumed = train(tiny_config(iterations=2), "sr4x-pool", tmp_path, inputs=old, **kwargs)
+    assert resumed.summary["resumed_from"] == 2  # the same files: resumed
+    with pytest.raises(ValueError, match=f"trained from adm_checkpoint {'a' * 16}"):
+        train(tiny_config(iterations=2), "sr4x-pool", tmp_path, inputs=new, **kwargs)
+    with caplog.at_level("WARNING", logger="i2sb"):
+        again = train(tiny_config(iterations=2), "sr4x-pool", tmp_path, inputs=new,
+                      restart_changed=True, **kwargs)  # fmt: skip
+    assert again.summary["resumed_from"] == 0 and "training afresh" in caplog.text
+    assert json.loads((tmp_path / "options.json").read_text())["inputs"] == new
+
+
+def test_the_train_cli_reads_the_digests_its_download_records_hold(tmp_path):
+    from i2sb.atomic import write_json
+    from i2sb.downloads import recorded_digests
+
+    write_json(tmp_path / "adm.json", {"adm_checkpoint": "x.pt", "adm_checkpoint_sha256": "c" * 64,
+                                       "adm_checkpoint_identity": {"bytes": 1, "mtime_ns": 2}})  # fmt: skip
+    assert recorded_digests([tmp_path / "adm.json"]) == {"adm_checkpoint": "c" * 64}
+
+
 def test_temporaries_left_by_a_killed_checkpoint_write_are_removed_on_start(tmp_path, capsys):
     stale = tmp_path / "latest.tmp-999999.pt"
     tmp_path.mkdir(exist_ok=True)

@@ -86,7 +86,7 @@ def _train(args, first_rank: bool) -> int:
 
     from i2sb.cli._overrides import parse_overrides
     from i2sb.config import load_config
-    from i2sb.downloads import with_recorded_files
+    from i2sb.downloads import recorded_digests, with_recorded_files
     from i2sb.joblog import LOG
     from i2sb.train import train
     from i2sb.train.setup import training_data_dir
@@ -110,6 +110,7 @@ def _train(args, first_rank: bool) -> int:
         progress=not args.no_progress,
         monitor=monitor,
         restart_changed=args.restart_changed,
+        inputs=recorded_digests(args.downloads),
     ).summary
     print(
         f"trained {args.task}: {summary['iterations']} iterations, {summary['images_per_s']:.1f} images/s"

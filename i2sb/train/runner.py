@@ -81,6 +81,7 @@ def train(
     progress: bool = True,
     monitor: TrainMonitor | None = None,
     restart_changed: bool = False,
+    inputs: dict[str, str] | None = None,
 ) -> TrainResult:
     """Train (or resume training of) one task; the summary is also written to summary.json.
 
@@ -89,7 +90,9 @@ def train(
 
     A latest.pt made under other settings (resume_refusal) is refused, or with ``restart_changed``
     (the workflow's train jobs, which rerun because the settings changed) removed with a log line
-    naming the change, and the run trains afresh.
+    naming the change, and the run trains afresh. So is one made from other external files:
+    ``inputs`` (name -> SHA-256, the download records' ADM checkpoint and masks; kept in
+    options.json) names what this run reads.
 
     ``monitor`` (rank 0 only) sees the options, every metrics row and validation grid, and the end.
     A process group that train() joins itself (``ctx`` None, under torchrun or srun) it also leaves when
@@ -101,9 +104,9 @@ def train(
     own_group = ctx is None
     ctx = ctx or init_distributed(rendezvous_timeout_s=cfg.train.resources.rendezvous_timeout_s)
     out_dir = Path(out_dir)
-    refusal = resume_refusal(out_dir, cfg, task)  # every rank reads the same folder
+    refusal = resume_refusal(out_dir, cfg, task, inputs)  # every rank reads the same folder
     if refusal is not None and not restart_changed:
-        check_resume(out_dir, cfg, task)  # raises, with what the user can do
+        check_resume(out_dir, cfg, task, inputs)  # raises, with what the user can do
     if refusal is not None:
         barrier(ctx)  # every rank has read it before rank 0 removes the old latest.pt
     if ctx.is_main:
@@ -122,7 +125,7 @@ def train(
     monitor = monitor if ctx.is_main else None
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        options = training_options(cfg, task, parts, ctx.world_size)
+        options = training_options(cfg, task, parts, ctx.world_size, inputs)
         write_json(out_dir / "options.json", options)
         write_options_pickle(
             out_dir / "options.pkl",

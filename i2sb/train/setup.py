@@ -123,9 +123,12 @@ def build_parts(
     )
 
 
-def training_options(cfg: Config, task: str, parts: TrainParts, world_size: int) -> dict:
-    """options.json: what sampling needs to rebuild the run, plus the whole resolved config."""
-    return {
+def training_options(
+    cfg: Config, task: str, parts: TrainParts, world_size: int, inputs: dict[str, str] | None = None
+) -> dict:
+    """options.json: what sampling needs to rebuild the run, plus the whole resolved config, and
+    the SHA-256 of the external files read (``inputs``, when known: resume_refusal compares them)."""
+    options = {
         "task": task,
         "preset": parts.preset,
         "image_size": parts.image_size,
@@ -139,6 +142,7 @@ def training_options(cfg: Config, task: str, parts: TrainParts, world_size: int)
         "mask_source": parts.mask_source,
         "config": cfg.to_dict(),
     }
+    return options | ({"inputs": dict(inputs)} if inputs else {})
 
 
 # Data settings that change what a run learns from (not how fast it reads them).
@@ -172,12 +176,16 @@ def _resume_fields(cfg: Config, task: str) -> dict[str, Any]:
     return fields
 
 
-def resume_refusal(out_dir: str | Path, cfg: Config, task: str) -> str | None:
+def resume_refusal(
+    out_dir: str | Path, cfg: Config, task: str, inputs: dict[str, str] | None = None
+) -> str | None:
     """Why ``out_dir/latest.pt`` cannot be resumed under ``cfg`` (None: it can, or there is none).
 
     Task, preset, image size, bridge, data and the training settings that change the weights
     must match, and the run must not be past ``train.iterations``. Without this a copied sr4x
     run folder would silently continue as jpeg-10 and options.json would be rewritten to say so.
+    So must the external files both runs name in ``inputs`` (name -> SHA-256): an ADM checkpoint
+    replaced in place reruns the workflow's train job, which would else resume the finished run.
     """
     from i2sb.train.checkpointing import latest_checkpoint, saved_iteration
 
@@ -203,6 +211,9 @@ def resume_refusal(out_dir: str | Path, cfg: Config, task: str) -> str | None:
                 f"cannot resume {latest}: it was trained with {name}={value!r}, this run asks "
                 f"for {name}={wanted!r}"
             )
+    changed = _changed_input(recorded.get("inputs") or {}, inputs or {})
+    if changed:
+        return f"cannot resume {latest}: {changed}"
     reached = saved_iteration(latest)
     if reached > cfg.train.iterations:
         return (
@@ -212,9 +223,20 @@ def resume_refusal(out_dir: str | Path, cfg: Config, task: str) -> str | None:
     return None
 
 
-def check_resume(out_dir: str | Path, cfg: Config, task: str) -> None:
+def _changed_input(recorded: dict[str, str], inputs: dict[str, str]) -> str | None:
+    """The first external file known to both (name -> SHA-256) whose content differs, described."""
+    for name, digest in sorted(inputs.items()):
+        before = recorded.get(name)
+        if before is not None and before != digest:
+            return f"it was trained from {name} {before[:16]}..., this run reads {digest[:16]}..."
+    return None
+
+
+def check_resume(
+    out_dir: str | Path, cfg: Config, task: str, inputs: dict[str, str] | None = None
+) -> None:
     """Raise resume_refusal's reason, with what the user can do about it."""
-    why = resume_refusal(out_dir, cfg, task)
+    why = resume_refusal(out_dir, cfg, task, inputs)
     if why is not None:
         raise ValueError(
             f"{why}; use another --out folder, the same settings, or remove {out_dir} (or pass "
