@@ -57,7 +57,7 @@ def context(clean: np.ndarray, task="sr4x-pool") -> MetricContext:
 def evaluated(spec, clean: np.ndarray, restored: np.ndarray, folder: Path) -> tuple:
     """(value, twin value or None) of ``spec`` as evaluation writes them: the images streamed
     from a samples file in batches of 3 (not whole arrays), the degraded images = ``restored``."""
-    meta = {"task": "sr4x-pool", "nfe": 5}
+    meta = {"task": "sr4x-pool", "nfe": 5, "dataset": DATASET}
     part = Part(restored, clean, np.arange(len(clean)), np.zeros(len(clean)), meta, restored)
     path = write_part(folder / "samples.npz", part)
     settings = EvaluateConfig(metrics=(spec.name,), batch_size=3)
