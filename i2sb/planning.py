@@ -314,6 +314,12 @@ def options_identity(folder: str | Path) -> dict[str, dict[str, int] | None]:
     return {name: file_identity(Path(folder) / name) for name in RUN_OPTION_FILES}
 
 
+def recorded_tree(record: str | Path) -> str | None:
+    """The "tree" a sources record holds (convert_lmdb's, paired_sources'): the data's identity,
+    which training keeps in options.json to resume only a run made from the same data."""
+    return _recorded(record, "tree")
+
+
 def checkpoint_changed(record: str | Path, folder: str | Path) -> bool:
     """Whether ``folder``'s latest.pt is no longer the file ``record`` fingerprinted, or is gone,
     or an options file beside it was replaced (a record without "options_identity", written

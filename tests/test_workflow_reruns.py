@@ -181,6 +181,20 @@ def test_a_photo_replaced_in_place_reruns_the_conversion_and_everything_after(ca
     assert planned((work, env)) == {"convert_lmdb"} | (AFTER_TRAINING - unchanged_config)
 
 
+def test_a_training_photo_replaced_in_place_trains_afresh_when_run(case):
+    """Planned is not enough: the train job rerun after its split was converted again must not
+    resume the finished latest.pt (made from the old photos), which trains nothing."""
+    work, env = case
+    photos = sorted((work / RUN / "photos" / "train").rglob("*.png"))
+    shutil.copyfile(photos[1], photos[0])  # another photo's bytes under the same name
+    args = ["--cores", "2", "--configfile", "config/tiny.yaml", "case.yaml"]
+    proc = snakemake(work, f"{RUN}/train/sr4x-pool/summary.json", *args, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "training afresh" in (work / RUN / "logs" / "train" / "sr4x-pool.log").read_text()
+    summary = json.loads((work / RUN / "train" / "sr4x-pool" / "summary.json").read_text())
+    assert summary["resumed_from"] == 0 and summary["iterations"] == 4
+
+
 def test_a_latest_pt_swapped_in_place_reruns_sampling_and_everything_after(case):
     work, env = case
     latest = work / RUN / "train" / "sr4x-pool" / "latest.pt"

@@ -55,6 +55,14 @@ def register(subparsers) -> None:
         "the config's downloads.* paths, so training reads the file its download job verified",
     )
     parser.add_argument(
+        "--sources",
+        action="append",
+        default=[],
+        metavar="RECORD",
+        help="a sources record of the training data (the workflow's RUN/data/train_sources.json): "
+        "kept in options.json, so a latest.pt made from other data is not resumed",
+    )
+    parser.add_argument(
         "--restart-changed",
         action="store_true",
         help="an OUT/latest.pt made under other settings (or past train.iterations) is removed, "
@@ -86,10 +94,10 @@ def _train(args, first_rank: bool) -> int:
 
     from i2sb.cli._overrides import parse_overrides
     from i2sb.config import load_config
-    from i2sb.downloads import recorded_digests, with_recorded_files
+    from i2sb.downloads import with_recorded_files
     from i2sb.joblog import LOG
     from i2sb.train import train
-    from i2sb.train.setup import training_data_dir
+    from i2sb.train.setup import recorded_inputs, training_data_dir
 
     if first_rank:
         LOG.info("command: %s", shlex.join([sys.executable, *sys.argv]))
@@ -110,7 +118,7 @@ def _train(args, first_rank: bool) -> int:
         progress=not args.no_progress,
         monitor=monitor,
         restart_changed=args.restart_changed,
-        inputs=recorded_digests(args.downloads),
+        inputs=recorded_inputs(args.downloads, args.sources),
     ).summary
     print(
         f"trained {args.task}: {summary['iterations']} iterations, {summary['images_per_s']:.1f} images/s"

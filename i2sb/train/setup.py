@@ -223,6 +223,17 @@ def resume_refusal(
     return None
 
 
+def recorded_inputs(downloads: list[str | Path], sources: list[str | Path]) -> dict[str, str]:
+    """What a workflow train job reads, by content (name -> identity, options.json "inputs"): the
+    SHA-256 of each file its download records name, and the tree of each sources record (by its
+    name, e.g. train_sources: the split's names, sizes and mtimes)."""
+    from i2sb.downloads import recorded_digests
+    from i2sb.planning import recorded_tree
+
+    trees = {Path(record).stem: recorded_tree(record) for record in sources}
+    return recorded_digests(downloads) | {name: tree for name, tree in trees.items() if tree}
+
+
 def _changed_input(recorded: dict[str, str], inputs: dict[str, str]) -> str | None:
     """The first external file known to both (name -> SHA-256) whose content differs, described."""
     for name, digest in sorted(inputs.items()):

@@ -211,13 +211,17 @@ def paired_sources_inputs(wildcards):
 def train_inputs(wildcards):
     adm = [rules.download_adm_checkpoint.output[0]] if CFG.network.adm_init else []
     downloads = adm + masks_record(wildcards.task)
-    return {"data": data_inputs(), "slice": config_slice("train"), "downloads": downloads}
+    # the training split's identity (names, sizes, mtimes), kept in options.json: a rerun because
+    # a photo was replaced trains afresh instead of resuming the finished run
+    sources = paired_records(["train"]) if PAIRED else [sources_record("train")]
+    return {"data": data_inputs(), "slice": config_slice("train"), "downloads": downloads,
+            "sources": sources}  # fmt: skip
 
 
-def downloads_args(wildcards, input):
-    """train's --downloads arguments (each led by a space): the download records it reads; i2sb
-    train uses the files named there."""
-    return "".join(f" --downloads {shlex.quote(record)}" for record in input.downloads)
+def record_args(flag, records):
+    """train's ``flag`` arguments (each led by a space), one per record: --downloads (i2sb train
+    uses the files named there, and keeps their SHA-256) or --sources (it keeps their tree)."""
+    return "".join(f" {flag} {shlex.quote(record)}" for record in records)
 
 
 def masks_record(task):

@@ -20,7 +20,8 @@ rule train:
         launcher=train_launcher(PYTHON, TRAIN_RES.gpus, TRAIN_RES.nodes),
         keep_log=f"{PYTHON} -m i2sb.joblog keep",
         out_dir=lambda wc, output: os.path.dirname(output.summary),
-        downloads=downloads_args,
+        records=lambda wc, input: record_args("--downloads", input.downloads)
+        + record_args("--sources", input.sources),
         # the folder sampling reads too: data.root, else the converted LMDB folder
         data_dir=eval_data_dir(),
     resources:
@@ -39,5 +40,5 @@ rule train:
     shell:
         # Every interpolated path quoted (:q): a results folder may hold spaces, quotes or $(...).
         "{params.keep_log} {log:q} train && "
-        "{params.launcher} --config {input.config:q} --task {wildcards.task:q} --out {params.out_dir:q}{params.downloads}"
+        "{params.launcher} --config {input.config:q} --task {wildcards.task:q} --out {params.out_dir:q}{params.records}"
         " --data-dir {params.data_dir:q} --restart-changed --no-progress --debug >> {log:q} 2>&1"
