@@ -150,6 +150,24 @@ def test_evaluate_metrics_takes_known_names_once(metrics, expected):
     assert config_from_dict({}).evaluate.metrics == METRIC_NAMES
 
 
+def test_evaluate_metrics_all_is_every_row_so_the_shipped_config_measures_a_new_metric(monkeypatch):
+    """config.yaml says ``metrics: all``: a row added to the table is measured without a config
+    edit, and the resolved config names the rows (a new one changes evaluation's slice)."""
+    from i2sb.config import choices, load_config
+
+    shipped = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
+    assert shipped.evaluate.metrics == METRIC_NAMES
+    assert config_from_dict({"evaluate": {"metrics": "all"}}).to_dict()["evaluate"][
+        "metrics"
+    ] == list(METRIC_NAMES)
+    monkeypatch.setitem(choices.CHOICES, "metric_selection", (*METRIC_NAMES, "mae", "all"))
+    assert config_from_dict({"evaluate": {"metrics": ["all"]}}).evaluate.metrics[-1] == "mae"
+    with pytest.raises(
+        ConfigError, match=r"'evaluate.metrics'.*'all' .* stands alone, got \['all', 'psnr'\]"
+    ):
+        config_from_dict({"evaluate": {"metrics": ["all", "psnr"]}})
+
+
 @pytest.mark.parametrize("task", BENCHMARK_TASKS)
 def test_consistency_is_perfect_for_the_clean_image_and_drops_with_noise_on_every_task(task):
     clean = clean_images(count=2)

@@ -26,5 +26,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "sample_precisions": SAMPLE_PRECISIONS,
     "checkpoint_sources": CHECKPOINT_SOURCES,
     "metric_names": METRIC_NAMES,
+    # evaluate.metrics: names of the table, or "all" alone (every row, so a new metric is measured too)
+    "metric_selection": (*METRIC_NAMES, "all"),
     "network_presets": PRESET_NAMES,
 }

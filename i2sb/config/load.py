@@ -225,7 +225,7 @@ def config_from_dict(
     ``across_sections=False`` skips the checks that relate sections (samplers vs tasks, nfe vs
     bridge.interval, ...): a job's slice of a checked config (i2sb.planning) holds only some.
     """
-    values = coerce_values(values or {})
+    values = _every_metric_for_all(coerce_values(values or {}), source)
     errors = schema_errors(values)
     if errors:
         sep = " " if len(errors) == 1 else "\n  "  # one error: one line
@@ -234,6 +234,22 @@ def config_from_dict(
     if across_sections:
         _check_consistency(cfg, source)
     return cfg
+
+
+def _every_metric_for_all(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """``evaluate.metrics: all`` as the metric table's names, read before anything else sees it: the
+    resolved config (and each job's slice) then names them, so a metric added reruns evaluation."""
+    evaluate = values.get("evaluate")
+    metrics = evaluate.get("metrics") if isinstance(evaluate, dict) else None
+    if not (isinstance(metrics, list) and "all" in metrics):
+        return values
+    if metrics != ["all"]:
+        raise ConfigError(
+            f"config key 'evaluate.metrics' in {source}: 'all' (every metric of the table) stands "
+            f"alone, got {metrics}"
+        )
+    every = [name for name in CHOICES["metric_selection"] if name != "all"]
+    return {**values, "evaluate": {**evaluate, "metrics": every}}
 
 
 def _check_consistency(cfg: Config, source: str) -> None:
