@@ -51,7 +51,9 @@ def test_the_run_folder_is_only_joined_in_those_patterns():
         if re.search(r"\bRUN\b", RUN_PATH.sub("", line)) and not line.lstrip().startswith("#")
         and "RUN/" not in line  # a comment or docstring naming the layout (RUN/config/<slice>...)
     ]  # fmt: skip
-    assert [use.split(": ", 1)[1] for use in other_uses] == ["RUN = str(CFG.run_dir)"], other_uses
+    assert [use.split(": ", 1)[1] for use in other_uses] == [
+        "RUN = str(Path(CFG.results_dir) / CFG.benchmark)"
+    ], other_uses
 
 
 def test_the_check_finds_a_pattern_and_its_folder_spelled_again(tmp_path):
