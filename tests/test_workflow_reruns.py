@@ -118,7 +118,8 @@ def test_a_changed_training_setting_retrains_afresh_when_run(case):
     the new value from scratch (i2sb train --restart-changed), not stop at the old latest.pt."""
     work, env = case
     args = ["--cores", "2", "--configfile", "config/tiny.yaml", "case.yaml"]
-    proc = snakemake(work, *args, "--config", "train={lr: 0.0002}", env=env)
+    target = f"{RUN}/train/sr4x-pool/summary.json"  # the train job is what this checks
+    proc = snakemake(work, target, *args, "--config", "train={lr: 0.0002}", env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     log = (work / RUN / "logs" / "train" / "sr4x-pool.log").read_text()
     assert "trained with config.train.lr=0.0005" in log and "training afresh" in log
