@@ -362,10 +362,17 @@ def test_restart_changed_trains_afresh_where_a_resume_is_refused(tmp_path, caplo
     )
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)  # as a fresh folder trains
     # past train.iterations only: afresh to the asked length too
-    train(tiny_config(iterations=3), "sr4x-pool", tmp_path / "long", **kwargs)
-    short = train(tiny_config(iterations=2), "sr4x-pool", tmp_path / "long", restart_changed=True,
-                  **kwargs)  # fmt: skip
+    long = tmp_path / "long"
+    train(tiny_config(iterations=3, validate_every=1), "sr4x-pool", long, **kwargs)
+    short = train(tiny_config(iterations=2, validate_every=1), "sr4x-pool", long,
+                  restart_changed=True, **kwargs)  # fmt: skip
     assert short.summary["resumed_from"] == 0 and short.summary["iterations"] == 2
+    # nothing of the longer run stands beside the new one: grids and metrics rows of iteration 3
+    assert sorted(p.name for p in (long / "validation").iterdir()) == [
+        "val_0000001.png", "val_0000002.png"
+    ]  # fmt: skip
+    steps = [json.loads(row)["step"] for row in (long / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == 2
 
 
 def test_a_run_made_from_other_external_files_is_not_resumed(tmp_path, caplog):

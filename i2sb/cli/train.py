@@ -19,7 +19,7 @@ def register(subparsers) -> None:
             "and only when its options.json records the same task, preset, image size, bridge, data "
             "and weight-changing train settings (lr, lr_step, lr_gamma, ema_decay, seed, ...) and it "
             "is not past train.iterations (else an error names the field; with --restart-changed "
-            "that latest.pt is removed and training starts afresh, as the workflow's train jobs do "
+            "that latest.pt, its metrics.jsonl and validation grids are removed and training starts afresh, as the workflow's train jobs do "
             "after a config change). Leftover "
             "latest.tmp-<host>-<pid>.pt files of a killed write are removed on start."
         ),
@@ -65,7 +65,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--restart-changed",
         action="store_true",
-        help="an OUT/latest.pt made under other settings (or past train.iterations) is removed, "
+        help="an OUT/latest.pt made under other settings (or past train.iterations) is removed with its metrics.jsonl and validation grids, "
         "with a log line naming the change, and training starts afresh instead of stopping; the "
         "workflow passes it, since its train job reruns exactly when those settings changed",
     )

@@ -112,7 +112,7 @@ def train(
     if ctx.is_main:
         if refusal is not None:
             LOG.warning("%s: training afresh (--restart-changed), removing it", refusal)
-            latest_checkpoint(out_dir).unlink()
+            _remove_previous_run(out_dir)
         remove_stale_temporaries(out_dir)
     torch.manual_seed(cfg.train.seed)  # same initial weights on every rank
     parts = build_parts(cfg, task, ctx.device, train_set, val_set, data_dir)
@@ -323,6 +323,16 @@ def _iteration(
     # weights) are not held while a checkpoint is written or the validation runs.
     state.optimizer.zero_grad(set_to_none=True)
     return mean_loss
+
+
+def _remove_previous_run(out_dir: Path) -> None:
+    """What a run made under other settings left: its checkpoint, metrics rows and validation
+    grids (a shorter new run would leave the old later grids standing beside its own)."""
+    import shutil
+
+    latest_checkpoint(out_dir).unlink()
+    (out_dir / "metrics.jsonl").unlink(missing_ok=True)
+    shutil.rmtree(out_dir / "validation", ignore_errors=True)
 
 
 def _grid_path(out_dir: Path, iteration: int) -> Path:
